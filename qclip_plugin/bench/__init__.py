@@ -1,0 +1,1 @@
+"""Benchmark layer: protocols on mmengine's Runner, leaderboards, scoring, and the ``qclip-bench`` CLI."""
