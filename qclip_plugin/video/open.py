@@ -1,0 +1,78 @@
+"""``open_video``: pick the backend for a file and guard decord."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from qclip_plugin.video.decord_reader import DecordOpenError, DecordReader
+from qclip_plugin.video.errors import VideoReadError
+from qclip_plugin.video.guard import check_file, check_header, check_in_subprocess
+from qclip_plugin.video.pyav_reader import PyAVReader
+from qclip_plugin.video.reader import VideoReader, as_size
+from qclip_plugin.video.yuv_reader import DEFAULT_YUV_FPS, DEFAULT_YUV_GEOMETRY, YUVReader
+
+BACKENDS = ("auto", "decord", "pyav", "yuv")
+GUARDS = ("header", "subprocess", "none")
+YUV_SUFFIXES = (".yuv",)
+
+
+def open_video(
+    path: str | os.PathLike,
+    *,
+    size: int | Sequence[int] | None = None,
+    yuv_geometry: Sequence[int] | None = None,
+    yuv_fps: float = DEFAULT_YUV_FPS,
+    backend: str = "auto",
+    guard: str = "header",
+) -> VideoReader:
+    """Open a video for frame access.
+
+    Args:
+        path: a container file (mp4, avi, mkv, ...) or a raw ``.yuv`` file.
+        size: ``(height, width)`` of the returned frames (squash resize, bilinear, done by the
+            decoder); ``None`` keeps the coded size.
+        yuv_geometry: ``(height, width)`` of a raw YUV420p file (default 1080x1920, LIVE-Qualcomm).
+        yuv_fps: frame rate to report for raw YUV files.
+        backend: ``"auto"`` (``.yuv`` -> raw reader; else decord, PyAV if decord cannot open
+            the file), or force ``"decord"``, ``"pyav"``, ``"yuv"``.
+        guard: checks before decord sees the file: ``"header"`` (cheap, default),
+            ``"subprocess"`` (decord first runs in a child process: no abort or hang can reach
+            this one; ~0.3 s), ``"none"``. See :mod:`qclip_plugin.video.guard`.
+
+    Raises:
+        VideoReadError: missing, empty, truncated, corrupt, or nothing decodable.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if guard not in GUARDS:
+        raise ValueError(f"guard must be one of {GUARDS}, got {guard!r}")
+    out_size = as_size(size)
+    path = check_file(path)
+    if backend == "yuv" or (backend == "auto" and path.suffix.lower() in YUV_SUFFIXES):
+        geometry = tuple(yuv_geometry) if yuv_geometry is not None else DEFAULT_YUV_GEOMETRY
+        return YUVReader(path, out_size, geometry=geometry, fps=yuv_fps)
+    if backend == "pyav":
+        return PyAVReader(path, out_size)
+    header = check_header(path) if guard != "none" else None
+    if guard == "subprocess":
+        check_in_subprocess(path)
+    try:
+        source = (header.height, header.width) if header else None
+        return DecordReader(path, out_size, source_size=source)
+    except DecordOpenError as err:
+        if backend == "decord":
+            raise VideoReadError(path, f"decord cannot open it ({err})",
+                                 hint="try backend='pyav', or check the file with ffprobe") from err
+    try:
+        return PyAVReader(path, out_size)
+    except VideoReadError as err:
+        raise VideoReadError(path, f"{err.reason}; decord could not open it either") from err
+
+
+def video_info(path: str | os.PathLike, **options) -> dict:
+    """Frame count, fps and sizes of a video, as a plain dict (opens the file once)."""
+    with open_video(path, **options) as reader:
+        return {"path": str(Path(path)), "backend": reader.backend, "num_frames": reader.num_frames,
+                "fps": reader.fps, "height": reader.source_height, "width": reader.source_width}
