@@ -1,0 +1,392 @@
+"""pyiqa-style metric API: ``create_metric`` / ``list_metrics``, discovered through entry points.
+
+A metric is a callable ``torch.nn.Module`` that takes videos in any of the forms below and returns one
+score per video, shape ``(B,)``; it carries pyiqa's attributes (``lower_better``, ``score_range``,
+``metric_mode == "NR"``, ``device``, ``as_loss``)::
+
+    import qclip_plugin
+    metric = qclip_plugin.create_metric("qclip", checkpoint="qclip-paper.safetensors")
+    metric("video.mp4")                      # tensor([0.73])
+    metric(["a.mp4", "b.mp4"])               # tensor([0.73, 0.41])
+
+Metrics are found through the entry-point group ``qclip_plugin.metrics``. Each entry point names a
+factory ``factory(device=None, as_loss=False, **options) -> VideoQualityMetric``; Q-CLIP and the
+zero-shot baselines are declared there by this package's ``pyproject.toml``, and a third-party package
+adds a metric by declaring its own::
+
+    [project.entry-points."qclip_plugin.metrics"]
+    my-vqa = "my_package.metric:create_my_vqa"
+
+Input forms (all return ``(B,)``):
+
+- a path (``str`` / ``os.PathLike``) or a list of paths: decoded and sampled with the metric's
+  ``sampler`` and ``num_frames`` (short videos repeat frames, so a list stacks into one batch);
+- a ``uint8`` array ``(T, H, W, 3)`` (numpy or torch): a decoded video, sampled like a file, so it
+  scores exactly like the file it was decoded from;
+- a float tensor ``(T, 3, H, W)`` or ``(B, T, 3, H, W)`` in ``[0, 1]``: frames already chosen; they
+  are resized to the model's input size and normalised, not sampled again. This is the differentiable
+  path (``as_loss=True``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+
+METRICS_GROUP = "qclip_plugin.metrics"
+
+#: What a metric accepts (see the module docstring).
+VideoInput = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], np.ndarray, torch.Tensor]  # noqa: UP007
+
+
+# --------------------------------------------------------------------------------------------------
+# discovery
+
+
+@dataclass(frozen=True)
+class MetricSource:
+    """Where a metric comes from: its entry point and the distribution that declares it."""
+
+    name: str
+    value: str  # "module:factory"
+    package: str  # "qclip-plugin 0.1.0", or "(registered at runtime)"
+
+    def load(self) -> Callable[..., Any]:
+        module_name, _, attr = self.value.partition(":")
+        module = __import__(module_name, fromlist=["_"])
+        factory: Any = module
+        for part in attr.split(".") if attr else []:
+            factory = getattr(factory, part)
+        return factory
+
+
+_RUNTIME: dict[str, tuple[MetricSource, Callable[..., Any]]] = {}
+
+
+def register_metric(name: str, factory: Callable[..., Any], *, override: bool = False) -> None:
+    """Add a metric for this process only (notebooks, tests); packages declare entry points instead."""
+    if not override and name in metric_sources():
+        raise ValueError(f"metric {name!r} already exists; pass override=True to replace it")
+    value = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}"
+    _RUNTIME[name] = (MetricSource(name, value, "(registered at runtime)"), factory)
+
+
+def metric_sources() -> dict[str, MetricSource]:
+    """Every discoverable metric, by name, with the package declaring it (sorted by name).
+
+    When two distributions declare the same name the first found wins and a warning names both.
+    """
+    found: dict[str, MetricSource] = {}
+    for dist in metadata.distributions():
+        try:
+            eps = [ep for ep in dist.entry_points if ep.group == METRICS_GROUP]
+        except Exception:  # a broken dist-info must not hide every other metric
+            continue
+        for ep in eps:
+            package = f"{dist.metadata['Name']} {dist.version}"
+            if ep.name in found and found[ep.name].package != package:
+                warnings.warn(
+                    f"metric {ep.name!r} is declared by both {found[ep.name].package} and {package}; "
+                    f"using {found[ep.name].package}",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                continue
+            found[ep.name] = MetricSource(ep.name, ep.value, package)
+    for name, (source, _) in _RUNTIME.items():
+        found[name] = source
+    return dict(sorted(found.items()))
+
+
+def list_metrics(filter: str | Sequence[str] = "", exclude_filters: str | Sequence[str] = "") -> list[str]:
+    """Names of the available metrics, sorted; ``fnmatch`` filters as in ``pyiqa.list_models``."""
+    names = list(metric_sources())
+    if filter:
+        patterns = [filter] if isinstance(filter, str) else list(filter)
+        names = [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
+    if exclude_filters:
+        patterns = [exclude_filters] if isinstance(exclude_filters, str) else list(exclude_filters)
+        names = [n for n in names if not any(fnmatch.fnmatch(n, p) for p in patterns)]
+    return names
+
+
+def create_metric(name: str, device: str | torch.device | None = None, as_loss: bool = False, **kwargs: Any):
+    """Create the metric ``name`` (see :func:`list_metrics`), as ``pyiqa.create_metric`` does.
+
+    ``device`` defaults to CUDA when available, else CPU. ``as_loss=True`` keeps gradients and returns
+    the reduced score (``loss_weight``, ``loss_reduction`` as in pyiqa). Other keywords go to the
+    metric's factory; for ``"qclip"`` see :func:`create_qclip_metric`.
+    """
+    sources = metric_sources()
+    if name not in sources:
+        close = difflib.get_close_matches(name, list(sources), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise KeyError(
+            f"no metric named {name!r}.{hint} Available: {', '.join(sources) or '(none)'}. Metrics come "
+            f"from the entry-point group {METRICS_GROUP!r}; if you just installed a package that declares "
+            "one, reinstall it (pip install -e .) so its entry points are registered."
+        )
+    if name in _RUNTIME:
+        factory = _RUNTIME[name][1]
+    else:
+        try:
+            factory = sources[name].load()
+        except Exception as error:
+            raise RuntimeError(
+                f"metric {name!r} is declared by {sources[name].package} as {sources[name].value!r}, "
+                f"but loading it failed: {error}. Reinstall or upgrade that package."
+            ) from error
+    return factory(device=device, as_loss=as_loss, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------------
+# the metric object
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How inputs become the network's normalised ``(B, T, 3, H, W)`` frames."""
+
+    image_size: tuple[int, int]  # (height, width)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    num_frames: int = 8
+    sampler: str = "UNISampl"
+    seed: int | None = 0
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class VideoQualityMetric(torch.nn.Module):
+    """A no-reference video quality metric with pyiqa's interface (see the module docstring).
+
+    ``net`` maps normalised frames ``(B, T, 3, H, W)`` to scores ``(B,)``; this class turns every
+    input form into those frames with ``preprocessing`` and carries pyiqa's attributes.
+    """
+
+    metric_mode = "NR"
+
+    def __init__(
+        self,
+        net: torch.nn.Module,
+        preprocessing: Preprocessing,
+        *,
+        name: str,
+        score_range: str,
+        lower_better: bool = False,
+        device: str | torch.device | None = None,
+        as_loss: bool = False,
+        loss_weight: float | None = None,
+        loss_reduction: str = "mean",
+        check_input_range: bool = True,
+    ) -> None:
+        super().__init__()
+        self.metric_name = name
+        self.preprocessing = preprocessing
+        self.score_range = score_range
+        self.lower_better = lower_better
+        self.device = torch.device(device) if device is not None else default_device()
+        self.as_loss = as_loss
+        self.loss_weight = loss_weight
+        self.loss_reduction = loss_reduction
+        self.check_input_range = check_input_range and not as_loss
+        self.net = net.to(self.device).eval()
+
+    # inputs -> normalised frames --------------------------------------------------------------
+    def load(self, path: str | os.PathLike) -> torch.Tensor:
+        """Decode and sample one video file: normalised ``(T, 3, H, W)`` float32 on the CPU."""
+        from qclip_plugin.data.pipeline import load_video
+
+        p = self.preprocessing
+        return load_video(
+            Path(path), num_frames=p.num_frames, sampler=p.sampler, size=p.image_size,
+            mean=p.mean, std=p.std, seed=p.seed,
+        )
+
+    def from_array(self, video: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """Sample and normalise one decoded uint8 video ``(T, H, W, 3)``, exactly as :meth:`load` does."""
+        from qclip_plugin.data.pipeline import frames_from_array
+
+        p = self.preprocessing
+        return frames_from_array(
+            video, num_frames=p.num_frames, sampler=p.sampler, size=p.image_size,
+            mean=p.mean, std=p.std, seed=p.seed,
+        )
+
+    def from_unit_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Resize (squash, bilinear) and normalise float frames ``(..., 3, H, W)`` in [0, 1]; differentiable."""
+        if self.check_input_range:
+            lo, hi = float(frames.min()), float(frames.max())
+            if lo < -1e-6 or hi > 1 + 1e-6:
+                raise ValueError(
+                    f"float frames must be in [0, 1] (got min={lo:.4f}, max={hi:.4f}); pass uint8 "
+                    "(T, H, W, 3) arrays for decoded videos, or divide by 255"
+                )
+        p = self.preprocessing
+        lead = frames.shape[:-3]
+        flat = frames.reshape(-1, *frames.shape[-3:]).float()
+        if tuple(flat.shape[-2:]) != tuple(p.image_size):
+            flat = torch.nn.functional.interpolate(
+                flat, size=p.image_size, mode="bilinear", align_corners=False, antialias=True
+            )
+        mean = flat.new_tensor(p.mean).view(1, 3, 1, 1)
+        std = flat.new_tensor(p.std).view(1, 3, 1, 1)
+        return ((flat - mean) / std).reshape(*lead, 3, *p.image_size)
+
+    def frames(self, x: VideoInput) -> torch.Tensor:
+        """Any accepted input as normalised ``(B, T, 3, H, W)`` frames (see the module docstring)."""
+        if isinstance(x, (str, os.PathLike)):
+            return self.load(x).unsqueeze(0)
+        if isinstance(x, np.ndarray):
+            x = torch.from_numpy(x)
+        if isinstance(x, torch.Tensor):
+            if x.dtype == torch.uint8:
+                if x.dim() == 4 and x.shape[-1] == 3:
+                    return self.from_array(x).unsqueeze(0)
+                if x.dim() == 5 and x.shape[-1] == 3:
+                    return torch.stack([self.from_array(v) for v in x])
+                raise ValueError(
+                    f"uint8 videos must be (T, H, W, 3) or (B, T, H, W, 3), got {tuple(x.shape)}"
+                )
+            if x.is_floating_point() and x.dim() in (4, 5) and x.shape[-3] == 3:
+                frames = self.from_unit_frames(x)
+                return frames.unsqueeze(0) if x.dim() == 4 else frames
+            raise ValueError(
+                f"cannot score a {x.dtype} tensor of shape {tuple(x.shape)}: pass float (T, 3, H, W) or "
+                "(B, T, 3, H, W) in [0, 1], or a uint8 (T, H, W, 3) decoded video"
+            )
+        if isinstance(x, Sequence) and x and all(isinstance(v, (str, os.PathLike)) for v in x):
+            return torch.stack([self.load(v) for v in x])
+        raise TypeError(
+            f"cannot score {type(x).__name__}: pass a path, a list of paths, a uint8 (T, H, W, 3) "
+            "array, or float frames (T, 3, H, W) / (B, T, 3, H, W) in [0, 1]"
+        )
+
+    # scoring ----------------------------------------------------------------------------------
+    def score_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Scores ``(B,)`` of normalised frames ``(B, T, 3, H, W)``."""
+        return self.net(frames.to(self.device)).reshape(-1)
+
+    def forward(self, x: VideoInput) -> torch.Tensor:
+        with torch.set_grad_enabled(self.as_loss):
+            scores = self.score_frames(self.frames(x))
+        if not self.as_loss:
+            return scores
+        weighted = scores * self.loss_weight if self.loss_weight is not None else scores
+        if self.loss_reduction == "none":
+            return weighted
+        if self.loss_reduction == "sum":
+            return weighted.sum()
+        return weighted.mean()
+
+    def extra_repr(self) -> str:
+        p = self.preprocessing
+        return (
+            f"name={self.metric_name!r}, metric_mode='NR', score_range={self.score_range!r}, "
+            f"lower_better={self.lower_better}, frames={p.num_frames} ({p.sampler}), size={p.image_size}"
+        )
+
+
+
+# --------------------------------------------------------------------------------------------------
+# Q-CLIP itself (declared as the "qclip" entry point)
+
+#: The checkpoint file ``create_metric("qclip", preset=P)`` looks for in the user cache directory.
+CHECKPOINT_NAME = "qclip-{preset}.safetensors"
+
+
+def default_checkpoint(preset: str) -> Path:
+    """Where trained weights for ``preset`` are looked for when no ``checkpoint=`` is given."""
+    from qclip_plugin.cache import cache_dir
+
+    return cache_dir("checkpoints") / CHECKPOINT_NAME.format(preset=preset)
+
+
+class MissingWeightsError(FileNotFoundError):
+    """No trained Q-CLIP weights were given or found; the message says how to get them."""
+
+
+def resolve_checkpoint(preset: str, checkpoint: str | os.PathLike | None) -> Path:
+    """The trained-weights file to load: ``checkpoint`` if given, else the cache directory's."""
+    if checkpoint is not None:
+        path = Path(checkpoint).expanduser()
+        if not path.is_file():
+            raise MissingWeightsError(f"Q-CLIP checkpoint {path} does not exist (checkpoint= argument)")
+        return path
+    path = default_checkpoint(preset)
+    if path.is_file():
+        return path
+    raise MissingWeightsError(
+        f"no trained Q-CLIP weights for preset {preset!r}: no checkpoint= was given and {path} does not "
+        "exist. Get them by either\n"
+        "  - training: qclip-bench run protocol=intra-dataset ... (its adapter checkpoint is a "
+        f".safetensors file; pass it as checkpoint=, or copy it to {path}), or\n"
+        "  - converting the authors' official release: qclip-bench convert-official <official.pth> "
+        f"--output {path}\n"
+        "Set $QCLIP_CACHE_DIR to use another cache directory. For an untrained model on purpose "
+        "(tests, ablations) pass pretrained=False."
+    )
+
+
+def create_qclip_metric(
+    device: str | torch.device | None = None,
+    as_loss: bool = False,
+    *,
+    preset: str = "paper",
+    checkpoint: str | os.PathLike | None = None,
+    pretrained: bool = True,
+    backbone_pretrained: str | None = None,
+    num_frames: int = 8,
+    sampler: str = "UNISampl",
+    seed: int | None = 0,
+    loss_weight: float | None = None,
+    loss_reduction: str = "mean",
+    check_input_range: bool = True,
+    **overrides: Any,
+):
+    """The ``"qclip"`` metric: a trained Q-CLIP model (eqs. 1-12) behind :class:`VideoQualityMetric`.
+
+    Weights come from ``checkpoint`` (an adapter-only safetensors file, or the official release's
+    checkpoint), else from ``cache_dir("checkpoints")/qclip-<preset>.safetensors``; without either a
+    :class:`MissingWeightsError` says how to get them. ``pretrained=False`` builds an untrained model on
+    purpose (random adapters and level weights). ``backbone_pretrained`` overrides the preset's
+    backbone weights tag; other keywords are preset overrides for ``build_qclip``.
+    """
+    from qclip_plugin.models import build_qclip
+
+    build_kwargs: dict[str, Any] = dict(overrides)
+    if backbone_pretrained is not None:
+        build_kwargs["pretrained"] = backbone_pretrained
+    if pretrained:
+        build_kwargs["checkpoint"] = resolve_checkpoint(preset, checkpoint)
+    elif checkpoint is not None:
+        raise ValueError("pass either checkpoint= (trained weights) or pretrained=False (untrained), not both")
+    model = build_qclip(preset, **build_kwargs)
+    preprocessing = Preprocessing(
+        image_size=_pair(model.image_size), mean=tuple(model.mean), std=tuple(model.std),
+        num_frames=num_frames, sampler=sampler, seed=seed,
+    )
+    return VideoQualityMetric(
+        model, preprocessing, name="qclip", score_range="unbounded",
+        device=device, as_loss=as_loss, loss_weight=loss_weight, loss_reduction=loss_reduction,
+        check_input_range=check_input_range,
+    )
+
+
+def _pair(size: int | Sequence[int]) -> tuple[int, int]:
+    if isinstance(size, int):
+        return (size, size)
+    height, width = size
+    return (int(height), int(width))
