@@ -1,0 +1,56 @@
+"""Frame sampling: the frame-difference profile (eq. 13, cached) and the seven strategies.
+
+>>> from qclip_plugin.sampling import build_sampler, frame_difference_profile
+>>> sampler = build_sampler("SegMSEMean")                              # doctest: +SKIP
+>>> idx = sampler(243, 8, profile=frame_difference_profile("clip.mp4"))  # doctest: +SKIP
+"""
+
+from qclip_plugin.sampling.frame_difference import (
+    PROFILE_SIZE,
+    cache_path,
+    compute_profile,
+    consecutive_mse,
+    frame_difference_profile,
+    profile_from_differences,
+)
+from qclip_plugin.sampling.strategies import (
+    MIXED_DEFAULT,
+    FrameSampler,
+    Mixed,
+    MSESortedUNI,
+    RandSampl,
+    SegMSEMean,
+    SegMSEMedian,
+    UNIRandStart,
+    UNISampl,
+    build_sampler,
+    repeat_indices,
+    segment_edges,
+    uniform_indices,
+)
+
+#: The seven strategies of the paper, in table 1's order.
+STRATEGIES = ("RandSampl", "UNISampl", "UNIRandStart", "MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed")
+
+__all__ = [
+    "MIXED_DEFAULT",
+    "PROFILE_SIZE",
+    "STRATEGIES",
+    "FrameSampler",
+    "MSESortedUNI",
+    "Mixed",
+    "RandSampl",
+    "SegMSEMean",
+    "SegMSEMedian",
+    "UNIRandStart",
+    "UNISampl",
+    "build_sampler",
+    "cache_path",
+    "compute_profile",
+    "consecutive_mse",
+    "frame_difference_profile",
+    "profile_from_differences",
+    "repeat_indices",
+    "segment_edges",
+    "uniform_indices",
+]

@@ -1,0 +1,156 @@
+"""Frame-difference profile (paper eq. 13), computed at reduced resolution and cached.
+
+``m_t = ½ (MSE(v_t, v_{t+1}) + MSE(v_t, v_{t-1}))`` with
+``MSE(a, b) = 1/(H·W·3) Σ_p (a_p − b_p)²`` over RGB values in [0, 255]; the first and
+last frames have one neighbour, so their ``m_t`` is the MSE to it (the printed eq. 13
+misplaces its parenthesis; the text and DESIGN.md §3 give the mean of the two terms).
+
+Computing the profile decodes every frame, so it runs at a reduced size (default
+112×112, decoded at that size by decord) and is cached on disk per video. The cache key
+is the absolute path, the file's size and mtime, the profile size and the reader options;
+editing or replacing a video therefore invalidates its entry. Entries are written to a
+temporary file and renamed, so concurrent DataLoader workers never read a partial file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from qclip_plugin.cache import cache_dir as user_cache_dir
+from qclip_plugin.video import VideoReader, open_video
+from qclip_plugin.video.guard import check_file
+from qclip_plugin.video.reader import as_size
+
+#: Decoding size for the profile: motion shows at 112 px and the decode stays cheap.
+PROFILE_SIZE = (112, 112)
+#: Bumped whenever the computation changes, so old cache entries are ignored.
+PROFILE_VERSION = 1
+CACHE_SUBDIR = "frame_difference"
+
+
+def consecutive_mse(frames: np.ndarray, previous: np.ndarray | None = None) -> np.ndarray:
+    """``MSE(v_t, v_{t+1})`` for consecutive ``uint8 (n, H, W, 3)`` frames (exact integer sums).
+
+    With ``previous`` (the frame before ``frames[0]``), the first value compares it with ``frames[0]``.
+    """
+    if previous is not None:
+        frames = np.concatenate([previous[None], frames])
+    if len(frames) < 2:
+        return np.empty(0, np.float64)
+    diff = frames[1:].astype(np.int16) - frames[:-1].astype(np.int16)
+    diff = diff.reshape(len(diff), -1).astype(np.int32)
+    sse = np.einsum("ij,ij->i", diff, diff, dtype=np.int64)
+    return sse / diff.shape[1]
+
+
+def profile_from_differences(d: np.ndarray) -> np.ndarray:
+    """Eq. 13 from the ``T−1`` consecutive MSEs ``d_t = MSE(v_t, v_{t+1})``: ``T`` values ``m_t``."""
+    d = np.asarray(d, np.float64)
+    if d.size == 0:
+        return np.zeros(1, np.float64)
+    m = np.empty(d.size + 1, np.float64)
+    m[0], m[-1] = d[0], d[-1]
+    m[1:-1] = 0.5 * (d[:-1] + d[1:])
+    return m
+
+
+def compute_profile(reader: VideoReader) -> np.ndarray:
+    """Eq. 13 over every frame ``reader`` yields (at the reader's size), uncached."""
+    diffs: list[np.ndarray] = []
+    last = None
+    count = 0
+    for chunk in reader.iter_chunks():
+        diffs.append(consecutive_mse(chunk, last))
+        last = chunk[-1]
+        count += len(chunk)
+    d = np.concatenate(diffs) if diffs else np.empty(0)
+    m = profile_from_differences(d)
+    assert m.size == max(count, 1)
+    return m
+
+
+def cache_key(path: str | os.PathLike, size: tuple[int, int], options: dict | None = None) -> str:
+    """Hex digest naming a video's profile: absolute path, file size, mtime, size, options."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    fields = {"path": str(path), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns, "size": list(size),
+              "options": options or {}, "version": PROFILE_VERSION}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def cache_path(path: str | os.PathLike, size: tuple[int, int], cache_dir: str | os.PathLike | None = None,
+               options: dict | None = None) -> Path:
+    """Where the profile of ``path`` at ``size`` is (or would be) cached."""
+    root = Path(cache_dir) if cache_dir is not None else user_cache_dir(CACHE_SUBDIR)
+    return root / f"{Path(path).stem[:48]}-{cache_key(path, size, options)}.npy"
+
+
+def _load(entry: Path) -> np.ndarray | None:
+    try:
+        m = np.load(entry, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None  # absent, or damaged by something outside us: recompute
+    return m if m.ndim == 1 and m.dtype == np.float64 and m.size else None
+
+
+def _store(entry: Path, m: np.ndarray) -> None:
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npy")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, m)
+        os.replace(tmp, entry)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def frame_difference_profile(
+    video: str | os.PathLike | VideoReader,
+    *,
+    size: int | Sequence[int] = PROFILE_SIZE,
+    cache_dir: str | os.PathLike | None | Literal[False] = None,
+    **reader_options,
+) -> np.ndarray:
+    """Per-frame motion ``m_t`` of eq. 13, ``float64 (T,)``, cached per video.
+
+    Args:
+        video: a path (opened at ``size`` with ``reader_options``) or an open reader (used at
+            its own size).
+        size: ``(height, width)`` the frames are decoded at for the profile.
+        cache_dir: where profiles are cached; ``None`` is ``qclip_plugin.cache.cache_dir
+            ("frame_difference")`` (``$QCLIP_CACHE_DIR/frame_difference``); ``False`` disables caching.
+        reader_options: passed to :func:`qclip_plugin.video.open_video` (``yuv_geometry``, ``backend``, ...).
+
+    Raises:
+        VideoReadError: the video cannot be decoded completely.
+    """
+    if isinstance(video, VideoReader):
+        path, out_size, reader = video.path, video.size, video
+    else:
+        path, out_size, reader = Path(video), as_size(size), None
+    options = {k: v for k, v in reader_options.items() if k in ("yuv_geometry", "yuv_fps")}
+    entry = None
+    if cache_dir is not False:
+        if reader is None:
+            check_file(path)  # a missing file is a VideoReadError, not a cache miss
+        entry = cache_path(path, out_size, cache_dir or None, options)
+        cached = _load(entry)
+        if cached is not None:
+            return cached
+    if reader is None:
+        with open_video(path, size=out_size, **reader_options) as opened:
+            m = compute_profile(opened)
+    else:
+        m = compute_profile(reader)
+    if entry is not None:
+        _store(entry, m)
+    return m
