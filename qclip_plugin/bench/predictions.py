@@ -1,0 +1,233 @@
+"""Evaluate any method's per-video predictions against a label list (``qclip-bench evaluate``).
+
+Prediction files are CSV with a header; the video name is the ``name`` column (or ``path``, as
+``qclip-bench score`` writes it) and the score is found, in this order, as:
+
+- ``aesthetic`` and ``technical`` columns: DOVER's released two-branch predictions, fused by z-scoring
+  each branch over the file and summing (:func:`fuse_branches`; DESIGN.md §4);
+- a ``score``, ``pred``, ``pred_score`` or ``prediction`` column (``qclip-bench score`` output, the
+  ``VQAMetric`` predictions file);
+- otherwise the file must have exactly two columns, ``name,score`` (with or without a header).
+
+Rows of a ``qclip-bench score`` file whose ``status`` is not ``ok`` are dropped. Names are matched to
+the label list exactly, else by their trailing path components (``/data/KoNViD/123.mp4`` matches
+``KoNViD_1k_videos/123.mp4`` through ``123.mp4``) when that is unambiguous.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import pandas as pd
+
+SCORE_COLUMNS: tuple[str, ...] = ("score", "pred", "pred_score", "prediction")
+NAME_COLUMNS: tuple[str, ...] = ("name", "path", "video")
+#: DOVER's two branches (its released ``<set>.csv`` files: ``name, mos, aesthetic, technical``).
+DOVER_BRANCHES: tuple[str, ...] = ("aesthetic", "technical")
+
+
+@dataclass
+class PredictionsEvaluation:
+    """SROCC/PLCC/KROCC/RMSE of a predictions file, with what was matched."""
+
+    predictions: str
+    labels: str
+    mapping: str
+    n: int  # videos evaluated (in both files)
+    SROCC: float
+    PLCC: float
+    KROCC: float
+    RMSE: float
+    fused_branches: tuple[str, ...] = ()
+    missing: list[str] = field(default_factory=list)  # labelled videos without a prediction
+    unmatched: list[str] = field(default_factory=list)  # predictions without a label
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def summary(self) -> str:
+        fused = f" (fused {' + '.join(self.fused_branches)} by z-score)" if self.fused_branches else ""
+        lines = [
+            f"{self.predictions}{fused} vs {self.labels}: {self.n} videos, mapping {self.mapping}",
+            f"  SROCC {self.SROCC:.4f}  PLCC {self.PLCC:.4f}  KROCC {self.KROCC:.4f}  RMSE {self.RMSE:.4f}",
+        ]
+        if self.missing:
+            lines.append(f"  {len(self.missing)} labelled videos have no prediction (e.g. {self.missing[0]})")
+        if self.unmatched:
+            lines.append(f"  {len(self.unmatched)} predictions have no label (e.g. {self.unmatched[0]})")
+        return "\n".join(lines)
+
+
+def fuse_branches(table: pd.DataFrame, branches: Sequence[str] = DOVER_BRANCHES) -> pd.Series:
+    """Sum of the z-scored branch columns (DOVER's fusion of its aesthetic and technical heads).
+
+    Each branch is standardised over the whole file (population std), so branches on different
+    scales weigh equally.
+    """
+    fused = pd.Series(0.0, index=table.index)
+    for branch in branches:
+        values = table[branch].astype(float)
+        std = values.std(ddof=0)
+        if not std > 0:
+            raise ValueError(f"branch column {branch!r} is constant; it cannot be z-scored")
+        fused += (values - values.mean()) / std
+    return fused
+
+
+def read_predictions(path: str | os.PathLike) -> tuple[pd.Series, tuple[str, ...]]:
+    """Per-video scores of a predictions file, indexed by name, and the branches fused (if any)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"predictions file {path} does not exist")
+    table = pd.read_csv(path, skipinitialspace=True)
+    columns = {c.strip().lower(): c for c in table.columns}
+    name_col = next((columns[c] for c in NAME_COLUMNS if c in columns), None)
+    if name_col is None:
+        if len(table.columns) != 2:
+            raise ValueError(
+                f"{path}: cannot tell which column holds the video names (columns: {list(table.columns)}); "
+                f"name it one of {NAME_COLUMNS}, or give a two-column name,score file"
+            )
+        # headerless name,score: the first row was read as a header
+        table = pd.read_csv(path, header=None, names=["name", "score"], skipinitialspace=True)
+        columns, name_col = {"name": "name", "score": "score"}, "name"
+    if "status" in columns:
+        table = table[table[columns["status"]].astype(str) == "ok"]
+    fused: tuple[str, ...] = ()
+    if all(b in columns for b in DOVER_BRANCHES):
+        fused = DOVER_BRANCHES
+        scores = fuse_branches(table, [columns[b] for b in DOVER_BRANCHES])
+    else:
+        score_col = next((columns[c] for c in SCORE_COLUMNS if c in columns), None)
+        if score_col is None:
+            others = [c for c in table.columns if c != name_col]
+            if len(others) != 1:
+                raise ValueError(
+                    f"{path}: no score column; name it one of {SCORE_COLUMNS} (columns: {list(table.columns)}), "
+                    f"or give {DOVER_BRANCHES} for DOVER's two-branch predictions"
+                )
+            score_col = others[0]
+        scores = table[score_col].astype(float)
+    scores.index = table[name_col].astype(str).str.strip()
+    if scores.index.has_duplicates:
+        duplicated = scores.index[scores.index.duplicated()].unique()
+        raise ValueError(f"{path}: {len(duplicated)} videos are predicted twice (e.g. {duplicated[0]})")
+    return scores, fused
+
+
+def match_names(predicted: Sequence[str], labelled: Sequence[str]) -> dict[str, str]:
+    """Map predicted names to labelled names: exact, else by the longest unambiguous path suffix."""
+    labelled_set = set(labelled)
+    mapping = {name: name for name in predicted if name in labelled_set}
+    rest = [name for name in predicted if name not in mapping]
+    if not rest:
+        return mapping
+    taken = set(mapping.values())
+    by_suffix: dict[tuple[str, ...], list[str]] = {}
+    for name in labelled:
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        for k in range(1, len(parts) + 1):
+            by_suffix.setdefault(parts[-k:], []).append(name)
+    for name in rest:
+        parts = PurePosixPath(name.replace("\\", "/")).parts
+        for k in range(len(parts), 0, -1):
+            candidates = by_suffix.get(parts[-k:], [])
+            if len(candidates) == 1:  # ambiguous over all labels, not just the unclaimed ones
+                if candidates[0] not in taken:
+                    mapping[name] = candidates[0]
+                    taken.add(candidates[0])
+                break
+    return mapping
+
+
+def evaluate_predictions_file(
+    predictions: str | os.PathLike,
+    labels: str | os.PathLike,
+    mapping: str = "linear",
+    label_format: str = "auto",
+    min_videos: int = 3,
+) -> PredictionsEvaluation:
+    """SROCC/PLCC/KROCC/RMSE of a predictions file against a label file.
+
+    ``labels`` is any format :func:`qclip_plugin.data.labels.read_labels` reads (the community lists
+    ``path, duration, fps, MOS``, or the official files; ``label_format`` if the name does not tell).
+
+    PLCC and RMSE are computed after ``mapping`` (``none | linear | logistic4 | logistic5``; DESIGN.md §5).
+    DOVER's released KoNViD-1k predictions give SROCC 0.8825 and PLCC 0.8836.
+    """
+    from qclip_plugin.data.labels import read_labels
+    from qclip_plugin.evaluation import evaluate_predictions
+
+    scores, fused = read_predictions(predictions)
+    table = read_labels(labels, label_format=label_format)
+    mos = pd.Series(table["mos"].to_numpy(dtype=np.float64), index=table["name"].astype(str))
+    names = match_names(list(scores.index), list(mos.index))
+    if len(names) < min_videos:
+        raise ValueError(
+            f"only {len(names)} of the {len(scores)} predictions in {predictions} name a video of {labels} "
+            f"(e.g. prediction {scores.index[0]!r}, label {mos.index[0]!r}); are they for the same dataset?"
+        )
+    matched = scores[list(names)]
+    labelled = mos[[names[n] for n in matched.index]].to_numpy(dtype=np.float64)
+    metrics = evaluate_predictions(matched.to_numpy(dtype=np.float64), labelled, mapping=mapping)
+    used = set(names.values())
+    return PredictionsEvaluation(
+        predictions=str(predictions),
+        labels=str(labels),
+        mapping=metrics["mapping"],
+        n=len(matched),
+        SROCC=metrics["SROCC"],
+        PLCC=metrics["PLCC"],
+        KROCC=metrics["KROCC"],
+        RMSE=metrics["RMSE"],
+        fused_branches=fused,
+        missing=[n for n in mos.index if n not in used],
+        unmatched=[n for n in scores.index if n not in names],
+    )
+
+
+#: Columns of a leaderboard CSV (as ``leaderboard/published/*.csv``), plus the mapping used.
+LEADERBOARD_COLUMNS: tuple[str, ...] = (
+    "method", "venue", "protocol", "test_set", "train_set", "SROCC", "PLCC", "KROCC", "RMSE",
+    "source", "table", "note",
+)
+
+
+def add_to_leaderboard(
+    result: PredictionsEvaluation,
+    leaderboard: str | os.PathLike,
+    *,
+    method: str,
+    test_set: str,
+    train_set: str = "",
+    protocol: str = "cross-dataset",
+    source: str = "",
+) -> Path:
+    """Add (or replace) the measured row ``method`` x ``test_set`` of a leaderboard CSV, atomically.
+
+    The row says it was measured here from a predictions file, with the mapping used, so it is never
+    mistaken for a published number.
+    """
+    from qclip_plugin.bench.atomic_files import atomic_write
+
+    path = Path(leaderboard)
+    table = pd.read_csv(path, dtype=str, keep_default_na=False) if path.is_file() else pd.DataFrame(
+        columns=list(LEADERBOARD_COLUMNS)
+    )
+    for column in LEADERBOARD_COLUMNS:
+        if column not in table.columns:
+            table[column] = ""
+    row = {
+        "method": method, "venue": "", "protocol": protocol, "test_set": test_set, "train_set": train_set,
+        "SROCC": f"{result.SROCC:.4f}", "PLCC": f"{result.PLCC:.4f}", "KROCC": f"{result.KROCC:.4f}",
+        "RMSE": f"{result.RMSE:.4f}", "source": source or f"measured from {Path(result.predictions).name}",
+        "table": "measured",
+        "note": f"qclip-bench evaluate, {result.n} videos, mapping {result.mapping}",
+    }
+    same = (table["method"] == method) & (table["test_set"] == test_set) & (table["table"] == "measured")
+    table = pd.concat([table[~same], pd.DataFrame([row])], ignore_index=True)
+    return atomic_write(path, lambda handle: table.to_csv(handle, index=False))
