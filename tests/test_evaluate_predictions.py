@@ -104,35 +104,41 @@ def test_too_few_matches_is_explained(tmp_path):
 
 
 def test_cli_prints_dover_konvid_and_adds_measured_row(shared_data, tmp_path, capsys):
-    board = tmp_path / "board.csv"
+    board = tmp_path / "board"
     argv = [
         "evaluate",
         "--predictions", str(shared_data / "reference_predictions/dover/KoNViD.csv"),
         "--labels", str(shared_data / "labels/KoNViD/labels.txt"),
-        "--leaderboard", str(board), "--method", "DOVER", "--test-set", "KoNViD-1k",
+        "--leaderboard", str(board), "--method", "DOVER (released predictions)", "--test-set", "KoNViD-1k",
         "--train-set", "LSVQ_train",
     ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "SROCC 0.8825" in out and "PLCC 0.8836" in out
     assert main(argv) == 0  # a second run replaces the row, it does not add one
-    rows = pd.read_csv(board, dtype=str)
-    assert len(rows) == 1
-    assert rows.loc[0, ["method", "test_set", "SROCC", "PLCC", "table"]].tolist() == [
-        "DOVER", "KoNViD-1k", "0.8825", "0.8836", "measured",
-    ]
+    rows = pd.read_csv(board / "leaderboard.csv")
+    measured = rows[rows["kind"] == "measured"]
+    assert len(measured) == 1
+    row = measured.iloc[0]
+    assert (row["method"], row["test_set"], row["n_videos"], row["mapping"]) == (
+        "DOVER (released predictions)", "KoNViD-1k", 1200, "linear",
+    )
+    assert round(row["SROCC"], 4) == 0.8825 and round(row["PLCC"], 4) == 0.8836
+    # the published cross-dataset rows of the same test set sit beside it
+    assert (rows["kind"] == "published").sum() >= 1 and set(rows["test_set"]) == {"KoNViD-1k"}
+    per_video = pd.read_csv(board / "predictions_KoNViD-1k.csv")
+    assert len(per_video) == 1200 and {"name", "mos", "pred"} <= set(per_video.columns)
 
 
-def test_leaderboard_keeps_other_rows(tmp_path, shared_data):
-    board = tmp_path / "board.csv"
-    board.write_text(
-        "method,venue,protocol,test_set,train_set,SROCC,PLCC,KROCC,RMSE,source,table,note\n"
-        "DOVER,\"ICCV, 2023\",cross-dataset,KoNViD-1k,LSVQ_train,0.877,0.873,,,DOVER paper,Table 1,\n"
-    )
-    result = evaluate_predictions_file(
-        shared_data / "reference_predictions/dover/KoNViD.csv", shared_data / "labels/KoNViD/labels.txt"
-    )
-    add_to_leaderboard(result, board, method="DOVER", test_set="KoNViD-1k")
-    rows = pd.read_csv(board, dtype=str, keep_default_na=False)
-    assert rows["table"].tolist() == ["Table 1", "measured"]
-    assert rows["SROCC"].tolist() == ["0.877", "0.8825"]
+def test_leaderboard_keeps_other_measured_rows(tmp_path, shared_data):
+    board = tmp_path / "board"
+    for name, labels, test_set in (("KoNViD", "KoNViD/labels.txt", "KoNViD-1k"), ("LIVE_VQC", "LIVE_VQC/labels.txt", "LIVE-VQC")):
+        result = evaluate_predictions_file(
+            shared_data / "reference_predictions/dover" / f"{name}.csv", shared_data / "labels" / labels
+        )
+        add_to_leaderboard(result, board, method="DOVER", test_set=test_set, train_set="LSVQ_train")
+    rows = pd.read_csv(board / "leaderboard.csv")
+    measured = rows[rows["kind"] == "measured"].set_index("test_set")
+    assert sorted(measured.index) == ["KoNViD-1k", "LIVE-VQC"]
+    assert round(measured.loc["LIVE-VQC", "SROCC"], 4) == 0.8291
+    assert round(measured.loc["LIVE-VQC", "PLCC"], 4) == 0.8533

@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     board = parser.add_argument_group("add the result to a leaderboard as a measured row")
-    board.add_argument("--leaderboard", metavar="FILE", help="leaderboard CSV to add the row to")
+    board.add_argument("--leaderboard", metavar="DIR", help="leaderboard folder to add the row to (created if missing)")
     board.add_argument("--method", help="method name of the row (e.g. DOVER)")
     board.add_argument("--test-set", help="test set name (e.g. KoNViD-1k)")
     board.add_argument("--train-set", default="", help="training set, if any (e.g. LSVQ_train)")
@@ -42,17 +42,17 @@ def run(args: argparse.Namespace) -> int:
         args.predictions, args.labels, mapping=args.mapping, label_format=args.label_format
     )
     if args.json:
-        print(json.dumps({k: v for k, v in result.as_dict().items() if k not in ("missing", "unmatched")}
-                         | {"missing": len(result.missing), "unmatched": len(result.unmatched)}))
+        summary = result.as_dict() | {"missing": len(result.missing), "unmatched": len(result.unmatched)}
+        print(json.dumps(summary))
     else:
         print(result.summary())
     if args.leaderboard:
         if not (args.method and args.test_set):
             print("--leaderboard needs --method and --test-set")
             return 2
-        path = add_to_leaderboard(
+        files = add_to_leaderboard(
             result, args.leaderboard, method=args.method, test_set=args.test_set,
             train_set=args.train_set, protocol=args.protocol, source=args.source,
         )
-        print(f"added {args.method} on {args.test_set} to {path}")
+        print(f"added {args.method} on {args.test_set} to {files.csv} and {files.markdown}")
     return 0
