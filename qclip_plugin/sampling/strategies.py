@@ -15,6 +15,7 @@ others by spreading the ``T`` frames evenly over the ``N`` slots (each frame ⌊
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -215,7 +216,12 @@ def build_sampler(spec: str | Mapping | FrameSampler, **overrides) -> FrameSampl
     if isinstance(spec, FrameSampler):
         if not overrides:
             return spec
-        spec = {"type": spec.name}
+        sampler = copy.copy(spec)  # keep its configuration (e.g. Mixed's strategies)
+        for key, value in overrides.items():
+            if not hasattr(sampler, key):
+                raise TypeError(f"{sampler.name} has no option {key!r}")
+            setattr(sampler, key, value)
+        return sampler
     cfg = {"type": spec} if isinstance(spec, str) else dict(spec)
     cfg.update(overrides)
     name = cfg.get("type")

@@ -1,0 +1,216 @@
+"""Video file -> sampled, resized, normalised frames tensor: :func:`load_video` and its
+mmengine pipeline step :class:`LoadVideoFrames`.
+
+Frames are decoded directly at the target size (squash resize, bilinear, inside the
+decoder), then converted once from ``uint8 (N, H, W, 3)`` to float32 ``(N, 3, H, W)`` with
+``(x / 255 − mean) / std`` folded into one multiply and one subtract.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from qclip_plugin.registry import TRANSFORMS
+from qclip_plugin.sampling import PROFILE_SIZE, FrameSampler, build_sampler, frame_difference_profile
+from qclip_plugin.video import VideoReader, as_size, open_video
+
+#: Perception Encoder (PE-Core) normalisation, the default backbone's (DESIGN.md §1).
+PE_MEAN = (0.5, 0.5, 0.5)
+PE_STD = (0.5, 0.5, 0.5)
+DEFAULT_SIZE = (336, 336)
+
+
+def _affine(mean: Sequence[float], std: Sequence[float], value_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+    mean_t = torch.as_tensor(mean, dtype=torch.float64).reshape(1, 3, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float64).reshape(1, 3, 1, 1)
+    if mean_t.numel() != 3 or std_t.numel() != 3 or bool((std_t == 0).any()):
+        raise ValueError(f"mean and std need three values each and std no zero, got {mean}, {std}")
+    return (1.0 / (value_range * std_t)).float(), (mean_t / std_t).float()
+
+
+def frames_to_tensor(
+    frames: np.ndarray | torch.Tensor,
+    *,
+    size: int | Sequence[int] | None = None,
+    mean: Sequence[float] = PE_MEAN,
+    std: Sequence[float] = PE_STD,
+) -> torch.Tensor:
+    """In-memory frames ``(T, H, W, 3)`` -> normalised float32 ``(T, 3, h, w)``.
+
+    ``frames`` are ``uint8`` in [0, 255] or floating point in [0, 1], numpy or torch. With
+    ``size`` they are squash-resized bilinearly (``torch`` with antialiasing; the file readers
+    resize in FFmpeg instead, so the two differ by rounding, ~1 grey level).
+    """
+    x = torch.from_numpy(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"frames must be (T, H, W, 3) RGB, got shape {tuple(x.shape)}")
+    if x.dtype == torch.uint8:
+        value_range = 255.0
+    elif x.is_floating_point():
+        value_range = 1.0
+    else:
+        raise TypeError(f"frames must be uint8 in [0, 255] or float in [0, 1], got {x.dtype}")
+    scale, shift = _affine(mean, std, value_range)
+    x = x.permute(0, 3, 1, 2)
+    out_size = as_size(size)
+    if out_size is not None and tuple(x.shape[-2:]) != out_size:
+        x = F.interpolate(x.float(), size=out_size, mode="bilinear", align_corners=False, antialias=True)
+    out = torch.empty(x.shape, dtype=torch.float32)
+    out.copy_(x)  # dtype conversion and NHWC -> NCHW in one pass
+    return out.mul_(scale).sub_(shift)
+
+
+def _profile_getter(path: Path, reader: VideoReader, profile_size, cache_dir, reader_options):
+    size = as_size(profile_size)
+
+    def get() -> np.ndarray:
+        # The reader already decodes at the profile size: reuse it rather than open the file twice.
+        source = reader if size == reader.size else path
+        return frame_difference_profile(source, size=size, cache_dir=cache_dir, **reader_options)
+
+    return get
+
+
+def sample_video(
+    path: str | os.PathLike,
+    num_frames: int = 8,
+    sampler: str | dict | FrameSampler = "UNISampl",
+    size: int | Sequence[int] | None = DEFAULT_SIZE,
+    *,
+    seed: int | np.random.Generator | None = None,
+    test_mode: bool | None = None,
+    profile_size: int | Sequence[int] = PROFILE_SIZE,
+    cache_dir: str | os.PathLike | None | bool = None,
+    **reader_options: Any,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sampled ``uint8 (N, H, W, 3)`` frames of a video, their indices and the video's frame count.
+
+    Arguments as in :func:`load_video`.
+    """
+    strategy = build_sampler(sampler) if test_mode is None else build_sampler(sampler, test_mode=test_mode)
+    path = Path(path)
+    with open_video(path, size=size, **reader_options) as reader:
+        profile = (_profile_getter(path, reader, profile_size, cache_dir, reader_options)
+                   if strategy.needs_profile else None)
+        indices = strategy(reader.num_frames, num_frames, profile=profile, rng=seed)
+        return reader.get_batch(indices), indices, reader.num_frames
+
+
+def load_video(
+    path: str | os.PathLike,
+    num_frames: int = 8,
+    sampler: str | dict | FrameSampler = "UNISampl",
+    size: int | Sequence[int] | None = DEFAULT_SIZE,
+    mean: Sequence[float] = PE_MEAN,
+    std: Sequence[float] = PE_STD,
+    seed: int | np.random.Generator | None = None,
+    *,
+    test_mode: bool | None = None,
+    profile_size: int | Sequence[int] = PROFILE_SIZE,
+    cache_dir: str | os.PathLike | None | bool = None,
+    **reader_options: Any,
+) -> torch.Tensor:
+    """Read a video as a normalised float32 frames tensor ``(num_frames, 3, H, W)``.
+
+    Args:
+        path: video file (mp4, avi, mkv, ... or raw ``.yuv``).
+        num_frames: frames to sample (8 in the paper); short videos repeat frames.
+        sampler: a strategy name (``RandSampl``, ``UNISampl``, ``UNIRandStart``,
+            ``MSESortedUNI``, ``SegMSEMean``, ``SegMSEMedian``, ``Mixed``), a config dict or a
+            :class:`~qclip_plugin.sampling.FrameSampler`.
+        size: ``(height, width)`` after the squash resize (bilinear, in the decoder); ``None``
+            keeps the video's size.
+        mean, std: per-channel normalisation of values in [0, 1] (default PE-Core's 0.5/0.5).
+        seed: makes random strategies reproducible (an int or a ``numpy.random.Generator``).
+        test_mode: evaluation behaviour of the sampler (``Mixed`` then uses its fixed
+            ``test_strategy``); ``None`` keeps the sampler's own setting.
+        profile_size: decoding size of the frame-difference profile (MSE strategies).
+        cache_dir: profile cache directory; ``None`` = ``$QCLIP_CACHE_DIR/frame_difference``
+            (or ``~/.cache/qclip_plugin/...``), ``False`` = no cache.
+        reader_options: for :func:`qclip_plugin.video.open_video` (``yuv_geometry``,
+            ``yuv_fps``, ``backend``, ``guard``).
+
+    Raises:
+        VideoReadError: the file is missing, empty, truncated, corrupt or has no decodable frame.
+    """
+    frames, _, _ = sample_video(path, num_frames, sampler, size, seed=seed, test_mode=test_mode,
+                                profile_size=profile_size, cache_dir=cache_dir, **reader_options)
+    return frames_to_tensor(frames, mean=mean, std=std)
+
+
+def load_frames(
+    path: str | os.PathLike,
+    indices: Sequence[int] | np.ndarray,
+    size: int | Sequence[int] | None = DEFAULT_SIZE,
+    mean: Sequence[float] = PE_MEAN,
+    std: Sequence[float] = PE_STD,
+    **reader_options: Any,
+) -> torch.Tensor:
+    """The frames at already chosen ``indices`` as a normalised float32 ``(len(indices), 3, H, W)``."""
+    with open_video(path, size=size, **reader_options) as reader:
+        return frames_to_tensor(reader.get_batch(indices), mean=mean, std=std)
+
+
+@TRANSFORMS.register_module()
+class LoadVideoFrames:
+    """mmengine data-pipeline step: ``results['filename']`` -> ``results['inputs']`` (``(N, 3, H, W)``).
+
+    Config: ``dict(type='LoadVideoFrames', num_frames=8, sampler='UNISampl', size=(336, 336))``.
+    Per sample it also reads the optional keys ``seed``, ``test_mode`` and ``yuv_geometry``, and
+    writes ``frame_inds`` (int64), ``total_frames`` and ``img_shape`` (mmaction2's names).
+    """
+
+    def __init__(
+        self,
+        num_frames: int = 8,
+        sampler: str | dict | FrameSampler = "UNISampl",
+        size: int | Sequence[int] | None = DEFAULT_SIZE,
+        mean: Sequence[float] = PE_MEAN,
+        std: Sequence[float] = PE_STD,
+        seed: int | None = None,
+        test_mode: bool = False,
+        profile_size: int | Sequence[int] = PROFILE_SIZE,
+        cache_dir: str | os.PathLike | None | bool = None,
+        **reader_options: Any,
+    ) -> None:
+        self.num_frames = int(num_frames)
+        self.sampler = build_sampler(sampler, test_mode=test_mode)
+        self.size = as_size(size)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.seed = seed
+        self.test_mode = bool(test_mode)
+        self.profile_size = as_size(profile_size)
+        self.cache_dir = cache_dir
+        self.reader_options = reader_options
+
+    def __call__(self, results: dict) -> dict:
+        return self.transform(results)
+
+    def transform(self, results: dict) -> dict:
+        if "filename" not in results:
+            raise KeyError("LoadVideoFrames needs results['filename'] (the video path); "
+                           f"got keys {sorted(results)}")
+        options = dict(self.reader_options)
+        if results.get("yuv_geometry") is not None:
+            options["yuv_geometry"] = results["yuv_geometry"]
+        test_mode = bool(results.get("test_mode", self.test_mode))
+        frames, indices, total = sample_video(
+            results["filename"], self.num_frames, self.sampler, self.size,
+            seed=results.get("seed", self.seed), test_mode=test_mode, profile_size=self.profile_size,
+            cache_dir=self.cache_dir, **options)
+        results["inputs"] = frames_to_tensor(frames, mean=self.mean, std=self.std)
+        results["frame_inds"] = indices
+        results["total_frames"] = total
+        results["img_shape"] = tuple(frames.shape[1:3])
+        return results
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(num_frames={self.num_frames}, sampler={self.sampler!r}, size={self.size}, "
+                f"mean={self.mean}, std={self.std}, seed={self.seed}, test_mode={self.test_mode})")
