@@ -1,0 +1,187 @@
+"""Pre-flight check of a dataset's videos, before hours of training find a missing file.
+
+The cheap check (default) finds missing and 0-byte files and, for raw ``.yuv`` videos, sizes
+that are not a whole number of frames. The deep check also opens each video with
+:func:`qclip_plugin.video.open_video` and decodes its first frame (a few ms to a few tens of
+ms per video, run on a thread pool).
+
+>>> report = preflight_check(dataset, strict=False)            # doctest: +SKIP
+>>> print(report.summary())                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+#: Paths listed per kind of problem in summaries and errors.
+MAX_LISTED = 5
+
+
+@dataclass
+class PreflightReport:
+    """What the pre-flight check found.
+
+    Attributes:
+        total: number of videos checked.
+        missing: paths that do not exist (or are not files).
+        empty: 0-byte files.
+        unreadable: ``(path, reason)`` of files that exist but cannot be read.
+        deep: whether videos were opened and decoded.
+        source: what was checked (a dataset name or label file).
+    """
+
+    total: int
+    missing: list[str] = field(default_factory=list)
+    empty: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    deep: bool = False
+    source: str = ""
+
+    @property
+    def num_bad(self) -> int:
+        return len(self.missing) + len(self.empty) + len(self.unreadable)
+
+    @property
+    def ok(self) -> bool:
+        return self.num_bad == 0
+
+    @property
+    def bad_paths(self) -> list[str]:
+        """Every path with a problem (missing, empty, unreadable)."""
+        return [*self.missing, *self.empty, *(p for p, _ in self.unreadable)]
+
+    def summary(self, max_listed: int = MAX_LISTED) -> str:
+        """A few lines for people: counts and the first few paths of each problem."""
+        what = f" of {self.source}" if self.source else ""
+        check = "opened and decoded" if self.deep else "checked for existence and size"
+        if self.ok:
+            return f"pre-flight: all {self.total} videos{what} {check}: OK"
+        lines = [f"pre-flight: {self.num_bad} of {self.total} videos{what} are not usable ({check})"]
+        for label, items in (
+            ("missing", self.missing),
+            ("empty (0 bytes)", self.empty),
+            ("unreadable", [f"{p} ({why})" for p, why in self.unreadable]),
+        ):
+            if items:
+                more = f", and {len(items) - max_listed} more" if len(items) > max_listed else ""
+                lines.append(f"  {len(items)} {label}: " + ", ".join(items[:max_listed]) + more)
+        return "\n".join(lines)
+
+
+class PreflightError(RuntimeError):
+    """Videos of a dataset are missing or unreadable; ``report`` says which."""
+
+    def __init__(self, report: PreflightReport) -> None:
+        self.report = report
+        super().__init__(
+            report.summary()
+            + "\nFix the data root (data_root=... or $QCLIP_DATA_<DATASET>) or the label file, "
+            "or pass strict=False to get the report (report.bad_paths) and leave those videos out "
+            "with the dataset's subset=."
+        )
+
+
+def _paths_and_geometry(videos: Any) -> tuple[list[tuple[str, tuple[int, int] | None]], str]:
+    """``(path, yuv_geometry)`` pairs from a dataset (``get_data_info``) or an iterable of paths."""
+    if hasattr(videos, "get_data_info") and hasattr(videos, "__len__"):
+        infos = [videos.get_data_info(i) for i in range(len(videos))]
+        meta = getattr(videos, "metainfo", {}) or {}
+        source = str(meta.get("dataset_name") or getattr(videos, "ann_file", "") or type(videos).__name__)
+        return [(str(i["filename"]), i.get("yuv_geometry")) for i in infos], source
+    return [(os.fspath(p), None) for p in videos], ""
+
+
+def _yuv_frame_bytes(geometry: Sequence[int]) -> int:
+    height, width = geometry
+    return height * width * 3 // 2  # YUV420p: a luma plane and two quarter-size chroma planes
+
+
+def _cheap(path: str, geometry: tuple[int, int] | None, yuv_default: tuple[int, int]) -> tuple[str, str] | None:
+    """``(kind, reason)`` of a problem found without decoding, or None."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return "missing", "does not exist"
+    except OSError as err:
+        return "unreadable", f"cannot stat it ({err.strerror})"
+    if not Path(path).is_file():
+        return "missing", "not a file"
+    if stat.st_size == 0:
+        return "empty", "0 bytes"
+    if not os.access(path, os.R_OK):
+        return "unreadable", "no read permission"
+    if path.lower().endswith(".yuv"):
+        frame = _yuv_frame_bytes(geometry or yuv_default)
+        if stat.st_size % frame:
+            h, w = geometry or yuv_default
+            return "unreadable", f"{stat.st_size} bytes is not a whole number of {w}x{h} YUV420 frames"
+    return None
+
+
+def _deep(path: str, geometry: tuple[int, int] | None, guard: str) -> str | None:
+    """Why the video cannot be opened and decoded, or None."""
+    from qclip_plugin.video import VideoReadError, open_video
+
+    options: dict[str, Any] = {"size": (32, 32), "guard": guard}
+    if geometry is not None:
+        options["yuv_geometry"] = tuple(geometry)
+    try:
+        with open_video(path, **options) as reader:
+            if reader.num_frames < 1:
+                return "no frames"
+            reader.get_batch([0])
+    except VideoReadError as err:
+        return getattr(err, "reason", None) or str(err)
+    except Exception as err:  # a reader bug must not hide the other videos' results
+        return f"{type(err).__name__}: {err}"
+    return None
+
+
+def preflight_check(
+    videos: Any | Iterable[str | os.PathLike],
+    deep: bool = False,
+    strict: bool = True,
+    num_workers: int = 4,
+    guard: str = "header",
+    yuv_geometry: Sequence[int] = (1080, 1920),
+) -> PreflightReport:
+    """Check that every video of a dataset exists and can be read.
+
+    Args:
+        videos: a dataset (a :class:`~qclip_plugin.data.datasets.VQADataset` or any object
+            with ``get_data_info(i)["filename"]`` and ``len``) or an iterable of paths.
+        deep: also open each video and decode its first frame.
+        strict: raise :class:`PreflightError` when any video is unusable (else just report).
+        num_workers: threads for the deep check.
+        guard: decord guard of the deep check (see :func:`qclip_plugin.video.open_video`).
+        yuv_geometry: ``(height, width)`` of ``.yuv`` files whose items do not carry one.
+
+    Returns:
+        The :class:`PreflightReport` (also when strict and everything is fine).
+    """
+    items, source = _paths_and_geometry(videos)
+    report = PreflightReport(total=len(items), deep=deep, source=source)
+    default = (int(yuv_geometry[0]), int(yuv_geometry[1]))
+    to_open = []
+    for path, geometry in items:
+        problem = _cheap(path, geometry, default)
+        if problem is None:
+            to_open.append((path, geometry or (default if path.lower().endswith(".yuv") else None)))
+        elif problem[0] == "missing":
+            report.missing.append(path)
+        elif problem[0] == "empty":
+            report.empty.append(path)
+        else:
+            report.unreadable.append((path, problem[1]))
+    if deep and to_open:
+        with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
+            reasons = list(pool.map(lambda item: _deep(item[0], item[1], guard), to_open))
+        report.unreadable += [(p, why) for (p, _), why in zip(to_open, reasons, strict=True) if why]
+    if strict and not report.ok:
+        raise PreflightError(report)
+    return report

@@ -1,0 +1,107 @@
+"""Random train / validation / test splits of a dataset, deterministic from a seed.
+
+The test part is ``1 - ratio`` of the videos; the validation part is carved from the
+training part, never from the test part, so model selection never sees test videos
+(DESIGN.md §5). The fine-tune protocol uses :func:`make_splits`: 10 random 80/20 splits,
+each with its seed recorded.
+
+>>> split_indices(10, ratio=0.8, seed=0, role="test")
+[1, 8]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+ROLES: tuple[str, ...] = ("train", "val", "test")
+DEFAULT_SEED = 42  # the official release's single split
+
+
+def _parts(n: int, ratio: float, seed: int, val_ratio: float) -> dict[str, list[int]]:
+    if not 0.0 < ratio < 1.0:
+        raise ValueError(f"ratio (the training share) must be in (0, 1), got {ratio}")
+    if not 0.0 <= val_ratio < 1.0:
+        raise ValueError(f"val_ratio (the share of the training part held out) must be in [0, 1), got {val_ratio}")
+    if n < 2:
+        raise ValueError(f"cannot split {n} video(s) into training and test parts")
+    order = np.random.default_rng(seed).permutation(n)
+    # int(), as the VQA codebases do (int(0.8 * n) training videos); both parts non-empty.
+    n_train = min(max(int(ratio * n), 1), n - 1)
+    n_val = int(round(val_ratio * n_train))
+    if val_ratio > 0 and not 0 < n_val < n_train:
+        raise ValueError(
+            f"val_ratio={val_ratio} of {n_train} training videos leaves an empty validation or training part"
+        )
+    train_all = order[:n_train]
+    return {
+        "train": sorted(int(i) for i in train_all[: n_train - n_val]),
+        "val": sorted(int(i) for i in train_all[n_train - n_val :]),
+        "test": sorted(int(i) for i in order[n_train:]),
+    }
+
+
+def split_indices(
+    items: int | Sequence[str],
+    ratio: float = 0.8,
+    seed: int = DEFAULT_SEED,
+    role: str = "train",
+    val_ratio: float = 0.0,
+) -> list[int] | list[str]:
+    """One part of a random split of ``items``.
+
+    Args:
+        items: the number of videos, or their names.
+        ratio: share of the videos in the training part (validation included); the rest is test.
+        seed: the split's seed; the same seed gives the same split.
+        role: ``"train"``, ``"val"`` or ``"test"``.
+        val_ratio: share of the training part held out for validation (model selection).
+
+    Returns:
+        Positions (when ``items`` is a count) or names, in their original order. The three
+        roles of one ``(n, ratio, seed, val_ratio)`` are disjoint and cover every item.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    if isinstance(items, int):
+        return _parts(items, ratio, seed, val_ratio)[role]
+    names = list(items)
+    if len(set(names)) != len(names):
+        raise ValueError("split_indices: video names must be unique")
+    return [names[i] for i in _parts(len(names), ratio, seed, val_ratio)[role]]
+
+
+@dataclass(frozen=True)
+class Split:
+    """One recorded split: its seed and the positions of each part."""
+
+    seed: int
+    ratio: float
+    val_ratio: float
+    train: tuple[int, ...]
+    val: tuple[int, ...]
+    test: tuple[int, ...]
+
+    def to_dict(self) -> dict:
+        """A JSON-ready record (lists of positions)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def split_seeds(num_splits: int = 10, base_seed: int = 0) -> list[int]:
+    """The seeds of ``num_splits`` splits: ``base_seed, base_seed + 1, ...``."""
+    if num_splits < 1:
+        raise ValueError(f"num_splits must be at least 1, got {num_splits}")
+    return [base_seed + i for i in range(num_splits)]
+
+
+def make_splits(
+    n: int, num_splits: int = 10, ratio: float = 0.8, val_ratio: float = 0.0, base_seed: int = 0
+) -> list[Split]:
+    """``num_splits`` random splits of ``n`` videos (fine-tune protocol: 10 × 80/20)."""
+    splits = []
+    for seed in split_seeds(num_splits, base_seed):
+        parts = _parts(n, ratio, seed, val_ratio)
+        splits.append(Split(seed, ratio, val_ratio, *(tuple(parts[r]) for r in ROLES)))
+    return splits
