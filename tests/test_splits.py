@@ -1,0 +1,71 @@
+"""Splits: deterministic, disjoint, covering; validation carved from the training part."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qclip_plugin.data.splits import make_splits, split_indices, split_seeds
+
+
+@pytest.mark.parametrize(
+    ("n", "val_ratio"), [(2, 0.0), (10, 0.0), (10, 0.25), (234, 0.1), (1200, 0.0), (1200, 0.1), (1200, 0.25)]
+)
+def test_roles_are_disjoint_and_cover(n, val_ratio):
+    parts = {role: split_indices(n, 0.8, seed=3, role=role, val_ratio=val_ratio) for role in ("train", "val", "test")}
+    sets = {role: set(p) for role, p in parts.items()}
+    assert sets["train"].isdisjoint(sets["val"]) and sets["train"].isdisjoint(sets["test"])
+    assert sets["val"].isdisjoint(sets["test"])
+    assert sets["train"] | sets["val"] | sets["test"] == set(range(n))
+    assert all(p == sorted(p) for p in parts.values())
+    n_train = max(int(0.8 * n), 1)
+    assert len(parts["test"]) == n - n_train
+    assert len(parts["val"]) == round(val_ratio * n_train)
+
+
+def test_validation_never_takes_test_videos():
+    test_without_val = split_indices(500, seed=11, role="test")
+    train_without_val = split_indices(500, seed=11, role="train")
+    # the same seed gives the same test part whatever the validation share
+    assert split_indices(500, seed=11, role="test", val_ratio=0.2) == test_without_val
+    val = split_indices(500, seed=11, role="val", val_ratio=0.2)
+    train = split_indices(500, seed=11, role="train", val_ratio=0.2)
+    assert set(val) | set(train) == set(train_without_val)
+
+
+def test_deterministic_and_seed_dependent():
+    a = split_indices(1200, seed=5, role="test")
+    assert a == split_indices(1200, seed=5, role="test")
+    assert a != split_indices(1200, seed=6, role="test")
+    assert split_indices(10, ratio=0.8, seed=0, role="test") == [1, 8]  # pinned: recorded splits stay valid
+
+
+def test_names_keep_their_order():
+    names = [f"video_{i:03d}.mp4" for i in range(50)]
+    test = split_indices(names, seed=1, role="test")
+    assert test == [names[i] for i in split_indices(50, seed=1, role="test")]
+    with pytest.raises(ValueError, match="unique"):
+        split_indices(["a", "a", "b"], role="test")
+
+
+def test_fine_tune_protocol_splits_are_recorded():
+    splits = make_splits(234, num_splits=10, ratio=0.8, val_ratio=0.1, base_seed=0)
+    assert [s.seed for s in splits] == split_seeds(10, 0) == list(range(10))
+    assert len({s.test for s in splits}) == 10  # ten different test parts
+    for s in splits:
+        assert len(s.test) == 234 - 187 and len(s.train) + len(s.val) == 187
+        assert list(s.test) == split_indices(234, 0.8, s.seed, "test", 0.1)
+    record = json.loads(json.dumps(splits[3].to_dict()))
+    assert record["seed"] == 3 and record["test"] == list(splits[3].test)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="role must be one of"):
+        split_indices(10, role="validation")
+    with pytest.raises(ValueError, match="ratio"):
+        split_indices(10, ratio=1.0)
+    with pytest.raises(ValueError, match="cannot split 1 video"):
+        split_indices(1)
+    with pytest.raises(ValueError, match="empty validation"):
+        split_indices(5, val_ratio=0.05, role="val")
