@@ -1,0 +1,92 @@
+"""Learnable quality-level prompts, eqs. 8-10 of the paper.
+
+``p = "a video of" + <level> + "quality"`` (8) for the levels excellent, good, fair, poor,
+bad, preceded by a learnable context ``Learnable("X X X")`` (9): three token embeddings,
+initialised from the embedding of "X" and shared by all prompts (CoOp-style); the rest of
+each prompt stays frozen. ``P = {p_exc, ..., p_bad}`` (10).
+
+Table 4's variants: ``antonym`` (good / bad), ``antonym_learnable``, ``five_levels`` and
+``five_levels_learnable`` (the paper's choice). The frozen variants have no context tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["FIVE_LEVELS", "ANTONYM_LEVELS", "PROMPT_MODES", "PromptLearner", "prompt_mode_settings"]
+
+FIVE_LEVELS: tuple[str, ...] = ("excellent", "good", "fair", "poor", "bad")
+ANTONYM_LEVELS: tuple[str, ...] = ("good", "bad")
+DEFAULT_TEMPLATE = "a video of {} quality"
+PROMPT_MODES: tuple[str, ...] = ("antonym", "antonym_learnable", "five_levels", "five_levels_learnable")
+
+
+def prompt_mode_settings(mode: str, n_ctx: int = 3) -> dict:
+    """Table 4 variant -> ``levels``, ``n_ctx``, ``learnable_context``."""
+    if mode not in PROMPT_MODES:
+        raise ValueError(f"prompt_mode must be one of {PROMPT_MODES}, got {mode!r}")
+    learnable = mode.endswith("_learnable")
+    return dict(
+        levels=ANTONYM_LEVELS if mode.startswith("antonym") else FIVE_LEVELS,
+        n_ctx=n_ctx if learnable else 0,
+        learnable_context=learnable,
+    )
+
+
+class PromptLearner(nn.Module):
+    """The K prompts as token embeddings, with the shared learnable context spliced in (eq. 9).
+
+    ``forward(token_embedding)`` returns ``(embeds (K, L, D), ids (K, L))``; the frozen parts
+    are looked up in the backbone's embedding table at every call, so they always match the
+    loaded backbone weights. The ids keep the "X" tokens, so EOT pooling finds the same position.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Callable,
+        token_embedding: nn.Embedding,
+        levels: Sequence[str] = FIVE_LEVELS,
+        template: str = DEFAULT_TEMPLATE,
+        n_ctx: int = 3,
+        learnable_context: bool = True,
+        context_word: str = "X",
+        context_length: int | None = None,
+    ):
+        super().__init__()
+        if "{}" not in template:
+            raise ValueError(f"prompt template must contain '{{}}' for the level, got {template!r}")
+        if learnable_context and n_ctx < 1:
+            raise ValueError("learnable_context=True needs n_ctx >= 1")
+        self.levels = tuple(levels)
+        self.template = template
+        self.n_ctx = int(n_ctx)
+        prefix = " ".join([context_word] * self.n_ctx)
+        self.texts = tuple(f"{prefix} {template.format(level)}".strip() for level in self.levels)
+        ids = tokenizer(list(self.texts)) if context_length is None else tokenizer(list(self.texts), context_length)
+        ids = torch.as_tensor(ids, dtype=torch.long)
+        # a prompt filling the whole context may have been truncated: EOT pooling would read a cut prompt
+        if ((ids != 0).sum(dim=-1) >= ids.shape[1]).any():
+            raise ValueError(f"a prompt does not fit the text tower's context ({ids.shape[1]} tokens): {self.texts}")
+        self.register_buffer("token_ids", ids, persistent=False)
+        if learnable_context:
+            with torch.no_grad():
+                init = token_embedding(ids[0, 1 : 1 + self.n_ctx]).detach().clone().float()
+            self.ctx = nn.Parameter(init)
+        else:
+            self.ctx = None
+
+    @property
+    def num_prompts(self) -> int:
+        return len(self.levels)
+
+    def forward(self, token_embedding: nn.Embedding) -> tuple[torch.Tensor, torch.Tensor]:
+        ids = self.token_ids
+        embeds = token_embedding(ids)
+        if self.ctx is None:
+            return embeds, ids
+        ctx = self.ctx.to(embeds.dtype).unsqueeze(0).expand(ids.shape[0], -1, -1)
+        embeds = torch.cat([embeds[:, :1], ctx, embeds[:, 1 + self.n_ctx :]], dim=1)
+        return embeds, ids
