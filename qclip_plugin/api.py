@@ -212,18 +212,28 @@ class VideoQualityMetric(torch.nn.Module):
         p = self.preprocessing
         return load_video(
             Path(path), num_frames=p.num_frames, sampler=p.sampler, size=p.image_size,
-            mean=p.mean, std=p.std, seed=p.seed,
+            mean=p.mean, std=p.std, seed=p.seed, test_mode=True,
         )
 
     def from_array(self, video: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Sample and normalise one decoded uint8 video ``(T, H, W, 3)``, exactly as :meth:`load` does."""
-        from qclip_plugin.data.pipeline import frames_from_array
+        """Sample and normalise one decoded uint8 video ``(T, H, W, 3)`` as :meth:`load` samples a file.
 
+        Decoded at the model's input size (``open_video(path, size=metric.preprocessing.image_size)``)
+        the frames, and so the score, equal the file's; at another size they are resized here with
+        torch, which differs from the decoder's resize by about one grey level. Frame-difference
+        samplers compute their profile (eq. 13) from the array as given.
+        """
+        from qclip_plugin.data.pipeline import frames_to_tensor
+        from qclip_plugin.sampling import build_sampler, consecutive_mse, profile_from_differences
+
+        frames = video.numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
+            raise ValueError(f"a decoded video is uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
         p = self.preprocessing
-        return frames_from_array(
-            video, num_frames=p.num_frames, sampler=p.sampler, size=p.image_size,
-            mean=p.mean, std=p.std, seed=p.seed,
-        )
+        strategy = build_sampler(p.sampler, test_mode=True)
+        profile = (lambda: profile_from_differences(consecutive_mse(frames))) if strategy.needs_profile else None
+        indices = strategy(len(frames), p.num_frames, profile=profile, rng=p.seed)
+        return frames_to_tensor(frames[indices], size=p.image_size, mean=p.mean, std=p.std)
 
     def from_unit_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Resize (squash, bilinear) and normalise float frames ``(..., 3, H, W)`` in [0, 1]; differentiable."""
@@ -364,7 +374,7 @@ def create_qclip_metric(
     purpose (random adapters and level weights). ``backbone_pretrained`` overrides the preset's
     backbone weights tag; other keywords are preset overrides for ``build_qclip``.
     """
-    from qclip_plugin.models import build_qclip
+    from qclip_plugin.models.qclip import build_qclip
 
     build_kwargs: dict[str, Any] = dict(overrides)
     if backbone_pretrained is not None:
@@ -375,7 +385,8 @@ def create_qclip_metric(
         raise ValueError("pass either checkpoint= (trained weights) or pretrained=False (untrained), not both")
     model = build_qclip(preset, **build_kwargs)
     preprocessing = Preprocessing(
-        image_size=_pair(model.image_size), mean=tuple(model.mean), std=tuple(model.std),
+        image_size=_pair(model.preprocess.image_size), mean=tuple(model.preprocess.mean),
+        std=tuple(model.preprocess.std),
         num_frames=num_frames, sampler=sampler, seed=seed,
     )
     return VideoQualityMetric(
