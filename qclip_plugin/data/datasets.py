@@ -3,7 +3,7 @@
 ``VQADataset`` reads any supported label file (:mod:`qclip_plugin.data.labels`) and yields,
 after its pipeline, ``dict(inputs=Tensor(T, 3, H, W), data_samples=dict(name=..., mos=...))``.
 Before the pipeline an item is ``dict(filename=<absolute video path>, name=..., mos=...,
-[duration, fps, width, height, num_frames,] [yuv_geometry=(H, W)])``.
+[duration, fps, width, height, num_frames,] [yuv_geometry=(H, W)], [test_mode=True])``.
 
 Registered: ``VQADataset``, ``LSVQDataset`` (``split="train" | "test" | "1080p"``),
 ``KoNViDDataset``, ``LIVEVQCDataset``, ``YouTubeUGCDataset``, ``CVD2014Dataset``,
@@ -257,6 +257,8 @@ class VQADataset(BaseDataset):
                     info[key] = int(value) if key in ("width", "height", "num_frames") else float(value)
             if self.yuv_geometry is not None and path.suffix.lower() == ".yuv":
                 info["yuv_geometry"] = self.yuv_geometry
+            if self.test_mode:
+                info["test_mode"] = True  # LoadVideoFrames then samples deterministically
             data_list.append(info)
         return data_list
 
