@@ -1,0 +1,27 @@
+# Cross-dataset protocol (paper, table 1 right): train on LSVQ_train, test on KoNViD-1k and LIVE-VQC.
+# Model selection: the best validation SROCC on 5 % of LSVQ_train held out (seed 42), never a test set.
+#   qclip-bench run protocol=cross-dataset data_root.LSVQ=... data_root.KoNViD=... data_root.LIVE_VQC=...
+_base_ = [
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/adamw_cosine_8e.py',
+    '../_base_/datasets/video_pipeline.py',
+    '../_base_/datasets/lsvq.py',
+    '../_base_/datasets/konvid.py',
+    '../_base_/datasets/live_vqc.py',
+]
+model = dict(
+    type='QCLIPVQAModel',
+    qclip=dict(preset='paper'),  # model.preset=release, model.layers=12, ... (build_qclip arguments)
+    loss=dict(type='PLCCRankLoss', plcc_weight=1.0, rank_weight=0.3))
+protocol = dict(
+    name='cross-dataset',
+    method='Q-CLIP',
+    # each training set is trained on separately; its validation part is carved from it
+    train_sets={'LSVQ_train': {{_base_.lsvq_train}}},
+    # ratio=None: every training video trains (minus the validation carve); val_ratio of them validate
+    split=dict(ratio=None, val_ratio=0.05, seeds=[42]),
+    heldout_test=False,
+    test_sets={'KoNViD-1k': {{_base_.konvid}}, 'LIVE-VQC': {{_base_.live_vqc}}},
+    evaluate_untrained=True,
+    init_checkpoint=None,
+)

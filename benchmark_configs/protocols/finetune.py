@@ -1,0 +1,39 @@
+# Fine-tune protocol (paper, table 2): from the LSVQ-trained model, fine-tune on each of the five
+# small datasets, 10 random 80/20 splits (seeds 0-9, recorded); report mean ± std and per-split rows.
+# Per split, 10 % of the training part is held out to select the epoch; the 20 % test part is
+# used once, for the selected checkpoint. Uniform sampling, as the paper fine-tunes.
+#   qclip-bench run protocol=finetune init_checkpoint=work_dirs/cross-dataset/LSVQ_train/seed42/selected.safetensors
+#   (train that first with protocol=cross-dataset) and data_root.<dataset>=... ; datasets=KoNViD-1k,CVD2014 picks some.
+_base_ = [
+    '../_base_/default_runtime.py',
+    '../_base_/schedules/adamw_cosine_8e.py',
+    '../_base_/datasets/video_pipeline.py',
+    '../_base_/datasets/konvid.py',
+    '../_base_/datasets/live_vqc.py',
+    '../_base_/datasets/youtube_ugc.py',
+    '../_base_/datasets/cvd2014.py',
+    '../_base_/datasets/live_qualcomm.py',
+]
+model = dict(
+    type='QCLIPVQAModel',
+    qclip=dict(preset='paper'),
+    loss=dict(type='PLCCRankLoss', plcc_weight=1.0, rank_weight=0.3))
+protocol = dict(
+    name='finetune',
+    method='Q-CLIP',
+    train_sets={
+        'LIVE-VQC': {{_base_.live_vqc}},
+        'KoNViD-1k': {{_base_.konvid}},
+        'YouTube-UGC': {{_base_.youtube_ugc}},
+        'CVD2014': {{_base_.cvd2014}},
+        'LIVE-Qualcomm': {{_base_.live_qualcomm}},
+    },
+    split=dict(ratio=0.8, val_ratio=0.1, seeds=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+    heldout_test=True,  # the 20 % part of each split is its test set
+    test_sets={},
+    evaluate_untrained=False,
+    # the LSVQ-trained adapters (selected.safetensors of a cross-dataset run, or a converted
+    # official checkpoint); required
+    init_checkpoint=None,
+    init_from_protocol=None,
+)

@@ -1,0 +1,155 @@
+"""``key=value`` command-line overrides mapped onto an mmengine config.
+
+Values are Python literals where they parse as one (``1``, ``1e-3``, ``[2, 4]``, ``(336, 336)``,
+``True``), ``none``/``null`` is ``None``, ``true``/``false`` are booleans, anything else is a
+string. Keys are dotted config paths (``optim_wrapper.optimizer.lr=3e-3``) with a few
+short forms:
+
+==========================  ===================================================================
+``model.<key>=v``           ``model.qclip.<key>`` (the Q-CLIP builder's arguments: ``preset``,
+                            ``pretrained``, ``checkpoint`` and its overrides), except the wrapper's
+                            own ``model.type``, ``model.loss``, ``model.data_preprocessor``
+``train.<key>=v``           ``train_cfg.<key>`` (also ``val.`` and ``test.``)
+``data_root.<Dataset>=p``   the data root of every dataset of that name in the config
+``sampler=S``               the frame sampler of every ``LoadVideoFrames`` step (train and test)
+``train_sampler=S``         only the training pipelines' sampler (``test_sampler`` likewise)
+``batch_size=n``            the training dataloader's batch size
+``seed=n``                  ``randomness.seed``
+``num_frames=n``            frames per video in every ``LoadVideoFrames`` step
+==========================  ===================================================================
+
+``protocol=`` and ``preset=`` choose the config file and are not applied here
+(:data:`SELECTORS`).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from mmengine.config import Config, ConfigDict
+
+__all__ = ["SELECTORS", "OverrideError", "apply_overrides", "parse_overrides", "parse_value"]
+
+#: Keys that choose which config to load rather than change it.
+SELECTORS: tuple[str, ...] = ("protocol", "preset")
+_MODEL_OWN_KEYS = ("type", "loss", "data_preprocessor", "init_cfg", "qclip")
+_LOOP_ALIASES = {"train": "train_cfg", "val": "val_cfg", "test": "test_cfg"}
+_DATALOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+
+
+class OverrideError(ValueError):
+    """An override that cannot be parsed or applied; the message says which and what to write."""
+
+
+def parse_value(text: str) -> Any:
+    """``"1e-3"`` -> 0.001, ``"[2, 4]"`` -> [2, 4], ``"none"`` -> None, ``"true"`` -> True, else the string."""
+    lowered = text.strip().lower()
+    if lowered in ("none", "null"):
+        return None
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_overrides(items: Iterable[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}`` (a mapping is returned as a dict, values kept)."""
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise OverrideError(f"override {item!r} is not key=value (e.g. train.max_epochs=1, model.preset=release)")
+        out[key] = parse_value(value.strip())
+    return out
+
+
+def _walk(node: Any) -> Iterable[dict]:
+    """Every dict in a config tree, depth first."""
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            yield from _walk(value)
+
+
+def _pipeline_steps(cfg: Config, loaders: Iterable[str]) -> list[dict]:
+    steps = []
+    for loader in loaders:
+        for node in _walk(cfg.get(loader)):
+            if node.get("type") == "LoadVideoFrames":
+                steps.append(node)
+    # extra evaluation sets of a protocol (``test_sets``) are test pipelines too
+    if "test_dataloader" in loaders:
+        for node in _walk(cfg.get("test_sets")):
+            if node.get("type") == "LoadVideoFrames":
+                steps.append(node)
+    return steps
+
+
+def _set_all(cfg: Config, loaders: Iterable[str], key: str, value: Any, what: str) -> None:
+    steps = _pipeline_steps(cfg, loaders)
+    if not steps:
+        raise OverrideError(f"{what}: this config has no LoadVideoFrames step in {', '.join(loaders)}")
+    for step in steps:
+        step[key] = value
+
+
+def _set_data_root(cfg: Config, dataset: str, root: Any) -> None:
+    found = 0
+    for node in _walk(cfg._cfg_dict):
+        # datasets name themselves by registered type (``KoNViDDataset``) or a ``dataset_name`` field
+        kind = str(node.get("type", ""))
+        if "data_root" in node and dataset in (node.get("dataset_name"), kind, kind.removesuffix("Dataset")):
+            node["data_root"] = root
+            found += 1
+    roots = cfg.get("data_roots")
+    if isinstance(roots, dict):
+        roots[dataset] = root
+        found += 1
+    if not found:
+        raise OverrideError(
+            f"data_root.{dataset}: no dataset named {dataset!r} in this config; "
+            "use the name of a dataset the protocol uses (e.g. data_root.KoNViD=/data/konvid)"
+        )
+
+
+def apply_overrides(cfg: Config, overrides: Iterable[str] | Mapping[str, Any] | None) -> Config:
+    """Apply overrides (``key=value`` strings or a mapping) to ``cfg`` in place and return it."""
+    for key, value in parse_overrides(overrides).items():
+        if key in SELECTORS:
+            continue
+        head, _, rest = key.partition(".")
+        if key == "sampler":
+            _set_all(cfg, _DATALOADERS, "sampler", value, key)
+        elif key == "train_sampler":
+            _set_all(cfg, ("train_dataloader",), "sampler", value, key)
+        elif key == "test_sampler":
+            _set_all(cfg, ("val_dataloader", "test_dataloader"), "sampler", value, key)
+        elif key == "num_frames":
+            _set_all(cfg, _DATALOADERS, "num_frames", value, key)
+        elif key == "batch_size":
+            cfg.merge_from_dict({"train_dataloader.batch_size": value})
+        elif key == "seed":
+            cfg.merge_from_dict({"randomness.seed": value})
+        elif head == "data_root" and rest:
+            _set_data_root(cfg, rest, value)
+        elif head == "model" and rest and rest.split(".")[0] not in _MODEL_OWN_KEYS:
+            cfg.merge_from_dict({f"model.qclip.{rest}": value})
+        elif head in _LOOP_ALIASES and rest:
+            cfg.merge_from_dict({f"{_LOOP_ALIASES[head]}.{rest}": value})
+        else:
+            if isinstance(value, dict):
+                value = ConfigDict(value)
+            cfg.merge_from_dict({key: value})
+    return cfg

@@ -1,0 +1,226 @@
+"""Train and test Q-CLIP with mmengine's ``Runner``: untrained baseline, training with model
+selection on the validation part, and the final test of the selected checkpoint.
+
+mmengine owns the loop (AdamW on trainable parameters only, warm-up + per-iteration cosine,
+checkpoints, logging with ETA, ``resume``); this module adds what a benchmark protocol needs
+around it: several named test sets evaluated with one Runner, the same model scored before
+training (the untrained baseline), the epoch the validation part selected, and the selected
+adapters exported as a safetensors file that ``build_qclip(..., checkpoint=...)`` loads.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import logging
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mmengine.config import Config, ConfigDict
+from mmengine.hooks import Hook
+from mmengine.runner import Runner, TestLoop
+
+from qclip_plugin.bench.safe_loading import allow_mmengine_checkpoints
+
+__all__ = ["EvalResult", "TrainResult", "build_runner", "evaluate", "fit_schedule", "train_and_test"]
+
+log = logging.getLogger(__name__)
+_run_ids = itertools.count()
+
+
+@dataclass
+class EvalResult:
+    """Scores of one model on one test set."""
+
+    test_set: str
+    metrics: dict[str, float]  # SROCC, PLCC, KROCC, RMSE
+    mapping: str
+    n_videos: int
+    predictions: pd.DataFrame  # name, mos, pred, num_clips
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_and_test` measured and where it left its files."""
+
+    work_dir: Path
+    trained: dict[str, EvalResult]
+    untrained: dict[str, EvalResult] = field(default_factory=dict)
+    selected_epoch: int | None = None
+    selected_score: float | None = None  # validation score of the selected epoch
+    selected_checkpoint: Path | None = None  # mmengine .pth (trainable tensors only)
+    exported: Path | None = None  # adapter-only safetensors of the selected model
+    max_epochs: int | None = None
+    train_seconds: float = 0.0
+
+
+def fit_schedule(cfg: Config) -> Config:
+    """Make the LR schedule end with training after ``train_cfg.max_epochs`` was changed.
+
+    The schedules of ``benchmark_configs/_base_/schedules`` are a warm-up ``LinearLR`` over the
+    first epoch and a ``CosineAnnealingLR`` from there to the last epoch (both converted to
+    per-iteration updates). Schedulers whose ``end`` lies beyond the last epoch are cut there
+    (the cosine's ``T_max`` with them) and schedulers starting at or after it are dropped, so
+    ``train.max_epochs=1`` trains one warm-up epoch instead of failing or never annealing.
+    """
+    max_epochs = cfg.train_cfg.get("max_epochs")
+    schedulers = cfg.get("param_scheduler")
+    if not max_epochs or not schedulers:
+        return cfg
+    fitted = []
+    for scheduler in schedulers if isinstance(schedulers, list) else [schedulers]:
+        scheduler = copy.deepcopy(scheduler)
+        if not scheduler.get("by_epoch", True):
+            fitted.append(scheduler)
+            continue
+        begin, end = scheduler.get("begin", 0), scheduler.get("end", math.inf)
+        if begin >= max_epochs:
+            continue
+        if end != max_epochs and (end > max_epochs or scheduler.get("until_end", False)):
+            scheduler["end"] = max_epochs
+            if "T_max" in scheduler or scheduler.get("type") == "CosineAnnealingLR":
+                scheduler["T_max"] = max_epochs - begin
+        scheduler.pop("until_end", None)
+        fitted.append(scheduler)
+    cfg.param_scheduler = fitted
+    return cfg
+
+
+def build_runner(
+    cfg: Config,
+    work_dir: str | os.PathLike,
+    train_dataset: Mapping[str, Any],
+    val_dataset: Mapping[str, Any] | None,
+    *,
+    resume: bool = False,
+    load_from: str | os.PathLike | None = None,
+    name: str = "run",
+) -> Runner:
+    """An mmengine ``Runner`` for ``cfg`` with the given training and validation datasets."""
+    allow_mmengine_checkpoints()
+    cfg = copy.deepcopy(cfg)
+    cfg.work_dir = str(work_dir)
+    cfg.train_dataloader.dataset = ConfigDict(train_dataset)
+    if val_dataset is None:
+        for key in ("val_dataloader", "val_cfg", "val_evaluator"):
+            cfg.pop(key, None)
+        cfg.default_hooks.checkpoint.pop("save_best", None)
+    else:
+        cfg.val_dataloader.dataset = ConfigDict(val_dataset)
+    cfg.resume = bool(resume)
+    cfg.load_from = str(load_from) if load_from else None
+    # unique per Runner: mmengine keys its logger and message hub by this name
+    cfg.experiment_name = f"{name}_{os.getpid()}_{next(_run_ids)}"
+    fit_schedule(cfg)
+    return Runner.from_cfg(cfg)
+
+
+def evaluate(
+    runner: Runner,
+    cfg: Config,
+    test_set: str,
+    dataset: Mapping[str, Any],
+) -> EvalResult:
+    """Score ``runner``'s current model on one test set with the config's test dataloader and evaluator."""
+    dataloader = copy.deepcopy(cfg.test_dataloader)
+    dataloader.dataset = ConfigDict(dataset)
+    loop = TestLoop(runner, dataloader, copy.deepcopy(cfg.test_evaluator))
+    metrics = loop.run()
+    metric = loop.evaluator.metrics[0]
+    table = metric.last_predictions if metric.last_predictions is not None else pd.DataFrame()
+    prefix = f"{metric.prefix}/" if metric.prefix else ""
+    scores = {k: float(metrics[f"{prefix}{k}"]) for k in ("SROCC", "PLCC", "KROCC", "RMSE")}
+    return EvalResult(test_set, scores, str(metric.last_mapping or metric.mapping), len(table), table)
+
+
+def _best_checkpoint(runner: Runner) -> tuple[Path | None, float | None, int | None]:
+    hub = runner.message_hub
+    path = hub.get_info("best_ckpt")
+    if not path or not Path(path).is_file():
+        return None, None, None
+    import torch
+
+    meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
+    return Path(path), hub.get_info("best_score"), meta.get("epoch")
+
+
+def _export(runner: Runner, path: Path, metadata: Mapping[str, Any]) -> Path | None:
+    model = runner.model.module if hasattr(runner.model, "module") else runner.model
+    qclip = getattr(model, "qclip", None)
+    if qclip is None or not hasattr(qclip, "adapter_state_dict"):
+        return None
+    from qclip_plugin.models import save_checkpoint
+
+    return save_checkpoint(qclip, path, metadata=dict(metadata))
+
+
+def train_and_test(
+    cfg: Config,
+    work_dir: str | os.PathLike,
+    train_dataset: Mapping[str, Any],
+    val_dataset: Mapping[str, Any] | None,
+    test_sets: Mapping[str, Mapping[str, Any]],
+    *,
+    evaluate_untrained: bool = True,
+    resume: bool = False,
+    load_from: str | os.PathLike | None = None,
+    extra_hooks: Sequence[Hook] = (),
+    export_metadata: Mapping[str, Any] | None = None,
+    name: str = "run",
+) -> TrainResult:
+    """Train on ``train_dataset``, select the epoch on ``val_dataset``, test on every test set.
+
+    Args:
+        cfg: a benchmark config (model, optimizer, schedule, loops, dataloader templates).
+        work_dir: checkpoints, logs and the exported adapters go here.
+        train_dataset, val_dataset: dataset configs (the validation part is carved from the
+            training videos; ``None``: no model selection, the last epoch is tested).
+        test_sets: display name -> dataset config.
+        evaluate_untrained: score the model as built, before training (same initialisation).
+        resume: continue from the last checkpoint in ``work_dir`` (``Runner(resume=True)``).
+        load_from: an mmengine checkpoint to start from (e.g. a pre-trained run's).
+        extra_hooks: hooks registered on the Runner in addition to the config's.
+        export_metadata: extra metadata stored in ``selected.safetensors``.
+
+    The selected checkpoint is the validation part's best SROCC epoch (mmengine's
+    ``CheckpointHook(save_best=...)``); the test sets never take part in the choice.
+    """
+    work_dir = Path(work_dir)
+    runner = build_runner(cfg, work_dir, train_dataset, val_dataset, resume=resume, load_from=load_from, name=name)
+    for hook in extra_hooks:
+        runner.register_hook(hook)
+    untrained = {}
+    if evaluate_untrained and not resume:
+        if load_from:
+            runner.load_checkpoint(str(load_from))
+        untrained = {n: evaluate(runner, cfg, n, ds) for n, ds in test_sets.items()}
+    start = time.perf_counter()
+    runner.train()
+    seconds = time.perf_counter() - start
+    best, score, epoch = _best_checkpoint(runner)
+    if best is not None:
+        runner.load_checkpoint(str(best))
+    else:
+        epoch = runner.epoch
+        log.warning("%s: no validation score improved (or no validation part); testing the last epoch (%s)",
+                    work_dir, epoch)
+    trained = {n: evaluate(runner, cfg, n, ds) for n, ds in test_sets.items()}
+    meta = {"selected_epoch": epoch, "selected_val_score": score, **(export_metadata or {})}
+    exported = _export(runner, work_dir / "selected.safetensors", meta)
+    return TrainResult(
+        work_dir=work_dir,
+        trained=trained,
+        untrained=untrained,
+        selected_epoch=epoch,
+        selected_score=None if score is None else float(score),
+        selected_checkpoint=best,
+        exported=exported,
+        max_epochs=runner.max_epochs,
+        train_seconds=seconds,
+    )
