@@ -165,16 +165,69 @@ def test_youtube_ugc_csv_export(tmp_path):
     assert originals["name"].iloc[0] == "original_videos/Sports_2160P-4e9f.mkv"
 
 
-def test_youtube_ugc_xlsx_without_openpyxl_says_what_to_do(tmp_path):
-    try:
-        import openpyxl  # noqa: F401
-    except ImportError:
-        path = tmp_path / "original_videos_MOS_for_YouTube_UGC_dataset.xlsx"
-        path.write_bytes(b"PK\x03\x04")
-        with pytest.raises(LabelError, match="needs openpyxl.*export the sheet to CSV"):
-            read_labels(path)
-    else:
-        pytest.skip("openpyxl is installed")
+def _write_xlsx(path, sheets):
+    """A minimal .xlsx as spreadsheet programs write it: shared strings, numbers, two sheets."""
+    import zipfile
+
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel_ns = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    strings: list[str] = []
+    sheet_xml = []
+    for rows in sheets.values():
+        xml_rows = []
+        for r, row in enumerate(rows, start=1):
+            cells = []
+            for c, value in enumerate(row):
+                ref = f"{chr(65 + c)}{r}"
+                if value is None:
+                    continue
+                if isinstance(value, str):
+                    strings.append(value)
+                    cells.append(f'<c r="{ref}" t="s"><v>{len(strings) - 1}</v></c>')
+                else:
+                    cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
+            xml_rows.append(f'<row r="{r}">{"".join(cells)}</row>')
+        sheet_xml.append(f'<worksheet xmlns="{main}"><sheetData>{"".join(xml_rows)}</sheetData></worksheet>')
+    names = list(sheets)
+    with zipfile.ZipFile(path, "w") as book:
+        book.writestr("[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        book.writestr("xl/workbook.xml", f'<workbook xmlns="{main}" xmlns:r="{rel_ns}"><sheets>' + "".join(
+            f'<sheet name="{n}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, n in enumerate(names)) + "</sheets></workbook>")
+        book.writestr("xl/_rels/workbook.xml.rels",
+                      '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">' + "".join(
+                          f'<Relationship Id="rId{i + 1}" Target="worksheets/sheet{i + 1}.xml" Type="x"/>'
+                          for i in range(len(names))) + "</Relationships>")
+        book.writestr("xl/sharedStrings.xml", f'<sst xmlns="{main}">' + "".join(
+            f"<si><t>{t}</t></si>" for t in strings) + "</sst>")
+        for i, xml in enumerate(sheet_xml):
+            book.writestr(f"xl/worksheets/sheet{i + 1}.xml", xml)
+
+
+def test_youtube_ugc_official_xlsx(tmp_path):
+    path = tmp_path / "original_videos_MOS_for_YouTube_UGC_dataset.xlsx"
+    _write_xlsx(path, {
+        "MOS": [
+            ["vid", "category", "MOS full", "MOS chunk00"],
+            ["Sports_2160P-4e9f", "Sports", 4.405, 4.3],
+            ["Animation_480P-7a31", "Animation", 3.487, None],
+            ["Gaming_360P-0000", "Gaming", None, None],
+        ],
+        "notes": [["YouTube UGC subjective scores"], [], ["vid", "MOS full"], ["Vlog_720P-1111", 2.5]],
+    })
+    table = read_labels(path)
+    assert table["name"].tolist() == [
+        "Sports_2160P-4e9f_crf_10_ss_00_t_20.0.mp4",
+        "Animation_480P-7a31_crf_10_ss_00_t_20.0.mp4",
+    ]
+    assert table["mos"].tolist() == [4.405, 3.487]
+    other = read_labels(path, sheet="notes")  # the header row is found below a title row
+    assert other["name"].tolist() == ["Vlog_720P-1111_crf_10_ss_00_t_20.0.mp4"] and other["mos"].tolist() == [2.5]
+    with pytest.raises(LabelError, match="no worksheet 'MOS2' \\(found: MOS, notes\\)"):
+        read_labels(path, sheet="MOS2")
+    broken = tmp_path / "broken_youtube_ugc.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(LabelError, match="not a readable .xlsx workbook.*export the sheet to CSV"):
+        read_labels(broken)
 
 
 def test_cvd2014_semicolons_and_decimal_commas(tmp_path):

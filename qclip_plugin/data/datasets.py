@@ -343,7 +343,7 @@ class YouTubeUGCDataset(VQADataset):
     """YouTube-UGC (Wang et al. 2019): the 1,147 rated videos of the community list, MOS 1-5.
 
     Community list ``labels.txt`` or the official
-    ``original_videos_MOS_for_YouTube_UGC_dataset.xlsx`` (needs ``openpyxl``) or its CSV
+    ``original_videos_MOS_for_YouTube_UGC_dataset.xlsx`` (read without openpyxl) or its CSV
     export; ``label_options=dict(name_template=...)`` maps ``vid`` to a file name.
     """
 

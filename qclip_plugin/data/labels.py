@@ -15,8 +15,7 @@ Formats (:data:`LABEL_FORMATS`; :func:`detect_label_format` picks one from the f
 - ``lsvq``: LSVQ ``labels_train_test.csv`` (``name``, ``mos``, ``is_test``, ``height``,
   ``width``, ``frame_number``) and ``labels_test_1080p.csv`` (same columns, no ``is_test``).
 - ``youtube_ugc``: YouTube-UGC ``original_videos_MOS_for_YouTube_UGC_dataset.xlsx``
-  (``vid``, ``MOS full``). Reading ``.xlsx`` needs ``openpyxl``; without it, export the
-  sheet to CSV (same columns) and pass that.
+  (``vid``, ``MOS full``; first worksheet, read with the standard library) or its CSV export.
 - ``cvd2014``: CVD2014 ``Realignment_MOS.csv`` (``;``-separated, decimal commas;
   ``Content``, ``File_name``, ``Realignment MOS``).
 - ``live_qualcomm``: LIVE-Qualcomm ``qualcommSubjectiveData.mat`` (``qualcommVideoData.vidNames``,
@@ -318,36 +317,113 @@ def read_lsvq_csv(path: str | os.PathLike, split: str | None = None, strict: boo
     return rows.frame()
 
 
-def _read_xlsx_first_sheet(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+_XLSX_NS = {
+    "m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "r": "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
+    "p": "http://schemas.openxmlformats.org/package/2006/relationships",
+}
+
+
+def _xlsx_column(ref: str) -> int:
+    index = 0
+    for char in re.match(r"[A-Z]+", ref).group(0):
+        index = index * 26 + ord(char) - 64
+    return index - 1
+
+
+def _read_xlsx_cells(path: Path, sheet: int | str = 0) -> list[tuple[int, list[str]]]:
+    """``(row number, cell texts)`` of a worksheet (position or name), read with the standard library.
+
+    Enough for label sheets (shared strings, inline strings, numbers); openpyxl is not a
+    dependency of this package.
+    """
+    import zipfile
+    from xml.etree import ElementTree
+
+    ns = _XLSX_NS
     try:
-        import openpyxl  # noqa: F401
-    except ImportError:
-        raise LabelError(
-            path,
-            "reading .xlsx needs openpyxl (pip install openpyxl); or export the sheet to CSV "
-            "(same columns) and pass the .csv",
-        ) from None
-    sheet = pd.read_excel(path, sheet_name=0, dtype=str, keep_default_na=False)
-    header = [str(c) for c in sheet.columns]
+        with zipfile.ZipFile(path) as book:
+            names = set(book.namelist())
+            workbook = ElementTree.fromstring(book.read("xl/workbook.xml"))
+            sheets = workbook.findall("m:sheets/m:sheet", ns)
+            titles = [s.get("name", "") for s in sheets]
+            if isinstance(sheet, str):
+                if sheet not in titles:
+                    raise LabelError(path, f"no worksheet {sheet!r} (found: {', '.join(titles)})")
+                chosen = sheets[titles.index(sheet)]
+            elif 0 <= sheet < len(sheets):
+                chosen = sheets[sheet]
+            else:
+                raise LabelError(path, f"no worksheet number {sheet} ({len(sheets)} worksheets)")
+            target = f"xl/worksheets/sheet{sheet + 1 if isinstance(sheet, int) else 1}.xml"
+            if "xl/_rels/workbook.xml.rels" in names:
+                rel_id = chosen.get(f"{{{ns['r']}}}id")
+                rels = ElementTree.fromstring(book.read("xl/_rels/workbook.xml.rels"))
+                for rel in rels.findall("p:Relationship", ns):
+                    if rel.get("Id") == rel_id:
+                        ref = rel.get("Target", "").lstrip("/")
+                        target = ref if ref.startswith("xl/") else f"xl/{ref}"
+            shared: list[str] = []
+            if "xl/sharedStrings.xml" in names:
+                for item in ElementTree.fromstring(book.read("xl/sharedStrings.xml")).findall("m:si", ns):
+                    shared.append("".join(t.text or "" for t in item.iter(f"{{{ns['m']}}}t")))
+            sheet = ElementTree.fromstring(book.read(target))
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError) as err:
+        raise LabelError(path, f"not a readable .xlsx workbook ({err}); export the sheet to CSV instead") from None
+    rows = []
+    for row in sheet.iter(f"{{{ns['m']}}}row"):
+        cells: dict[int, str] = {}
+        for position, cell in enumerate(row.findall("m:c", ns)):
+            column = _xlsx_column(cell.get("r")) if cell.get("r") else position
+            kind, value = cell.get("t"), cell.find("m:v", ns)
+            if kind == "inlineStr":
+                text = "".join(t.text or "" for t in cell.iter(f"{{{ns['m']}}}t"))
+            elif value is None or value.text is None:
+                text = ""
+            elif kind == "s":
+                text = shared[int(value.text)]
+            else:
+                text = value.text
+            cells[column] = text
+        width = max(cells) + 1 if cells else 0
+        rows.append((int(row.get("r", len(rows) + 1)), [cells.get(i, "") for i in range(width)]))
+    return rows
+
+
+def _read_xlsx_sheet(
+    path: Path, sheet: int | str, header_key: str
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header and ``(line, {normalised header: text})`` rows of a worksheet.
+
+    The header is the first row with a cell ``header_key`` (title rows above it are skipped).
+    """
+    rows = [r for r in _read_xlsx_cells(path, sheet) if any(c.strip() for c in r[1])]
+    start = next((i for i, (_, cells) in enumerate(rows) if _key(header_key) in map(_key, cells)), None)
+    if start is None:
+        raise LabelError(path, f"no header row with a {header_key!r} column in worksheet {sheet!r}")
+    header = rows[start][1]
     keys = [_key(h) for h in header]
-    rows = [
-        (index + 2, dict(zip(keys, (str(v) for v in values), strict=True)))
-        for index, values in enumerate(sheet.itertuples(index=False))
-    ]
-    return header, rows
+    return header, [(line, dict(zip(keys, cells, strict=False))) for line, cells in rows[start + 1 :]]
 
 
 def read_youtube_ugc_mos(
-    path: str | os.PathLike, strict: bool = True, name_template: str = YOUTUBE_UGC_NAME_TEMPLATE
+    path: str | os.PathLike,
+    strict: bool = True,
+    name_template: str = YOUTUBE_UGC_NAME_TEMPLATE,
+    sheet: int | str = 0,
 ) -> pd.DataFrame:
-    """YouTube-UGC ``original_videos_MOS_for_YouTube_UGC_dataset.xlsx`` (or its CSV export).
+    """YouTube-UGC ``original_videos_MOS_for_YouTube_UGC_dataset.xlsx`` (first sheet) or its CSV export.
 
     Uses ``vid`` and ``MOS full`` (the MOS of the whole 20 s video); rows without a MOS
     are not rated videos and are left out silently. ``name_template`` turns ``vid`` into the
-    file name; the default names the H.264 versions, as the community list does.
+    file name; the default names the H.264 versions, as the community list does. ``sheet``:
+    the worksheet of an ``.xlsx`` (position or name).
     """
     path = Path(path)
-    header, table = _read_xlsx_first_sheet(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _read_table(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        header, table = _read_xlsx_sheet(path, sheet, "vid")
+    else:
+        header, table = _read_table(path)
     vid_col = _column(path, header, "vid")
     mos_col = _column(path, header, "MOS full", "mos")
     rows = _Rows(path, strict)
