@@ -161,6 +161,9 @@ def test_subset_by_names_or_positions(shared_data, tmp_path):
     names = full.names
     by_pos = DATASETS.build(dict(type="CVD2014Dataset", ann_file=ann, data_root=str(tmp_path), subset=[10, 2, 200]))
     assert by_pos.names == [names[2], names[10], names[200]]  # label-file order
+    by_array = DATASETS.build(dict(type="CVD2014Dataset", ann_file=ann, data_root=str(tmp_path),
+                                   subset=np.array([200, 2, 10])))
+    assert by_array.names == by_pos.names
     by_name = DATASETS.build(dict(type="CVD2014Dataset", ann_file=ann, data_root=str(tmp_path),
                                   subset=[names[200], names[2]]))
     assert by_name.names == [names[2], names[200]]

@@ -39,6 +39,7 @@ def test_deterministic_and_seed_dependent():
     assert a == split_indices(1200, seed=5, role="test")
     assert a != split_indices(1200, seed=6, role="test")
     assert split_indices(10, ratio=0.8, seed=0, role="test") == [1, 8]  # pinned: recorded splits stay valid
+    assert len(split_indices(100, ratio=0.29, role="train")) == 29  # no float truncation to 28
 
 
 def test_names_keep_their_order():

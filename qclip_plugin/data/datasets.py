@@ -30,6 +30,7 @@ detected from the file name, or set with ``label_format=``.
 from __future__ import annotations
 
 import math
+import numbers
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -92,7 +93,7 @@ def select_subset(table: pd.DataFrame, subset: Sequence[int | str] | None, sourc
                 f"{len(unknown)} subset name(s) are not in {source or 'the label file'}, e.g. {unknown[:3]}"
             )
         return table[table["name"].isin(set(items))].reset_index(drop=True)
-    if all(isinstance(i, int) and not isinstance(i, bool) or hasattr(i, "__index__") for i in items):
+    if all(isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in items):
         positions = sorted({int(i) for i in items})
         if positions and (positions[0] < 0 or positions[-1] >= len(table)):
             raise IndexError(

@@ -29,7 +29,7 @@ def _parts(n: int, ratio: float, seed: int, val_ratio: float) -> dict[str, list[
         raise ValueError(f"cannot split {n} video(s) into training and test parts")
     order = np.random.default_rng(seed).permutation(n)
     # int(), as the VQA codebases do (int(0.8 * n) training videos); both parts non-empty.
-    n_train = min(max(int(ratio * n), 1), n - 1)
+    n_train = min(max(int(ratio * n + 1e-9), 1), n - 1)  # + 1e-9: 0.29 * 100 is 28.999...
     n_val = int(round(val_ratio * n_train))
     if val_ratio > 0 and not 0 < n_val < n_train:
         raise ValueError(
