@@ -200,3 +200,16 @@ def test_vqa_metric_names_a_missing_key():
     metric = VQAMetric()
     with pytest.raises(KeyError, match="pred_score"):
         metric.process({}, [{"name": "a", "mos": 1.0, "score": 2.0}])
+
+
+def test_vqa_metric_builds_in_an_mmengine_evaluator_under_the_project_scope():
+    from mmengine.evaluator import Evaluator
+    from mmengine.registry import DefaultScope
+
+    with DefaultScope.overwrite_default_scope("qclip_plugin"):
+        evaluator = Evaluator([dict(type="VQAMetric", mapping="logistic4")])
+    assert isinstance(evaluator.metrics[0], VQAMetric) and evaluator.metrics[0].mapping == "logistic4"
+    x, y = _noisy_logistic(9, n=40)
+    evaluator.process(_predict_outputs([f"v{i}" for i in range(40)], y, x))
+    got = evaluator.evaluate(40)
+    assert got["vqa/SROCC"] == pytest.approx(stats.spearmanr(x, y)[0])
