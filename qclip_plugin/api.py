@@ -350,6 +350,9 @@ def resolve_checkpoint(preset: str, checkpoint: str | os.PathLike | None) -> Pat
     )
 
 
+_PRESET = object()  # "the preset's own value"
+
+
 def create_qclip_metric(
     device: str | torch.device | None = None,
     as_loss: bool = False,
@@ -357,10 +360,11 @@ def create_qclip_metric(
     preset: str = "paper",
     checkpoint: str | os.PathLike | None = None,
     pretrained: bool = True,
-    backbone_pretrained: str | None = None,
+    backbone_pretrained: Any = _PRESET,
     num_frames: int = 8,
     sampler: str = "UNISampl",
     seed: int | None = 0,
+    init_seed: int = 0,
     loss_weight: float | None = None,
     loss_reduction: str = "mean",
     check_input_range: bool = True,
@@ -371,19 +375,25 @@ def create_qclip_metric(
     Weights come from ``checkpoint`` (an adapter-only safetensors file, or the official release's
     checkpoint), else from ``cache_dir("checkpoints")/qclip-<preset>.safetensors``; without either a
     :class:`MissingWeightsError` says how to get them. ``pretrained=False`` builds an untrained model on
-    purpose (random adapters and level weights). ``backbone_pretrained`` overrides the preset's
-    backbone weights tag; other keywords are preset overrides for ``build_qclip``.
+    purpose (random adapters and level weights). Random parts are drawn with ``init_seed``, so every
+    process builds the same model. ``backbone_pretrained`` overrides the preset's backbone weights (``None``: random, as
+    the ``tiny`` preset has). ``num_frames``, ``sampler`` and ``seed`` choose the frames of files and
+    arrays. Other keywords are preset overrides for ``build_qclip`` (e.g. ``prompt_mode="antonym"``).
     """
     from qclip_plugin.models.qclip import build_qclip
 
     build_kwargs: dict[str, Any] = dict(overrides)
-    if backbone_pretrained is not None:
+    if backbone_pretrained is not _PRESET:
         build_kwargs["pretrained"] = backbone_pretrained
     if pretrained:
         build_kwargs["checkpoint"] = resolve_checkpoint(preset, checkpoint)
     elif checkpoint is not None:
         raise ValueError("pass either checkpoint= (trained weights) or pretrained=False (untrained), not both")
-    model = build_qclip(preset, **build_kwargs)
+    # Whatever is random (an untrained model's adapters, a random-weights backbone such as the tiny
+    # preset's) is drawn from init_seed, so every process builds the same model.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        model = build_qclip(preset, **build_kwargs)
     preprocessing = Preprocessing(
         image_size=_pair(model.preprocess.image_size), mean=tuple(model.preprocess.mean),
         std=tuple(model.preprocess.std),

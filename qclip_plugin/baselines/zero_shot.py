@@ -116,7 +116,9 @@ def _create(
 ) -> VideoQualityMetric:
     from qclip_plugin.models.backbone import load_backbone
 
-    loaded = load_backbone(backbone, pretrained)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)  # only matters for random weights (pretrained=None): same model in every process
+        loaded = load_backbone(backbone, pretrained)
     net = ZeroShotPromptScorer(loaded.model, loaded.tokenizer, levels, values, template, logit_scale)
     pre = loaded.preprocess
     preprocessing = Preprocessing(

@@ -1,0 +1,167 @@
+"""create_metric / list_metrics: entry-point discovery, weights lookup, every input form, pyiqa attributes."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import qclip_plugin
+from qclip_plugin.api import (
+    MissingWeightsError,
+    VideoQualityMetric,
+    create_metric,
+    default_checkpoint,
+    list_metrics,
+    metric_sources,
+)
+
+FAKE_DIST = Path(__file__).parent / "fixtures" / "fake_dist"
+CLIP = "carphone_distorted.mp4"  # 176x144, small: decodes fast
+
+
+@pytest.fixture(scope="module")
+def tiny() -> VideoQualityMetric:
+    return create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)
+
+
+# --- discovery ---------------------------------------------------------------------------------
+
+
+def test_builtin_metrics_are_declared_by_this_package():
+    names = list_metrics()
+    assert {"qclip", "clip-antonym", "clip-five-level", "fast-vqa", "fastervqa", "dover"} <= set(names)
+    assert names == sorted(names)
+    assert metric_sources()["qclip"].package == f"qclip-plugin {qclip_plugin.__version__}"
+    assert metric_sources()["qclip"].value == "qclip_plugin.api:create_qclip_metric"
+    assert list_metrics("clip-*") == ["clip-antonym", "clip-five-level"]
+    assert "qclip" not in list_metrics(exclude_filters="q*")
+    assert qclip_plugin.create_metric is create_metric and qclip_plugin.list_metrics is list_metrics
+
+
+def test_third_party_metric_through_entry_point(monkeypatch):
+    assert "fake-brightness" not in list_metrics()
+    monkeypatch.syspath_prepend(str(FAKE_DIST))
+    assert "fake-brightness" in list_metrics()
+    assert metric_sources()["fake-brightness"].package == "fake-vqa-metric 1.2.3"
+    metric = create_metric("fake-brightness", device="cpu", gain=2.0)
+    assert isinstance(metric, VideoQualityMetric) and metric.metric_mode == "NR"
+    frames = torch.rand(3, 4, 3, 16, 16)  # already at the metric's size, mean 0 / std 1: no change
+    torch.testing.assert_close(metric(frames), frames.mean(dim=(1, 2, 3, 4)) * 2.0)
+
+
+def test_unknown_metric_suggests_close_names():
+    with pytest.raises(KeyError, match="Did you mean 'qclip'"):
+        create_metric("qclp")
+
+
+def test_qclip_without_weights_says_how_to_get_them(monkeypatch, tmp_path):
+    monkeypatch.setenv("QCLIP_CACHE_DIR", str(tmp_path))
+    with pytest.raises(MissingWeightsError) as info:
+        create_metric("qclip", preset="tiny", device="cpu")
+    message = str(info.value)
+    assert str(tmp_path / "checkpoints" / "qclip-tiny.safetensors") in message
+    assert "qclip-bench run protocol=intra-dataset" in message
+    assert "qclip-bench convert-official" in message and "pretrained=False" in message
+    with pytest.raises(MissingWeightsError, match="does not exist"):
+        create_metric("qclip", preset="tiny", checkpoint=tmp_path / "missing.safetensors")
+
+
+def test_qclip_loads_weights_from_checkpoint_and_cache(monkeypatch, tmp_path, tiny):
+    monkeypatch.setenv("QCLIP_CACHE_DIR", str(tmp_path))
+    trained = create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4, init_seed=7)
+    with torch.no_grad():  # "train": move the level weights away from the untrained model's
+        trained.net.head.weight.add_(1.0)
+    path = default_checkpoint("tiny")
+    path.parent.mkdir(parents=True)
+    trained.net.save_checkpoint(path)
+    frames = torch.rand(2, 4, 3, 112, 112)
+    expected = trained(frames)
+    assert not torch.allclose(expected, tiny(frames))
+    from_cache = create_metric("qclip", preset="tiny", device="cpu", num_frames=4, init_seed=7)
+    torch.testing.assert_close(from_cache(frames), expected)
+    moved = shutil.copy(path, tmp_path / "elsewhere.safetensors")
+    from_file = create_metric("qclip", preset="tiny", checkpoint=moved, device="cpu", num_frames=4, init_seed=7)
+    torch.testing.assert_close(from_file(frames), expected)
+
+
+def test_untrained_model_is_the_same_in_every_build(tiny):
+    again = create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)
+    frames = torch.rand(1, 4, 3, 112, 112)
+    torch.testing.assert_close(again(frames), tiny(frames), rtol=0, atol=0)
+
+
+# --- pyiqa-shaped attributes --------------------------------------------------------------------
+
+
+def test_pyiqa_attributes(tiny):
+    assert tiny.metric_mode == "NR" and tiny.lower_better is False
+    assert isinstance(tiny.score_range, str)
+    assert tiny.device == torch.device("cpu") and tiny.as_loss is False
+    assert tiny.preprocessing.image_size == (112, 112) and tiny.preprocessing.num_frames == 4
+
+
+def test_as_loss_is_differentiable_and_reduced():
+    loss_metric = create_metric("qclip", preset="tiny", pretrained=False, device="cpu", as_loss=True, loss_weight=2.0)
+    frames = torch.rand(2, 3, 3, 64, 64, requires_grad=True)
+    loss = loss_metric(frames)
+    assert loss.dim() == 0 and loss.requires_grad
+    loss.backward()
+    assert frames.grad is not None and frames.grad.abs().sum() > 0
+    with torch.no_grad():
+        scores = loss_metric.score_frames(loss_metric.frames(frames))
+    torch.testing.assert_close(loss.detach(), 2.0 * scores.mean())
+
+
+# --- input forms --------------------------------------------------------------------------------
+
+
+def test_path_and_decoded_array_score_the_same(tiny, videos_dir):
+    from qclip_plugin.video import open_video
+
+    path = videos_dir / CLIP
+    with open_video(path, size=tiny.preprocessing.image_size) as reader:
+        decoded = reader.get_batch(np.arange(reader.num_frames))
+    assert decoded.dtype == np.uint8 and decoded.shape[1:] == (112, 112, 3)
+    from_path = tiny(str(path))
+    assert from_path.shape == (1,)
+    torch.testing.assert_close(tiny(decoded), from_path, rtol=0, atol=1e-6)
+    torch.testing.assert_close(tiny(torch.from_numpy(decoded)), from_path, rtol=0, atol=1e-6)
+    torch.testing.assert_close(tiny(path), from_path, rtol=0, atol=0)  # PathLike too
+
+
+def test_list_of_paths_is_the_stack_of_singles(tiny, videos_dir):
+    paths = [videos_dir / CLIP, videos_dir / "carphone_pristine.mp4"]
+    batch = tiny(paths)
+    assert batch.shape == (2,)
+    singles = torch.cat([tiny(p) for p in paths])
+    torch.testing.assert_close(batch, singles, rtol=0, atol=1e-5)
+
+
+def test_float_frames_single_and_batched(tiny):
+    torch.manual_seed(0)
+    videos = torch.rand(3, 4, 3, 90, 120)
+    batch = tiny(videos)
+    assert batch.shape == (3,)
+    singles = torch.cat([tiny(v) for v in videos])  # (T, 3, H, W) each
+    torch.testing.assert_close(batch, singles, rtol=0, atol=1e-5)
+
+
+def test_float_frames_at_model_size_are_only_normalised(tiny):
+    frames = torch.rand(2, 4, 3, 112, 112)
+    normalised = (frames - 0.5) / 0.5  # the tiny preset's PE statistics
+    torch.testing.assert_close(tiny.frames(frames), normalised)
+    with torch.no_grad():
+        torch.testing.assert_close(tiny(frames), tiny.net(normalised))
+
+
+def test_bad_inputs_are_explained(tiny):
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        tiny(torch.rand(4, 3, 32, 32) * 255)
+    with pytest.raises(ValueError, match="uint8"):
+        tiny(np.zeros((4, 32, 32), np.uint8))
+    with pytest.raises(TypeError, match="list of paths"):
+        tiny(42)
