@@ -1,0 +1,43 @@
+"""``qclip-bench convert-official SRC DST``: import an official Q-CLIP checkpoint (``release`` preset)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "convert-official",
+        help="convert an official Q-CLIP .pth checkpoint to this project's safetensors checkpoint",
+        description="Convert the official release's checkpoint (whole model, Meta PE key names) so that "
+        "build_qclip('release', checkpoint=DST, pretrained=None) loads it completely.",
+    )
+    parser.add_argument("src", help="official checkpoint (.pth with a 'state_dict')")
+    parser.add_argument("dst", help="output .safetensors")
+    parser.add_argument("--backbone", default="PE-Core-L-14-336", help="open_clip backbone name (default: %(default)s)")
+    parser.add_argument(
+        "--layers", default="6",
+        help="adapter layers the official model uses: N (the last N, default 6 = blocks 18-23) or a comma list",
+    )
+    parser.add_argument("--adapters-only", action="store_true", help="leave the backbone out of DST")
+    parser.set_defaults(func=run)
+
+
+def _layers(text: str):
+    parts = [p for p in text.split(",") if p.strip()]
+    return int(parts[0]) if len(parts) == 1 else [int(p) for p in parts]
+
+
+def run(args: argparse.Namespace) -> int:
+    from qclip_plugin.models.official import convert_official_checkpoint
+
+    report = convert_official_checkpoint(
+        args.src, args.dst, backbone=args.backbone, layers=_layers(args.layers), include_backbone=not args.adapters_only
+    )
+    print(f"wrote {report['dst']}")
+    print(f"used adapter layers {report['used_layers']} of {len(report['allocated_layers'])} allocated; "
+          f"prompt template {report['prompt_template']!r}")
+    print(f"dropped {len(report['dropped_keys'])} unused official tensors: "
+          + json.dumps(report["dropped_keys"][:12]) + (" ..." if len(report["dropped_keys"]) > 12 else ""))
+    return 0

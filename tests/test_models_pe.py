@@ -1,0 +1,394 @@
+"""PE backbones: Meta's RoPE layout, Meta PE checkpoints, the official Q-CLIP checkpoint import.
+
+The references here are written from DESIGN.md section 2 in plain torch on Meta's key names
+(class token at the front, RoPE table over the patch grid with positions from 1 and a
+zero-frequency row appended at the end; the release's serial adapters and gates), independent
+of the project's code paths, on the tiny PE-structured backbone ``QCLIP-Tiny-PE``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import open_clip
+import pytest
+import torch
+import torch.nn.functional as F
+
+from qclip_plugin.models import (
+    WeightsUnavailableError,
+    build_qclip,
+    convert_official_state_dict,
+    get_rope_layout,
+    load_backbone,
+    set_rope_layout,
+)
+from qclip_plugin.models.pe_rope import MetaRopeTable
+
+HEADS, POOL_HEADS, PATCH, WIDTH, DEPTH = 4, 4, 16, 64, 4
+LEVELS = ("bad", "poor", "fair", "good", "excellent")
+
+
+def _randomise(model: torch.nn.Module, seed: int) -> None:
+    """Weights with real spread (timm's init makes the head ~1e-3) so layout differences show."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("head.bias"):
+                p.zero_()  # Meta's `proj` has no bias
+            elif ("norm" in name or "ln_" in name) and name.endswith("weight"):
+                p.copy_(1 + 0.1 * torch.randn(p.shape, generator=g))
+            elif p.ndim >= 2 or "cls" in name or "latent" in name:
+                p.copy_(torch.randn(p.shape, generator=g) * (0.5 if p.ndim < 2 or "pos" in name else 0.1))
+            else:
+                p.copy_(0.05 * torch.randn(p.shape, generator=g))
+
+
+def to_meta_pe(clip: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """open_clip PE (timm Eva + TextTransformer) -> Meta's PE key names (the inverse of the conversion)."""
+    sd = {k: v.detach().clone() for k, v in clip.state_dict().items()}
+    out = {}
+    t = "visual.trunk."
+    out["visual.conv1.weight"] = sd[t + "patch_embed.proj.weight"]
+    out["visual.class_embedding"] = sd[t + "cls_token"].reshape(-1)
+    out["visual.positional_embedding"] = sd[t + "pos_embed"][0]
+    for a, b in (("norm_pre", "ln_pre"), ("norm", "ln_post")):
+        for leaf in ("weight", "bias"):
+            out[f"visual.{b}.{leaf}"] = sd[f"{t}{a}.{leaf}"]
+    for i in range(DEPTH):
+        src, dst = f"{t}blocks.{i}.", f"visual.transformer.resblocks.{i}."
+        for a, b in (("norm1", "ln_1"), ("norm2", "ln_2"), ("attn.proj", "attn.out_proj"), ("mlp.fc1", "mlp.c_fc"),
+                     ("mlp.fc2", "mlp.c_proj")):
+            for leaf in ("weight", "bias"):
+                out[f"{dst}{b}.{leaf}"] = sd[f"{src}{a}.{leaf}"]
+        out[dst + "attn.in_proj_weight"] = sd[src + "attn.qkv.weight"]
+        out[dst + "attn.in_proj_bias"] = sd[src + "attn.qkv.bias"]
+    p = t + "attn_pool."
+    out["visual.attn_pool.probe"] = sd[p + "latent"]
+    out["visual.attn_pool.attn.in_proj_weight"] = torch.cat([sd[p + "q.weight"], sd[p + "kv.weight"]])
+    out["visual.attn_pool.attn.in_proj_bias"] = torch.cat([sd[p + "q.bias"], sd[p + "kv.bias"]])
+    for a, b in (("proj", "attn.out_proj"), ("norm", "layernorm"), ("mlp.fc1", "mlp.c_fc"), ("mlp.fc2", "mlp.c_proj")):
+        for leaf in ("weight", "bias"):
+            out[f"visual.attn_pool.{b}.{leaf}"] = sd[f"{p}{a}.{leaf}"]
+    assert torch.all(sd[t + "head.bias"] == 0)
+    out["visual.proj"] = sd[t + "head.weight"].t().contiguous()
+    for key, value in sd.items():
+        if key.startswith("text."):
+            out[key[len("text."):]] = value
+    out["logit_scale"] = sd["logit_scale"]
+    return out
+
+
+# --- Meta's PE, written from DESIGN.md section 2 ------------------------------------------------
+def meta_rope_angles(grid_h: int, grid_w: int, head_dim: int) -> torch.Tensor:
+    """Meta's table: per-axis RoPE of dim head_dim/2, positions from 1, [x, y], zero row at the END."""
+    d = head_dim // 2
+    inv = 1.0 / (10000 ** (torch.arange(0, d, 2)[: d // 2].float() / d))
+
+    def axis(n):
+        return ((torch.arange(n) + 1).float()[:, None] * inv).repeat_interleave(2, -1)
+
+    fy = axis(grid_h)[:, None, :].expand(grid_h, grid_w, d)
+    fx = axis(grid_w)[None, :, :].expand(grid_h, grid_w, d)
+    table = torch.cat([fx, fy], -1).reshape(grid_h * grid_w, head_dim)
+    return torch.cat([table, torch.zeros(1, head_dim)], 0)
+
+
+def _rotate(t: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    rot = torch.stack([-t[..., 1::2], t[..., ::2]], -1).reshape(t.shape)
+    return t * angles.cos() + rot * angles.sin()
+
+
+def _ln(x, sd, key):
+    return F.layer_norm(x, (x.shape[-1],), sd[key + ".weight"], sd[key + ".bias"], 1e-5)
+
+
+def _mha(q_in, kv_in, w, b, out_w, out_b, heads, rope=None, mask=None):
+    dim = q_in.shape[-1]
+    q = F.linear(q_in, w[:dim], b[:dim])
+    k = F.linear(kv_in, w[dim : 2 * dim], b[dim : 2 * dim])
+    v = F.linear(kv_in, w[2 * dim :], b[2 * dim :])
+
+    def split(x):
+        return x.view(x.shape[0], x.shape[1], heads, -1).transpose(1, 2)
+
+    q, k, v = split(q), split(k), split(v)
+    if rope is not None:
+        q, k = _rotate(q, rope), _rotate(k, rope)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    return F.linear(out.transpose(1, 2).reshape(q_in.shape[0], q_in.shape[1], dim), out_w, out_b)
+
+
+def _block(x, sd, key, heads, rope=None, mask=None):
+    h = _ln(x, sd, key + ".ln_1")
+    x = x + _mha(h, h, sd[key + ".attn.in_proj_weight"], sd[key + ".attn.in_proj_bias"],
+                 sd[key + ".attn.out_proj.weight"], sd[key + ".attn.out_proj.bias"], heads, rope, mask)
+    h = _ln(x, sd, key + ".ln_2")
+    h = F.linear(F.gelu(F.linear(h, sd[key + ".mlp.c_fc.weight"], sd[key + ".mlp.c_fc.bias"])),
+                 sd[key + ".mlp.c_proj.weight"], sd[key + ".mlp.c_proj.bias"])
+    return x + h
+
+
+def meta_visual(sd, images, after_block=None):
+    """Meta PE vision tower; returns (tokens after ln_post, pooled pre-projection feature)."""
+    x = F.conv2d(images, sd["visual.conv1.weight"], stride=PATCH)
+    gh, gw = x.shape[-2:]
+    x = x.flatten(2).transpose(1, 2)
+    cls = sd["visual.class_embedding"].expand(x.shape[0], 1, -1)
+    x = torch.cat([cls, x], 1) + sd["visual.positional_embedding"]
+    x = _ln(x, sd, "visual.ln_pre")
+    rope = meta_rope_angles(gh, gw, WIDTH // HEADS)
+    for i in range(DEPTH):
+        x = _block(x, sd, f"visual.transformer.resblocks.{i}", HEADS, rope=rope)
+        if after_block is not None:
+            x = after_block(i, x)
+    tokens = _ln(x, sd, "visual.ln_post")
+    p = "visual.attn_pool."
+    probe = sd[p + "probe"].expand(x.shape[0], -1, -1)
+    pooled = _mha(probe, tokens, sd[p + "attn.in_proj_weight"], sd[p + "attn.in_proj_bias"],
+                  sd[p + "attn.out_proj.weight"], sd[p + "attn.out_proj.bias"], POOL_HEADS)
+    h = _ln(pooled, sd, p + "layernorm")
+    pooled = pooled + F.linear(F.gelu(F.linear(h, sd[p + "mlp.c_fc.weight"], sd[p + "mlp.c_fc.bias"])),
+                               sd[p + "mlp.c_proj.weight"], sd[p + "mlp.c_proj.bias"])
+    return tokens, pooled[:, 0]
+
+
+def meta_text(sd, embeds, ids, after_block=None):
+    """Meta PE text tower from token embeddings; returns the pooled pre-projection feature."""
+    length = embeds.shape[1]
+    x = embeds + sd["positional_embedding"][:length]
+    mask = torch.full((length, length), float("-inf")).triu(1)
+    for i in range(DEPTH):
+        x = _block(x, sd, f"transformer.resblocks.{i}", HEADS, mask=mask)
+        if after_block is not None:
+            x = after_block(i, x)
+    x = _ln(x, sd, "ln_final")
+    return x[torch.arange(x.shape[0]), ids.argmax(-1)]
+
+
+@pytest.fixture(scope="module")
+def pe_clip():
+    load_backbone("QCLIP-Tiny-PE", None)  # registers the project configs
+    clip = open_clip.create_model("QCLIP-Tiny-PE").eval()
+    _randomise(clip, seed=11)
+    return clip
+
+
+def _images(n=2, seed=0):
+    return torch.randn(n, 3, 112, 112, generator=torch.Generator().manual_seed(seed))
+
+
+def test_meta_layout_reproduces_metas_vision_tower(pe_clip):
+    sd = to_meta_pe(pe_clip)
+    images = _images()
+    trunk = pe_clip.visual.trunk
+    with torch.no_grad():
+        ref_tokens, ref_pooled = meta_visual(sd, images)
+        ref_embed = ref_pooled @ sd["visual.proj"]
+        set_rope_layout(trunk, "meta")
+        assert get_rope_layout(trunk) == "meta"
+        meta_tokens = trunk.forward_features(images)
+        meta_embed = pe_clip.encode_image(images)
+        set_rope_layout(trunk, "timm")
+        timm_tokens = trunk.forward_features(images)
+        timm_embed = pe_clip.encode_image(images)
+    scale = ref_tokens.abs().mean()
+    assert (meta_tokens - ref_tokens).abs().max() <= 1e-5 * max(1.0, scale)
+    assert (meta_embed - ref_embed).abs().max() <= 1e-5 * max(1.0, ref_embed.abs().max())
+    # timm's own layout is a different function of the same weights
+    assert (timm_tokens - ref_tokens).abs().mean() > 1e-3 * scale
+    assert (timm_embed - ref_embed).abs().max() > 1e-4 * ref_embed.abs().max()
+
+
+def test_meta_table_is_timms_table_shifted_by_one_token(pe_clip):
+    trunk = pe_clip.visual.trunk
+    set_rope_layout(trunk, "timm")
+    timm_table = trunk.rope.get_embed()  # (N, 2 * head_dim): sin | cos, patch j -> row j
+    set_rope_layout(trunk, "meta")
+    try:
+        assert isinstance(trunk.rope, MetaRopeTable)
+        meta_table = trunk.rope.get_embed()  # token i -> row i, class token first
+        assert meta_table.shape[0] == timm_table.shape[0] + 1 == 50
+        torch.testing.assert_close(meta_table[:-1], timm_table, rtol=0, atol=0)
+        half = meta_table.shape[1] // 2
+        assert torch.all(meta_table[-1, :half] == 0) and torch.all(meta_table[-1, half:] == 1)
+        angles = meta_rope_angles(7, 7, WIDTH // HEADS)
+        torch.testing.assert_close(meta_table[:, :half], angles.sin(), rtol=0, atol=1e-6)
+        torch.testing.assert_close(meta_table[:, half:], angles.cos(), rtol=0, atol=1e-6)
+        assert all(block.attn.num_prefix_tokens == 0 for block in trunk.blocks)
+        assert trunk.num_prefix_tokens == 1
+    finally:
+        set_rope_layout(trunk, "timm")
+    assert all(block.attn.num_prefix_tokens == 1 for block in trunk.blocks)
+    with pytest.raises(ValueError, match="rope_layout"):
+        set_rope_layout(trunk, "llama")
+
+
+def test_meta_pe_checkpoint_loads_converted(pe_clip, tmp_path):
+    path = tmp_path / "PE-Core-Tiny.pt"
+    torch.save(to_meta_pe(pe_clip), path)
+    backbone = load_backbone("QCLIP-Tiny-PE", str(path), rope_layout="timm")
+    expected = pe_clip.state_dict()
+    got = backbone.model.state_dict()
+    assert set(got) == set(expected)
+    for key in expected:
+        assert torch.equal(got[key], expected[key]), key
+    assert backbone.pretrained == str(path) and backbone.rope_layout == "timm"
+    assert all(not p.requires_grad for p in backbone.model.parameters()) and not backbone.model.training
+
+
+def test_missing_weights_fail_fast_with_instructions(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailableError) as err:
+        load_backbone("PE-Core-T-16-384", "meta")
+    assert time.perf_counter() - start < 10
+    message = str(err.value)
+    assert "timm/PE-Core-T-16-384" in message and "HF_HUB_OFFLINE" in message and "pretrained=<path>" in message
+    with pytest.raises(WeightsUnavailableError, match="neither an open_clip tag"):
+        load_backbone("QCLIP-Tiny", str(tmp_path / "no-such-weights.pt"))
+    with pytest.raises(ValueError, match="unknown open_clip model"):
+        load_backbone("PE-Core-XXL", None)
+
+
+def test_pe_preprocessing_with_random_weights():
+    from qclip_plugin.models.backbone import resolve_preprocess
+
+    pe = resolve_preprocess("PE-Core-L-14-336", None, 336)
+    assert (pe.mean, pe.std, pe.interpolation, pe.resize_mode) == ((0.5,) * 3, (0.5,) * 3, "bilinear", "squash")
+    assert pe.image_size == (336, 336)
+    b32 = resolve_preprocess("ViT-B-32", "openai", 224)
+    assert b32.mean == pytest.approx((0.48145466, 0.4578275, 0.40821073)) and b32.resize_mode == "shortest"
+
+
+# --- the official release ----------------------------------------------------------------------
+BOTTLENECK, USED = 16, (2, 3)
+GATES = dict(image_adapter_weight=0.3, text_adapter_weight=0.2, image_proj_adapter_weight=0.15,
+             text_proj_adapter_weight=0.25)
+
+
+def official_state_dict(clip, seed=5) -> tuple[dict, torch.Tensor]:
+    """A state dict laid out like the official checkpoint, on the tiny PE backbone."""
+    g = torch.Generator().manual_seed(seed)
+
+    def rnd(*shape, std=0.1):
+        return torch.randn(*shape, generator=g) * std
+
+    sd = {f"clip_model.{k}": v for k, v in to_meta_pe(clip).items()}
+    for i in range(DEPTH):  # allocated for every layer, used for the last two
+        sd[f"encoder_adapters.{i}.down_proj.weight"] = rnd(BOTTLENECK, WIDTH)
+        sd[f"encoder_adapters.{i}.down_proj.bias"] = rnd(BOTTLENECK)
+        sd[f"encoder_adapters.{i}.up_proj.weight"] = rnd(WIDTH, BOTTLENECK)
+        sd[f"encoder_adapters.{i}.up_proj.bias"] = rnd(WIDTH)
+        sd[f"encoder_adapters.{i}.ln.weight"] = 1 + rnd(WIDTH)
+        sd[f"encoder_adapters.{i}.ln.bias"] = rnd(WIDTH)
+    for i in (0, 2):
+        sd[f"shared_core.{i}.weight"] = rnd(BOTTLENECK, BOTTLENECK, std=0.3)
+        sd[f"shared_core.{i}.bias"] = rnd(BOTTLENECK)
+    for i, (o, n) in {0: (BOTTLENECK, WIDTH), 1: (BOTTLENECK, BOTTLENECK), 3: (WIDTH, BOTTLENECK)}.items():
+        sd[f"proj_adapter.{i}.weight"] = rnd(o, n, std=0.3)
+        sd[f"proj_adapter.{i}.bias"] = rnd(o)
+    for key, value in GATES.items():
+        sd[key] = torch.tensor(value)
+    ids = open_clip.tokenize([f"X X X a video of {level} quality" for level in LEVELS], 32)
+    emb = sd["clip_model.token_embedding.weight"][ids]
+    sd["context_tokens"] = rnd(3, WIDTH, std=0.5)
+    sd["prompt_prefix"] = emb[:, :1].clone()
+    sd["prompt_suffix"] = emb[:, 4:].clone()
+    sd["score_proj"] = rnd(5, 1, std=5**-0.5)
+    return sd, ids
+
+
+def official_scores(sd, frames, ids):
+    """The official forward pass (DESIGN.md section 2): serial adapters after blocks 2, 3, four gates."""
+    a = {k: v for k, v in sd.items() if not k.startswith("clip_model.")}
+    clip = {k[len("clip_model."):]: v for k, v in sd.items() if k.startswith("clip_model.")}
+
+    def adapter(i, x):
+        h = F.linear(x, a[f"encoder_adapters.{i}.down_proj.weight"], a[f"encoder_adapters.{i}.down_proj.bias"])
+        h = F.linear(F.gelu(F.linear(h, a["shared_core.0.weight"], a["shared_core.0.bias"])),
+                     a["shared_core.2.weight"], a["shared_core.2.bias"])
+        h = F.linear(h, a[f"encoder_adapters.{i}.up_proj.weight"], a[f"encoder_adapters.{i}.up_proj.bias"])
+        return F.layer_norm(h, (WIDTH,), a[f"encoder_adapters.{i}.ln.weight"], a[f"encoder_adapters.{i}.ln.bias"])
+
+    def proj_adapter(p):
+        h = F.linear(F.linear(p, a["proj_adapter.0.weight"], a["proj_adapter.0.bias"]),
+                     a["proj_adapter.1.weight"], a["proj_adapter.1.bias"])
+        return F.linear(F.gelu(h), a["proj_adapter.3.weight"], a["proj_adapter.3.bias"])
+
+    def after(gate):
+        return lambda i, x: x + a[gate] * adapter(i, x) if i in USED else x
+
+    b, t = frames.shape[:2]
+    _, pooled = meta_visual(clip, frames.flatten(0, 1), after_block=after("image_adapter_weight"))
+    image = pooled @ clip["visual.proj"] + a["image_proj_adapter_weight"] * proj_adapter(pooled)
+    video = image.view(b, t, -1).mean(1)
+    ctx = a["context_tokens"].expand(5, -1, -1)
+    embeds = torch.cat([a["prompt_prefix"], ctx, a["prompt_suffix"]], 1)
+    pooled = meta_text(clip, embeds, ids, after_block=after("text_adapter_weight"))
+    text = pooled @ clip["text_projection"] + a["text_proj_adapter_weight"] * proj_adapter(pooled)
+    sims = F.normalize(video, dim=-1) @ F.normalize(text, dim=-1).t()
+    return (sims @ a["score_proj"]).squeeze(-1)
+
+
+def test_official_conversion_key_by_key(pe_clip):
+    sd, _ = official_state_dict(pe_clip)
+    out, overrides, report = convert_official_state_dict(sd, layers=2)
+    assert overrides == dict(bottleneck=16, layers=2, n_ctx=3, levels=list(LEVELS), prompt_template="a video of {} quality")
+    assert report["used_layers"] == [2, 3] and report["allocated_layers"] == [0, 1, 2, 3]
+    assert sorted(report["dropped_keys"]) == sorted(
+        f"encoder_adapters.{i}.{p}.{leaf}" for i in (0, 1) for p in ("down_proj", "up_proj", "ln")
+        for leaf in ("weight", "bias")
+    )
+    expected = {}
+    for k, i in enumerate(USED):
+        for ours, theirs in (("down", "down_proj"), ("up", "up_proj"), ("norm", "ln")):
+            for leaf in ("weight", "bias"):
+                expected[f"scma.layers.shared.{k}.{ours}.{leaf}"] = sd[f"encoder_adapters.{i}.{theirs}.{leaf}"]
+    for i in (0, 2):
+        for leaf in ("weight", "bias"):
+            expected[f"scma.ffn.shared.0.{i}.{leaf}"] = sd[f"shared_core.{i}.{leaf}"]
+    for i, ours in ((0, "down"), (1, "ffn"), (3, "up")):
+        for leaf in ("weight", "bias"):
+            expected[f"scma.proj.shared.{ours}.{leaf}"] = sd[f"proj_adapter.{i}.{leaf}"]
+    expected["scma.gates.visual"] = torch.tensor([0.3])
+    expected["scma.gates.text"] = torch.tensor([0.2])
+    expected["scma.proj_gates.visual"] = torch.tensor(0.15)
+    expected["scma.proj_gates.text"] = torch.tensor(0.25)
+    expected["prompts.ctx"] = sd["context_tokens"]
+    expected["head.weight"] = sd["score_proj"][:, 0]
+    for key, value in pe_clip.state_dict().items():
+        expected[f"backbone.{key}"] = value
+    assert set(out) == set(expected)
+    for key, value in expected.items():
+        assert out[key].shape == value.shape and torch.equal(out[key], value), key
+
+
+def test_official_round_trip_scores_match_official_forward(pe_clip, tmp_path):
+    from qclip_plugin.bench.cli import main
+
+    sd, ids = official_state_dict(pe_clip, seed=6)
+    src, dst = tmp_path / "official.pth", tmp_path / "converted.safetensors"
+    torch.save({"state_dict": sd, "epoch": 7, "optimizer": {}}, src)
+    assert main(["convert-official", str(src), str(dst), "--backbone", "QCLIP-Tiny-PE", "--layers", "2"]) == 0
+    model = build_qclip("release", checkpoint=dst, pretrained=None)
+    assert model.backbone_name == "QCLIP-Tiny-PE" and model.rope_layout == "meta"
+    assert model.adapter_layers["visual"] == [2, 3] and model.scma.config.bottleneck == 16
+    frames = torch.randn(2, 3, 3, 112, 112, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        expected = official_scores(sd, frames, ids)
+        got = model(frames)
+    assert expected.abs().max() > 1e-3  # a real signal, not zeros
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-4)
+    with pytest.raises(ValueError, match="preset 'release', not 'paper'"):
+        build_qclip("paper", checkpoint=dst, pretrained=None)
+    with pytest.raises(ValueError, match="backbone 'QCLIP-Tiny-PE', not 'PE-Core-T-16-384'"):
+        build_qclip("release", checkpoint=dst, pretrained=None, backbone="PE-Core-T-16-384")
+
+
+def test_official_with_other_prompts_is_refused(pe_clip):
+    sd, _ = official_state_dict(pe_clip)
+    sd["prompt_suffix"] = sd["prompt_suffix"] + 0.01
+    with pytest.raises(ValueError, match="match none of the known prompts"):
+        convert_official_state_dict(sd, layers=2)
