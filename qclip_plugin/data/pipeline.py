@@ -18,7 +18,16 @@ import torch
 import torch.nn.functional as F
 
 from qclip_plugin.registry import TRANSFORMS
-from qclip_plugin.sampling import PROFILE_SIZE, FrameSampler, build_sampler, frame_difference_profile
+from qclip_plugin.sampling import (
+    DEFAULT_RETAIN_BYTES,
+    PROFILE_SIZE,
+    FrameSampler,
+    RetainedFrames,
+    build_sampler,
+    cached_profile,
+    frame_difference_profile,
+    profile_single_pass,
+)
 from qclip_plugin.video import VideoReader, as_size, open_video
 
 #: Perception Encoder (PE-Core) normalisation, the default backbone's (DESIGN.md §1).
@@ -67,15 +76,34 @@ def frames_to_tensor(
     return out.mul_(scale).sub_(shift)
 
 
-def _profile_getter(path: Path, reader: VideoReader, profile_size, cache_dir, reader_options):
-    size = as_size(profile_size)
+class _ProfileSource:
+    """The profile, fetched when a strategy first asks for it: from the cache, else computed.
 
-    def get() -> np.ndarray:
-        # The reader already decodes at the profile size: reuse it rather than open the file twice.
-        source = reader if size == reader.size else path
-        return frame_difference_profile(source, size=size, cache_dir=cache_dir, **reader_options)
+    Computing it decodes every frame; if the reader decodes with FFmpeg and no profile is
+    cached, that one pass also keeps the decoded frames (within ``retain_bytes``), so the
+    sampled frames need no second decode (``self.frames``).
+    """
 
-    return get
+    def __init__(self, path: Path, reader: VideoReader, profile_size, cache_dir, retain_bytes: int,
+                 reader_options: dict) -> None:
+        self.path, self.reader, self.size = path, reader, as_size(profile_size)
+        self.cache_dir, self.retain_bytes, self.reader_options = cache_dir, retain_bytes, reader_options
+        self.frames: RetainedFrames | None = None
+
+    def __call__(self) -> np.ndarray:
+        cache_dir = self.cache_dir
+        if cache_dir is not False:
+            cached = cached_profile(self.path, self.size, cache_dir=cache_dir, **self.reader_options)
+            if cached is not None:
+                return cached
+        if self.reader.backend in ("decord", "pyav") and self.retain_bytes > 0:
+            m, self.frames = profile_single_pass(
+                self.path, size=self.size, keep_size=self.reader.size, max_bytes=self.retain_bytes,
+                cache_dir=cache_dir, expected_frames=self.reader.num_frames)
+            return m
+        # Raw YUV seeks for free; a reader already at the profile size is reused, not reopened.
+        source = self.reader if self.size == self.reader.size else self.path
+        return frame_difference_profile(source, size=self.size, cache_dir=cache_dir, **self.reader_options)
 
 
 def sample_video(
@@ -88,6 +116,7 @@ def sample_video(
     test_mode: bool | None = None,
     profile_size: int | Sequence[int] = PROFILE_SIZE,
     cache_dir: str | os.PathLike | None | bool = None,
+    retain_bytes: int = DEFAULT_RETAIN_BYTES,
     **reader_options: Any,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Sampled ``uint8 (N, H, W, 3)`` frames of a video, their indices and the video's frame count.
@@ -97,9 +126,11 @@ def sample_video(
     strategy = build_sampler(sampler) if test_mode is None else build_sampler(sampler, test_mode=test_mode)
     path = Path(path)
     with open_video(path, size=size, **reader_options) as reader:
-        profile = (_profile_getter(path, reader, profile_size, cache_dir, reader_options)
+        profile = (_ProfileSource(path, reader, profile_size, cache_dir, retain_bytes, reader_options)
                    if strategy.needs_profile else None)
         indices = strategy(reader.num_frames, num_frames, profile=profile, rng=seed)
+        if profile is not None and profile.frames is not None:
+            return profile.frames.get_batch(indices), indices, reader.num_frames
         return reader.get_batch(indices), indices, reader.num_frames
 
 
@@ -115,6 +146,7 @@ def load_video(
     test_mode: bool | None = None,
     profile_size: int | Sequence[int] = PROFILE_SIZE,
     cache_dir: str | os.PathLike | None | bool = None,
+    retain_bytes: int = DEFAULT_RETAIN_BYTES,
     **reader_options: Any,
 ) -> torch.Tensor:
     """Read a video as a normalised float32 frames tensor ``(num_frames, 3, H, W)``.
@@ -134,6 +166,8 @@ def load_video(
         profile_size: decoding size of the frame-difference profile (MSE strategies).
         cache_dir: profile cache directory; ``None`` = ``$QCLIP_CACHE_DIR/frame_difference``
             (or ``~/.cache/qclip_plugin/...``), ``False`` = no cache.
+        retain_bytes: when a profile must be computed, decoded frames kept (up to this many
+            bytes) so the sampled ones need no second decode; ``0`` decodes them again.
         reader_options: for :func:`qclip_plugin.video.open_video` (``yuv_geometry``,
             ``yuv_fps``, ``backend``, ``guard``).
 
@@ -141,7 +175,8 @@ def load_video(
         VideoReadError: the file is missing, empty, truncated, corrupt or has no decodable frame.
     """
     frames, _, _ = sample_video(path, num_frames, sampler, size, seed=seed, test_mode=test_mode,
-                                profile_size=profile_size, cache_dir=cache_dir, **reader_options)
+                                profile_size=profile_size, cache_dir=cache_dir, retain_bytes=retain_bytes,
+                                **reader_options)
     return frames_to_tensor(frames, mean=mean, std=std)
 
 

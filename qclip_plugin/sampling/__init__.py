@@ -6,12 +6,16 @@
 """
 
 from qclip_plugin.sampling.frame_difference import (
+    DEFAULT_RETAIN_BYTES,
     PROFILE_SIZE,
+    RetainedFrames,
     cache_path,
+    cached_profile,
     compute_profile,
     consecutive_mse,
     frame_difference_profile,
     profile_from_differences,
+    profile_single_pass,
 )
 from qclip_plugin.sampling.strategies import (
     MIXED_DEFAULT,
@@ -33,6 +37,7 @@ from qclip_plugin.sampling.strategies import (
 STRATEGIES = ("RandSampl", "UNISampl", "UNIRandStart", "MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed")
 
 __all__ = [
+    "DEFAULT_RETAIN_BYTES",
     "MIXED_DEFAULT",
     "PROFILE_SIZE",
     "STRATEGIES",
@@ -40,16 +45,19 @@ __all__ = [
     "MSESortedUNI",
     "Mixed",
     "RandSampl",
+    "RetainedFrames",
     "SegMSEMean",
     "SegMSEMedian",
     "UNIRandStart",
     "UNISampl",
     "build_sampler",
     "cache_path",
+    "cached_profile",
     "compute_profile",
     "consecutive_mse",
     "frame_difference_profile",
     "profile_from_differences",
+    "profile_single_pass",
     "repeat_indices",
     "segment_edges",
     "uniform_indices",

@@ -27,6 +27,7 @@ import numpy as np
 from qclip_plugin.cache import cache_dir as user_cache_dir
 from qclip_plugin.video import VideoReader, open_video
 from qclip_plugin.video.guard import check_file
+from qclip_plugin.video.pyav_reader import PyAVReader, RGBConverter
 from qclip_plugin.video.reader import as_size
 
 #: Decoding size for the profile: motion shows at 112 px and the decode stays cheap.
@@ -113,6 +114,25 @@ def _store(entry: Path, m: np.ndarray) -> None:
         raise
 
 
+def _cache_entry(path: Path, size: tuple[int, int], cache_dir, options: dict) -> Path | None:
+    if cache_dir is False:
+        return None
+    check_file(path)  # a missing file is a VideoReadError, not a cache miss
+    return cache_path(path, size, cache_dir or None, options)
+
+
+def cached_profile(path: str | os.PathLike, size: int | Sequence[int] = PROFILE_SIZE, *,
+                   cache_dir: str | os.PathLike | None = None, **reader_options) -> np.ndarray | None:
+    """The cached profile of ``path`` at ``size``, or ``None`` (nothing decoded)."""
+    entry = _cache_entry(Path(path), as_size(size), cache_dir, _key_options(reader_options))
+    return _load(entry)
+
+
+def _key_options(reader_options: dict) -> dict:
+    # Only options that change the decoded pixels belong in the key.
+    return {k: v for k, v in reader_options.items() if k in ("yuv_geometry", "yuv_fps")}
+
+
 def frame_difference_profile(
     video: str | os.PathLike | VideoReader,
     *,
@@ -137,15 +157,9 @@ def frame_difference_profile(
         path, out_size, reader = video.path, video.size, video
     else:
         path, out_size, reader = Path(video), as_size(size), None
-    options = {k: v for k, v in reader_options.items() if k in ("yuv_geometry", "yuv_fps")}
-    entry = None
-    if cache_dir is not False:
-        if reader is None:
-            check_file(path)  # a missing file is a VideoReadError, not a cache miss
-        entry = cache_path(path, out_size, cache_dir or None, options)
-        cached = _load(entry)
-        if cached is not None:
-            return cached
+    entry = _cache_entry(path, out_size, cache_dir, _key_options(reader_options))
+    if entry is not None and (cached := _load(entry)) is not None:
+        return cached
     if reader is None:
         with open_video(path, size=out_size, **reader_options) as opened:
             m = compute_profile(opened)
@@ -154,3 +168,73 @@ def frame_difference_profile(
     if entry is not None:
         _store(entry, m)
     return m
+
+
+class RetainedFrames:
+    """Decoded frames kept from a profile pass; ``get_batch`` converts only the ones asked for,
+    through the same FFmpeg chain as the readers (so the pixels equal ``reader.get_batch``'s)."""
+
+    def __init__(self, frames: list, size: tuple[int, int] | None) -> None:
+        self._frames = frames
+        self._convert = RGBConverter(size)
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def get_batch(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        return np.stack([self._convert(self._frames[i]) for i in np.asarray(indices, np.int64).tolist()])
+
+
+#: Decoded frames kept at most in one profile pass (native YUV); beyond it they are dropped
+#: and the sampled frames are decoded again instead.
+DEFAULT_RETAIN_BYTES = 512 * 2**20
+
+
+def profile_single_pass(
+    path: str | os.PathLike,
+    *,
+    size: int | Sequence[int] = PROFILE_SIZE,
+    keep_size: int | Sequence[int] | None = None,
+    max_bytes: int = DEFAULT_RETAIN_BYTES,
+    cache_dir: str | os.PathLike | None | Literal[False] = None,
+    expected_frames: int | None = None,
+) -> tuple[np.ndarray, RetainedFrames | None]:
+    """Compute (and cache) the profile while keeping the decoded frames, so the frames a
+    strategy then picks need no second decode.
+
+    Every frame is decoded once (PyAV); its ``size`` RGB version feeds eq. 13 and the decoded
+    frame itself is kept while the total stays under ``max_bytes``. Returns the profile and
+    the kept frames (``None`` if they did not fit), which convert to ``keep_size`` on demand.
+    The profile is identical to :func:`frame_difference_profile`'s (same FFmpeg chain).
+
+    If PyAV decodes another number of frames than ``expected_frames`` (the count of the reader
+    the caller samples with; default the container's), the profile is computed the usual
+    way instead and no frames are kept.
+    """
+    path, out_size = Path(path), as_size(size)
+    entry = _cache_entry(path, out_size, cache_dir, {})
+    reader = PyAVReader(path, out_size)
+    convert = RGBConverter(out_size)
+    kept: list | None = []
+    kept_bytes = 0
+    diffs: list[np.ndarray] = []
+    last = None
+    count = 0
+    for frame in reader.decode_raw():
+        rgb = convert(frame)
+        if last is not None:
+            diffs.append(consecutive_mse(rgb[None], last))
+        last = rgb
+        count += 1
+        if kept is not None:
+            kept_bytes += sum(plane.buffer_size for plane in frame.planes)
+            if kept_bytes > max_bytes:
+                kept = None
+            else:
+                kept.append(frame)
+    if count != (expected_frames or reader.num_frames):
+        return frame_difference_profile(path, size=out_size, cache_dir=cache_dir), None
+    m = profile_from_differences(np.concatenate(diffs) if diffs else np.empty(0))
+    if entry is not None:
+        _store(entry, m)
+    return m, (RetainedFrames(kept, as_size(keep_size)) if kept is not None else None)

@@ -71,6 +71,8 @@ class PyAVReader(VideoReader):
     def __init__(self, path: str | Path, size: tuple[int, int] | None = None, *, threads: bool = True) -> None:
         path = Path(path)
         container = _open_container(path)
+        # Kept open for the first decode when reading the header consumed nothing (saves a reopen).
+        self._unused: av.container.InputContainer | None = None
         try:
             if not container.streams.video:
                 raise VideoReadError(path, "the file holds no video stream")
@@ -80,31 +82,49 @@ class PyAVReader(VideoReader):
                 raise VideoReadError(path, "the video stream has no frame size (damaged header)")
             num_frames = stream.frames or sum(1 for p in container.demux(stream) if p.size)
             rate = stream.average_rate or stream.guessed_rate
+            if stream.frames:
+                self._unused, container = container, None
         finally:
-            container.close()
+            if container is not None:
+                container.close()
         if num_frames <= 0:
+            self.close()
             raise VideoReadError(path, "the video stream holds no frames")
         super().__init__(path, num_frames, float(rate) if rate else 0.0, (height, width), size)
         self._size = size
         self._threads = threads
 
-    def _decode(self) -> Iterator[np.ndarray]:
-        """Every decodable frame in order, converted; stops early on truncated/corrupt data."""
-        container = _open_container(self.path)
-        convert = RGBConverter(self._size)
+    def close(self) -> None:
+        if self._unused is not None:
+            self._unused.close()
+            self._unused = None
+
+    def decode_raw(self) -> Iterator[av.VideoFrame]:
+        """Every decodable frame in order, as FFmpeg decoded it (no conversion).
+
+        Stops early on truncated or corrupt data; the error is kept in ``self.decode_error``.
+        Convert frames with ``RGBConverter(size)`` to get exactly what ``get_batch`` returns.
+        """
+        container, self._unused = self._unused or _open_container(self.path), None
+        self.decode_error = None
         try:
             stream = container.streams.video[0]
             if self._threads:
                 stream.thread_type = "AUTO"
-            for frame in container.decode(stream):
-                yield convert(frame)
+            yield from container.decode(stream)
         except av.error.FFmpegError as err:
-            self._decode_error = err
+            self.decode_error = err
         finally:
             container.close()
 
-    def _fail(self, decoded: int) -> VideoReadError:
-        err = getattr(self, "_decode_error", None)
+    def _decode(self) -> Iterator[np.ndarray]:
+        convert = RGBConverter(self._size)
+        for frame in self.decode_raw():
+            yield convert(frame)
+
+    def fail(self, decoded: int) -> VideoReadError:
+        """The error for a stream that stopped after ``decoded`` of ``num_frames`` frames."""
+        err = getattr(self, "decode_error", None)
         if decoded == 0:
             reason = "no frame could be decoded" + (f" ({err})" if err else "")
         else:
@@ -117,7 +137,6 @@ class PyAVReader(VideoReader):
         wanted = iter(enumerate(indices.tolist()))
         pos, target = next(wanted)
         decoded = 0
-        self._decode_error = None
         for frame_index, rgb in enumerate(self._decode()):
             decoded = frame_index + 1
             if frame_index == target:
@@ -126,17 +145,16 @@ class PyAVReader(VideoReader):
                 if nxt is None:
                     return out
                 pos, target = nxt
-        raise self._fail(decoded)
+        raise self.fail(decoded)
 
     def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK) -> Iterator[np.ndarray]:
-        self._decode_error = None
         decoded = 0
         frames = itertools.islice(self._decode(), self.num_frames)
         for chunk in _chunked(frames, chunk_size, (self.height, self.width)):
             decoded += len(chunk)
             yield chunk
         if decoded < self.num_frames:
-            raise self._fail(decoded)
+            raise self.fail(decoded)
 
 
 def _chunked(frames: Iterable[np.ndarray], chunk_size: int, size: tuple[int, int]) -> Iterator[np.ndarray]:
