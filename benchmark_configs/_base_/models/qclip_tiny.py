@@ -1,0 +1,5 @@
+# The random-initialised QCLIP-Tiny backbone (width 64, 4 blocks per tower, 112 px, mean-pooled image
+# tokens) with the paper's adapters in its last two layers: ~4 K trainable parameters. Tests and the
+# synthetic demo only; nothing is downloaded.
+_base_ = ['./qclip_paper.py']
+model = dict(qclip=dict(preset='tiny', pretrained=None))
