@@ -60,11 +60,18 @@ def open_video(
         check_in_subprocess(path)
     try:
         source = (header.height, header.width) if header else None
-        return DecordReader(path, out_size, source_size=source)
+        reader = DecordReader(path, out_size, source_size=source)
     except DecordOpenError as err:
         if backend == "decord":
             raise VideoReadError(path, f"decord cannot open it ({err})",
                                  hint="try backend='pyav', or check the file with ffprobe") from err
+    else:
+        if header is not None and reader.num_frames < header.num_frames:
+            # decord indexes only the packets present, so a cut file would pass as a shorter video.
+            reader.close()
+            raise VideoReadError(path, f"truncated: its index lists {header.num_frames} frames but only "
+                                 f"{reader.num_frames} are in the file")
+        return reader
     try:
         return PyAVReader(path, out_size)
     except VideoReadError as err:
