@@ -35,7 +35,7 @@ import fnmatch
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Union
@@ -87,22 +87,19 @@ def metric_sources() -> dict[str, MetricSource]:
     When two distributions declare the same name the first found wins and a warning names both.
     """
     found: dict[str, MetricSource] = {}
-    for dist in metadata.distributions():
-        try:
-            eps = [ep for ep in dist.entry_points if ep.group == METRICS_GROUP]
-        except Exception:  # a broken dist-info must not hide every other metric
+    # entry_points() keeps one copy of each distribution (the first on sys.path), as importing would
+    for ep in metadata.entry_points(group=METRICS_GROUP):
+        dist = getattr(ep, "dist", None)
+        package = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "(unknown package)"
+        if ep.name in found and found[ep.name].package != package:
+            warnings.warn(
+                f"metric {ep.name!r} is declared by both {found[ep.name].package} and {package}; "
+                f"using {found[ep.name].package}",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             continue
-        for ep in eps:
-            package = f"{dist.metadata['Name']} {dist.version}"
-            if ep.name in found and found[ep.name].package != package:
-                warnings.warn(
-                    f"metric {ep.name!r} is declared by both {found[ep.name].package} and {package}; "
-                    f"using {found[ep.name].package}",
-                    RuntimeWarning,
-                    stacklevel=2,
-                )
-                continue
-            found[ep.name] = MetricSource(ep.name, ep.value, package)
+        found.setdefault(ep.name, MetricSource(ep.name, ep.value, package))
     for name, (source, _) in _RUNTIME.items():
         found[name] = source
     return dict(sorted(found.items()))
@@ -191,9 +188,11 @@ class VideoQualityMetric(torch.nn.Module):
         loss_weight: float | None = None,
         loss_reduction: str = "mean",
         check_input_range: bool = True,
+        weights: str = "",
     ) -> None:
         super().__init__()
         self.metric_name = name
+        self.weights = weights
         self.preprocessing = preprocessing
         self.score_range = score_range
         self.lower_better = lower_better
@@ -301,6 +300,17 @@ class VideoQualityMetric(torch.nn.Module):
             return weighted.sum()
         return weighted.mean()
 
+    def describe(self) -> dict[str, Any]:
+        """What determines this metric's scores (name, weights, preprocessing, the net's own
+        ``describe()`` if it has one), JSON-able; ``score_videos`` refuses to resume across a change."""
+        net_describe = getattr(self.net, "describe", None)
+        return {
+            "name": self.metric_name,
+            "weights": self.weights,
+            "preprocessing": asdict(self.preprocessing),
+            "net": net_describe() if callable(net_describe) else type(self.net).__name__,
+        }
+
     def extra_repr(self) -> str:
         p = self.preprocessing
         return (
@@ -403,6 +413,7 @@ def create_qclip_metric(
         model, preprocessing, name="qclip", score_range="unbounded",
         device=device, as_loss=as_loss, loss_weight=loss_weight, loss_reduction=loss_reduction,
         check_input_range=check_input_range,
+        weights=str(build_kwargs["checkpoint"]) if pretrained else f"untrained (init_seed={init_seed})",
     )
 
 

@@ -10,7 +10,7 @@ import torch
 
 from qclip_plugin.api import create_metric
 from qclip_plugin.bench.cli import main
-from qclip_plugin.bench.scoring import collect_videos, read_scores, score_videos
+from qclip_plugin.bench.scoring import collect_videos, metric_fingerprint, read_scores, score_videos
 from qclip_plugin.video.errors import VideoReadError
 
 CLIPS = ("carphone_distorted.mp4", "carphone_pristine.mp4", "bikes.mp4")
@@ -71,12 +71,24 @@ def test_failures_recorded_then_resume_skips_scored(metric, videos, tmp_path):
     # a video lost from the output is scored again, the others kept
     kept = [r for r in _rows(output) if not r["path"].endswith("pristine.mp4")]
     with open(output, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["path", "score", "status", "error"])
+        writer = csv.DictWriter(handle, fieldnames=list(kept[0]))
         writer.writeheader()
         writer.writerows(kept)
     third = score_videos(metric, [videos], output, progress=False)
     assert (third.scored, third.skipped, third.failed) == (1, 2, 1)
     assert set(read_scores(output)) == set(rows)
+
+
+def test_refuses_to_resume_with_another_metric(metric, videos, tmp_path):
+    output = tmp_path / "scores.csv"
+    score_videos(metric, [videos / CLIPS[0]], output, progress=False)
+    assert {r["metric"] for r in _rows(output)} == {metric_fingerprint(metric)}
+    other = create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=2)
+    assert metric_fingerprint(other) != metric_fingerprint(metric)
+    with pytest.raises(ValueError, match="another metric or configuration"):
+        score_videos(other, [videos / CLIPS[0]], output, progress=False)
+    summary = score_videos(other, [videos / CLIPS[0]], output, resume=False, progress=False)
+    assert summary.scored == 1 and {r["metric"] for r in _rows(output)} == {metric_fingerprint(other)}
 
 
 def test_strict_stops_at_the_first_unreadable_video(metric, videos, tmp_path):

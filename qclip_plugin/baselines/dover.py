@@ -95,6 +95,7 @@ class DoverMetric(ExternalVideoMetric):
         self.net = models.DOVER(**opt["model"]["args"])
         self.net.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=False))
         self.net.to(self.device).eval()
+        self.weights = f"{weights_path} with {options_path} [{data_key}], fusion {fusion}"
         self.temporal_samplers = {}
         for sample_type, args in self.data_args["sample_types"].items():
             if "t_frag" not in args:  # the technical view: fragments over whole clips

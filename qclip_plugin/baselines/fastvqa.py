@@ -104,6 +104,7 @@ class FastVQAMetric(ExternalVideoMetric):
         state = torch.load(weights_path, map_location="cpu", weights_only=False)
         self.net.load_state_dict(state.get("state_dict", state))
         self.net.to(self.device).eval()
+        self.weights = f"{weights_path} with {options_path} [{key}]"
 
     def load(self, path: str | os.PathLike) -> dict[str, torch.Tensor]:
         """The fragments of ``path`` per sample type, as the authors' ``vqa.py`` builds them."""

@@ -78,6 +78,11 @@ class ExternalVideoMetric(torch.nn.Module):
         self.score_range = score_range
         self.device = torch.device(device) if device is not None else default_device()
         self.as_loss = False
+        self.weights = ""  # subclasses: the weights and option files used
+
+    def describe(self) -> dict[str, Any]:
+        """What determines the scores (see ``VideoQualityMetric.describe``)."""
+        return {"name": self.metric_name, "weights": self.weights, "score_range": self.score_range}
 
     def load(self, path: str | os.PathLike) -> Any:
         raise NotImplementedError

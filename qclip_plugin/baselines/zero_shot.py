@@ -125,8 +125,10 @@ def _create(
         image_size=tuple(pre.image_size), mean=tuple(pre.mean), std=tuple(pre.std),
         num_frames=num_frames, sampler=sampler, seed=seed,
     )
+    weights = f"{backbone} ({pretrained or 'random, seed 0'}), logit scale {net.logit_scale:g}, {net.prompts}"
     return VideoQualityMetric(
-        net, preprocessing, name=kind, score_range=score_range, device=device, as_loss=as_loss, **metric_options
+        net, preprocessing, name=kind, score_range=score_range, device=device, as_loss=as_loss,
+        weights=weights, **metric_options,
     )
 
 

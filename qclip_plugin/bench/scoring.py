@@ -7,8 +7,9 @@
 >>> print(summary)                                                           # doctest: +SKIP
 scored 7, skipped 0, failed 1 in 3.1 s (2.26 videos/s) -> scores.csv
 
-The output CSV has one row per video: ``path, score, status, error`` (``status`` is ``ok`` or
-``failed``; ``error`` says why). Rows are appended after every batch, so an interrupted run loses at
+The output CSV has one row per video: ``path, score, status, error, metric`` (``status`` is ``ok``
+or ``failed``; ``error`` says why; ``metric`` fingerprints the metric and its configuration, see
+:func:`metric_fingerprint`, and a run refuses to resume a file scored by another one). Rows are appended after every batch, so an interrupted run loses at
 most one batch; running again with the same output skips the videos already scored and retries the
 failed ones. ``qclip-bench evaluate --predictions scores.csv`` evaluates it against labels.
 """
@@ -16,6 +17,8 @@ failed ones. ``qclip-bench evaluate --predictions scores.csv`` evaluates it agai
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import sys
 import time
@@ -32,7 +35,16 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
 )
 #: Files read as lists of videos rather than as videos.
 LIST_EXTENSIONS: frozenset[str] = frozenset({".txt", ".csv", ".lst", ".list"})
-OUTPUT_COLUMNS: tuple[str, ...] = ("path", "score", "status", "error")
+OUTPUT_COLUMNS: tuple[str, ...] = ("path", "score", "status", "error", "metric")
+REQUIRED_COLUMNS: tuple[str, ...] = OUTPUT_COLUMNS[:4]
+
+
+def metric_fingerprint(metric: Any) -> str:
+    """A short hash of what determines ``metric``'s scores (its ``describe()``: name, weights,
+    preprocessing), written in the ``metric`` column so that a resumed run never mixes two models."""
+    describe = getattr(metric, "describe", None)
+    identity = describe() if callable(describe) else {"name": getattr(metric, "metric_name", type(metric).__name__)}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -100,7 +112,7 @@ def read_scores(output: str | os.PathLike) -> dict[str, dict[str, str]]:
         return {}
     with output.open(newline="") as handle:
         reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not set(OUTPUT_COLUMNS) <= set(reader.fieldnames):
+        if reader.fieldnames is None or not set(REQUIRED_COLUMNS) <= set(reader.fieldnames):
             raise ValueError(
                 f"{output} exists but is not a scores file (columns {reader.fieldnames}, expected "
                 f"{list(OUTPUT_COLUMNS)}); choose another --output or delete it"
@@ -151,7 +163,7 @@ def score_videos(
     root: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> ScoringSummary:
-    """Score every video of ``inputs`` with ``metric`` and write ``path, score, status, error`` rows.
+    """Score every video of ``inputs`` with ``metric`` and write ``path, score, status, error, metric`` rows.
 
     Args:
         metric: a metric from :func:`qclip_plugin.create_metric`: its ``load`` decodes and samples a
@@ -168,7 +180,15 @@ def score_videos(
     start = time.perf_counter()
     videos = collect_videos(inputs, root=root)
     output = Path(output) if output is not None else None
+    fingerprint = metric_fingerprint(metric)
     previous = read_scores(output) if output is not None and resume else {}
+    others = {row.get("metric") or "" for row in previous.values() if row["status"] == "ok"} - {fingerprint}
+    if others:
+        raise ValueError(
+            f"{output} holds scores of another metric or configuration (metric column {sorted(others)}, this "
+            f"one is {fingerprint}: {getattr(metric, 'metric_name', metric)}); resuming would mix them. "
+            "Choose another output, or rescore everything with resume=False (--no-resume)."
+        )
     done = {path for path, row in previous.items() if row["status"] == "ok"}
     todo = [v for v in videos if str(v) not in done]
     summary = ScoringSummary(output=output, skipped=len(videos) - len(todo))
@@ -218,6 +238,7 @@ def score_videos(
                         "score": "" if score is None else f"{score:.8g}",
                         "status": "failed" if score is None else "ok",
                         "error": reason,
+                        "metric": fingerprint,
                     })
             if handle is not None:
                 handle.flush()

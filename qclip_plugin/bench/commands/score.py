@@ -21,9 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "score",
         help="score videos (files, folders, list files) with a metric; resumable, failures recorded",
         description=(
-            "Score videos and write path,score,status,error rows to --output. Re-running with the same "
-            "output skips the videos already scored and retries the failed ones. An unreadable video is "
-            "recorded with its reason and the run goes on (--strict stops instead)."
+            "Score videos and write path,score,status,error,metric rows to --output. Re-running with the "
+            "same output and metric skips the videos already scored and retries the failed ones. An "
+            "unreadable video is recorded with its reason and the run goes on (--strict stops instead)."
         ),
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video files, folders, or list files (.txt/.csv)")
