@@ -224,7 +224,9 @@ def build_sampler(spec: str | Mapping | FrameSampler, **overrides) -> FrameSampl
         return sampler
     cfg = {"type": spec} if isinstance(spec, str) else dict(spec)
     cfg.update(overrides)
-    name = cfg.get("type")
-    if SAMPLERS.get(name) is None:
+    name = cfg.pop("type", None)
+    # Our own entries directly: Registry.get/build would import torch through mmengine (seconds).
+    cls = SAMPLERS.module_dict.get(name.split(".")[-1] if isinstance(name, str) else name)
+    if cls is None:
         raise KeyError(f"unknown frame sampler {name!r}; registered: {', '.join(sorted(SAMPLERS.module_dict))}")
-    return SAMPLERS.build(cfg)
+    return cls(**cfg)
