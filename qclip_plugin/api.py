@@ -43,6 +43,24 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+__all__ = [
+    "CHECKPOINT_NAME",
+    "METRICS_GROUP",
+    "MetricSource",
+    "MissingWeightsError",
+    "Preprocessing",
+    "VideoInput",
+    "VideoQualityMetric",
+    "create_metric",
+    "create_qclip_metric",
+    "default_checkpoint",
+    "default_device",
+    "list_metrics",
+    "metric_sources",
+    "register_metric",
+    "resolve_checkpoint",
+]
+
 METRICS_GROUP = "qclip_plugin.metrics"
 
 #: What a metric accepts (see the module docstring).

@@ -53,6 +53,18 @@ def test_third_party_metric_through_entry_point(monkeypatch):
     torch.testing.assert_close(metric(frames), frames.mean(dim=(1, 2, 3, 4)) * 2.0)
 
 
+def test_runtime_registration(monkeypatch):
+    from qclip_plugin import api
+
+    monkeypatch.setattr(api, "_RUNTIME", {})
+    api.register_metric("constant", lambda device=None, as_loss=False, value=1.0: (lambda x: value))
+    assert "constant" in list_metrics()
+    assert metric_sources()["constant"].package == "(registered at runtime)"
+    assert create_metric("constant", value=3.0)(None) == 3.0
+    with pytest.raises(ValueError, match="already exists"):
+        api.register_metric("qclip", lambda **_: None)
+
+
 def test_unknown_metric_suggests_close_names():
     with pytest.raises(KeyError, match="Did you mean 'qclip'"):
         create_metric("qclp")
