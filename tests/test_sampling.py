@@ -90,18 +90,23 @@ def test_profile_of_generated_video(still_then_moving):
     assert np.allclose(m, reference_profile(frames), rtol=0, atol=1e-9)
 
 
-def test_single_pass_profile_equals_decord_profile(videos_dir, tmp_path):
-    path = videos_dir / "lsvq_1724.mp4"
+@pytest.mark.parametrize("name,total", [("lsvq_1724.mp4", 243), ("bigbuckbunny.mp4", 132)])
+def test_single_pass_profile_equals_decord_profile(videos_dir, tmp_path, name, total):
+    path = videos_dir / name
     m_decord = frame_difference_profile(path, size=(56, 56), cache_dir=False)
     m_single, kept = profile_single_pass(path, size=(56, 56), keep_size=(40, 40), cache_dir=tmp_path)
-    assert m_decord.shape == (243,) and np.array_equal(m_single, m_decord)
-    idx = [0, 100, 242]
+    assert m_decord.shape == (total,) and np.array_equal(m_single, m_decord)
+    idx = [0, 100, total - 1]
     with open_video(path, size=(40, 40)) as reader:
         assert np.array_equal(kept.get_batch(idx), reader.get_batch(idx))
     # It filled the cache, and a small budget keeps no frames but the same profile.
     assert np.array_equal(np.load(cache_path(path, (56, 56), tmp_path)), m_decord)
     m_small, none = profile_single_pass(path, size=(56, 56), max_bytes=1000, cache_dir=False)
     assert none is None and np.array_equal(m_small, m_decord)
+    # Kept frames live in a per-thread buffer: a later pass invalidates them loudly.
+    profile_single_pass(videos_dir / "carphone_distorted.mp4", size=(16, 16), cache_dir=False)
+    with pytest.raises(RuntimeError, match="overwritten"):
+        kept.get_batch([0])
 
 
 # ---------------------------------------------------------------- cache

@@ -14,6 +14,7 @@ from qclip_plugin.sampling.frame_difference import (
     compute_profile,
     consecutive_mse,
     frame_difference_profile,
+    free_frame_arena,
     profile_from_differences,
     profile_single_pass,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "compute_profile",
     "consecutive_mse",
     "frame_difference_profile",
+    "free_frame_arena",
     "profile_from_differences",
     "profile_single_pass",
     "repeat_indices",

@@ -18,10 +18,12 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
+import av
 import numpy as np
 
 from qclip_plugin.cache import cache_dir as user_cache_dir
@@ -170,24 +172,92 @@ def frame_difference_profile(
     return m
 
 
-class RetainedFrames:
-    """Decoded frames kept from a profile pass; ``get_batch`` converts only the ones asked for,
-    through the same FFmpeg chain as the readers (so the pixels equal ``reader.get_batch``'s)."""
-
-    def __init__(self, frames: list, size: tuple[int, int] | None) -> None:
-        self._frames = frames
-        self._convert = RGBConverter(size)
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-    def get_batch(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        return np.stack([self._convert(self._frames[i]) for i in np.asarray(indices, np.int64).tolist()])
-
-
 #: Decoded frames kept at most in one profile pass (native YUV); beyond it they are dropped
 #: and the sampled frames are decoded again instead.
 DEFAULT_RETAIN_BYTES = 512 * 2**20
+
+# One reusable buffer per thread for kept frames: writing into memory already mapped costs a
+# copy, where keeping FFmpeg's frames would cost fresh pages for every frame of every video.
+_ARENA = threading.local()
+_PACKED_FORMATS = ("yuv420p", "yuvj420p")
+_COLOR_TAGS = ("colorspace", "color_range", "color_primaries", "color_trc")
+
+
+def _arena(nbytes: int) -> tuple[np.ndarray, int]:
+    buf = getattr(_ARENA, "buf", None)
+    if buf is None or buf.size < nbytes:
+        buf = _ARENA.buf = np.empty(nbytes, np.uint8)
+    _ARENA.generation = getattr(_ARENA, "generation", 0) + 1
+    return buf, _ARENA.generation
+
+
+def free_frame_arena() -> None:
+    """Release this thread's buffer of kept frames (it is otherwise reused by the next video)."""
+    _ARENA.buf = None
+
+
+class RetainedFrames:
+    """Decoded frames kept during a profile pass; ``get_batch`` converts only the ones asked for,
+    through the same FFmpeg chain as the readers (so the pixels equal ``reader.get_batch``'s).
+
+    8-bit 4:2:0 frames are copied into a per-thread buffer, valid until the next profile pass
+    in the same thread; other pixel formats are kept as decoded frames.
+    """
+
+    def __init__(self, size: tuple[int, int] | None, num_frames: int, frame_size: tuple[int, int],
+                 max_bytes: int) -> None:
+        self._convert = RGBConverter(size)
+        self._items: list = []
+        self._max_bytes = max_bytes
+        self._bytes = 0
+        height, width = frame_size
+        self._frame_bytes = height * width * 3 // 2
+        self._geometry = (height, width)
+        packed = height % 2 == 0 and width % 2 == 0 and num_frames * self._frame_bytes <= max_bytes
+        self._arena, self._generation = _arena(num_frames * self._frame_bytes) if packed else (None, 0)
+        self._capacity = num_frames if packed else 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def add(self, frame: av.VideoFrame) -> bool:
+        """Keep ``frame``; ``False`` (and nothing kept) once the byte budget is exceeded."""
+        height, width = self._geometry
+        i = len(self._items)
+        if (self._arena is not None and i < self._capacity and frame.format.name in _PACKED_FORMATS
+                and (frame.height, frame.width) == (height, width)):
+            base = i * self._frame_bytes
+            for plane, (h, w) in zip(frame.planes, ((height, width), (height // 2, width // 2),
+                                                    (height // 2, width // 2)), strict=True):
+                src = np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :w]
+                self._arena[base:base + h * w].reshape(h, w)[:] = src
+                base += h * w
+            tags = {k: getattr(frame, k) for k in _COLOR_TAGS}
+            self._items.append((i * self._frame_bytes, frame.format.name, tags))
+            return True
+        self._bytes += sum(plane.buffer_size for plane in frame.planes)
+        if self._bytes > self._max_bytes:
+            self._items.clear()
+            return False
+        self._items.append(frame)
+        return True
+
+    def _frame(self, i: int) -> av.VideoFrame:
+        item = self._items[i]
+        if isinstance(item, av.VideoFrame):
+            return item
+        if getattr(_ARENA, "generation", 0) != self._generation:
+            raise RuntimeError("these kept frames were overwritten by a later profile pass in this thread")
+        offset, fmt, tags = item
+        height, width = self._geometry
+        raw = self._arena[offset:offset + self._frame_bytes].reshape(height * 3 // 2, width)
+        frame = av.VideoFrame.from_ndarray(raw, format=fmt)
+        for key, value in tags.items():
+            setattr(frame, key, value)
+        return frame
+
+    def get_batch(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        return np.stack([self._convert(self._frame(i)) for i in np.asarray(indices, np.int64).tolist()])
 
 
 def profile_single_pass(
@@ -214,9 +284,10 @@ def profile_single_pass(
     path, out_size = Path(path), as_size(size)
     entry = _cache_entry(path, out_size, cache_dir, {})
     reader = PyAVReader(path, out_size)
+    expected = expected_frames or reader.num_frames
     convert = RGBConverter(out_size)
-    kept: list | None = []
-    kept_bytes = 0
+    kept: RetainedFrames | None = RetainedFrames(
+        as_size(keep_size), expected, (reader.source_height, reader.source_width), max_bytes)
     diffs: list[np.ndarray] = []
     last = None
     count = 0
@@ -226,15 +297,12 @@ def profile_single_pass(
             diffs.append(consecutive_mse(rgb[None], last))
         last = rgb
         count += 1
-        if kept is not None:
-            kept_bytes += sum(plane.buffer_size for plane in frame.planes)
-            if kept_bytes > max_bytes:
-                kept = None
-            else:
-                kept.append(frame)
-    if count != (expected_frames or reader.num_frames):
+        if kept is not None and not kept.add(frame):
+            kept = None
+    reader.close()
+    if count != expected:
         return frame_difference_profile(path, size=out_size, cache_dir=cache_dir), None
     m = profile_from_differences(np.concatenate(diffs) if diffs else np.empty(0))
     if entry is not None:
         _store(entry, m)
-    return m, (RetainedFrames(kept, as_size(keep_size)) if kept is not None else None)
+    return m, kept
