@@ -47,6 +47,7 @@ class MetaRopeTable(nn.Module):
             )
         self.inner = rope
         self.feat_shape = rope.feat_shape
+        self._tables: dict[tuple, torch.Tensor] = {}  # (shape, device) -> table; rebuilt after a resize
 
     def _patch_rows(self, shape) -> torch.Tensor:
         rope = self.inner
@@ -64,16 +65,20 @@ class MetaRopeTable(nn.Module):
         return torch.cat([sin, cos], -1)
 
     def get_embed(self, shape=None, dtype: torch.dtype | None = None) -> torch.Tensor:
-        shape = shape if shape is not None else self.feat_shape
-        rows = self._patch_rows(shape)
-        half = rows.shape[-1] // 2
-        identity = torch.cat([rows.new_zeros(1, half), rows.new_ones(1, half)], -1)
-        table = torch.cat([rows, identity], 0)
+        shape = tuple(shape if shape is not None else self.feat_shape)
+        key = (shape, self.inner.bands.device)
+        table = self._tables.get(key)
+        if table is None:
+            rows = self._patch_rows(shape)
+            half = rows.shape[-1] // 2
+            identity = torch.cat([rows.new_zeros(1, half), rows.new_ones(1, half)], -1)
+            table = self._tables[key] = torch.cat([rows, identity], 0)
         return table.to(dtype) if dtype is not None else table
 
     def update_feat_shape(self, feat_shape) -> None:
         self.inner.update_feat_shape(feat_shape)
         self.feat_shape = self.inner.feat_shape
+        self._tables.clear()
 
 
 def _eva_trunk(trunk: nn.Module) -> nn.Module:
