@@ -23,6 +23,15 @@ FAKE_DIST = Path(__file__).parent / "fixtures" / "fake_dist"
 CLIP = "carphone_distorted.mp4"  # 176x144, small: decodes fast
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny models run faster on one thread, and the suite shares the CPU with other processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny() -> VideoQualityMetric:
     return create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)

@@ -14,6 +14,15 @@ from qclip_plugin.baselines.third_party import BaselineUnavailableError
 from qclip_plugin.baselines.zero_shot import FIVE_LEVELS, ZeroShotPromptScorer
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny models run faster on one thread, and the suite shares the CPU with other processes."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def antonym():
     return create_metric("clip-antonym", backbone="QCLIP-Tiny", pretrained=None, device="cpu", num_frames=4)

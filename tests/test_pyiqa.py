@@ -17,6 +17,7 @@ SCRIPT = textwrap.dedent(
     """
     import json, sys, warnings
     import torch
+    torch.set_num_threads(1)  # a tiny model: one thread is faster, and the suite shares the CPU
     {imports}
     metric = pyiqa.create_metric("qclip", preset="tiny", pretrained=False, device="cpu")
     torch.manual_seed(0)
