@@ -369,10 +369,10 @@ def resolve_checkpoint(preset: str, checkpoint: str | os.PathLike | None) -> Pat
     raise MissingWeightsError(
         f"no trained Q-CLIP weights for preset {preset!r}: no checkpoint= was given and {path} does not "
         "exist. Get them by either\n"
-        "  - training: qclip-bench run protocol=intra-dataset ... (its adapter checkpoint is a "
-        f".safetensors file; pass it as checkpoint=, or copy it to {path}), or\n"
-        "  - converting the authors' official release: qclip-bench convert-official <official.pth> "
-        f"--output {path}\n"
+        "  - training: qclip-bench run protocol=intra-dataset ... (it exports the selected model as "
+        f"<work_dir>/selected.safetensors; pass that as checkpoint=, or copy it to {path}), or\n"
+        "  - converting the authors' official checkpoint (the 'release' preset): qclip-bench convert-official "
+        f"<official.pth> {default_checkpoint('release')}, then create_metric('qclip', preset='release').\n"
         "Set $QCLIP_CACHE_DIR to use another cache directory. For an untrained model on purpose "
         "(tests, ablations) pass pretrained=False."
     )
