@@ -278,3 +278,14 @@ def test_towers_of_different_width_are_refused():
     unshared = QCLIP(backbone, QCLIPConfig(backbone="QCLIP-Tiny-CLIP", pretrained=None, layers=2, sharing="unshared",
                                            projection_adapter=True))
     assert unshared(torch.randn(1, 1, 3, 64, 64)).shape == (1,)
+
+
+def test_model_follows_dtype_and_device_moves(tiny):
+    """Tower views read the backbone's tensors at use time, so .to() (new buffer objects) is followed."""
+    import copy
+
+    model = copy.deepcopy(tiny).double()
+    assert model._text.attn_mask.dtype == torch.float64
+    frames = _frames(b=1, t=2, seed=9)
+    with torch.no_grad():
+        torch.testing.assert_close(model(frames.double()).float(), tiny(frames), rtol=0, atol=1e-5)

@@ -184,7 +184,7 @@ class QCLIP(nn.Module):
         )
         self.head = QualityRegressor(len(settings["levels"]), init_std=config.head_init_std)
         self.embed_dim = embed_dim
-        self._register_state_dict_hook(QCLIP._drop_backbone_keys)
+        self.register_state_dict_post_hook(QCLIP._drop_backbone_keys)
         self.register_load_state_dict_post_hook(QCLIP._ignore_missing_backbone_keys)
 
     # --- frozen backbone bookkeeping -------------------------------------------------
@@ -198,7 +198,6 @@ class QCLIP(nn.Module):
         if not module.include_backbone_in_state_dict:
             for key in [k for k in state_dict if k.startswith(prefix + "backbone.")]:
                 del state_dict[key]
-        return state_dict
 
     @staticmethod
     def _ignore_missing_backbone_keys(module, incompatible_keys):

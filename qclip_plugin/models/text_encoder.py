@@ -34,12 +34,11 @@ class TextTower:
         src = text if text is not None else model
         if getattr(src, "cls_emb", None) is not None:
             raise TypeError("text towers with an appended class token (CoCa) are not supported")
+        # tensors are read from `src` at each use: `.to(device)` replaces buffers with new objects
+        self._src = src
         self.token_embedding: nn.Embedding = src.token_embedding
-        self.positional_embedding: torch.Tensor = src.positional_embedding
         self.transformer = src.transformer
         self.ln_final = src.ln_final
-        self.text_projection = src.text_projection
-        self.attn_mask = src.attn_mask
         self.pool_type = getattr(src, "pool_type", None) or getattr(src, "text_pool_type", "argmax")
         self.eos_id = getattr(src, "eos_id", None) if text is not None else getattr(src, "text_eos_id", None)
         self.layout = "text_transformer" if text is not None else "clip"
@@ -47,6 +46,18 @@ class TextTower:
         self.batch_first = getattr(self.transformer, "batch_first", True)
         self.width = int(self.token_embedding.weight.shape[1])
         self.context_length = int(self.positional_embedding.shape[0])
+
+    @property
+    def positional_embedding(self) -> torch.Tensor:
+        return self._src.positional_embedding
+
+    @property
+    def attn_mask(self) -> torch.Tensor | None:
+        return self._src.attn_mask
+
+    @property
+    def text_projection(self):
+        return self._src.text_projection
 
     @property
     def depth(self) -> int:
