@@ -114,3 +114,12 @@ def test_dover_fusion_is_centred_on_its_statistics():
     assert fuse_dover_branches(ma, mt) == pytest.approx(0.5)
     # one std above the aesthetic mean moves the logit by the aesthetic weight
     assert fuse_dover_branches(ma + sa, mt) == pytest.approx(1 / (1 + torch.exp(torch.tensor(-wa)).item()))
+
+
+def test_dover_fusion_statistics_standardise_the_released_live_vqc_predictions(shared_data):
+    import pandas as pd
+
+    released = pd.read_csv(shared_data / "reference_predictions/dover/LIVE_VQC.csv")
+    for column, (mean, std, _) in zip(("aesthetic", "technical"), DOVER_FUSION, strict=True):
+        z = (released[column] - mean) / std
+        assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01, column

@@ -23,7 +23,6 @@ then ``create_metric("dover", options="DOVER/dover.yml")``, or copy ``dover.yml`
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +32,10 @@ from qclip_plugin.baselines.third_party import ExternalVideoMetric, baseline_dir
 
 __all__ = ["DOVER_FUSION", "DoverMetric", "create_dover_metric", "fuse_dover_branches"]
 
-#: (aesthetic mean, std, weight), (technical mean, std, weight) of evaluate_one_video.py's fuse_results
+#: (aesthetic mean, std, weight), (technical mean, std, weight) of the authors' per-video fusion
+#: (``fuse_results`` in evaluate_one_video.py). The means/stds are those of the released LIVE-VQC
+#: predictions' ``aesthetic`` and ``technical`` columns (0.1105/0.0736, -0.0827/0.0378 there), which is
+#: how each statistic is tied to its branch here; the weights go with the statistics as in the script.
 DOVER_FUSION = ((0.1107, 0.07355, 0.6104), (-0.08285, 0.03774, 0.3896))
 MEAN_255 = (123.675, 116.28, 103.53)
 STD_255 = (58.395, 57.12, 57.375)
@@ -128,17 +130,20 @@ class DoverMetric(ExternalVideoMetric):
             )
         return out
 
-    def branches(self, views: dict[str, torch.Tensor]) -> Sequence[float]:
-        """The raw (aesthetic, technical) scores of one video's views."""
-        return [r.mean().item() for r in self.net({k: v.to(self.device) for k, v in views.items()})]
+    def branches(self, views: dict[str, torch.Tensor]) -> dict[str, float]:
+        """The raw branch scores of one video's views, by view name (``aesthetic``, ``technical``).
+
+        DOVER returns one score per view in the order of the views it is given, so they are named by
+        zipping with the view keys rather than by position (the option file's order decides it).
+        """
+        scores = self.net({k: v.to(self.device) for k, v in views.items()})
+        return {key: score.mean().item() for key, score in zip(views, scores, strict=True)}
 
     def score_one(self, views: dict[str, torch.Tensor]) -> float:
-        aesthetic, technical = self.branches(views)[:2]
-        if self.fusion == "aesthetic":
-            return aesthetic
-        if self.fusion == "technical":
-            return technical
-        return fuse_dover_branches(aesthetic, technical)
+        branch = self.branches(views)
+        if self.fusion != "dover":
+            return branch[self.fusion]
+        return fuse_dover_branches(branch["aesthetic"], branch["technical"])
 
 
 def create_dover_metric(device=None, as_loss: bool = False, **options: Any) -> DoverMetric:
