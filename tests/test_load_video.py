@@ -175,3 +175,35 @@ def test_transform_seed_and_test_mode(lsvq, profile_cache):
     assert "test_mode=True" in repr(LoadVideoFrames(sampler="Mixed", test_mode=True))
     with pytest.raises(KeyError, match="results\\['filename'\\]"):
         step({"path": str(lsvq)})
+
+
+def test_truncated_file_raises_with_mse_strategies(tmp_path):
+    # Index at the front, half the frame data gone: the single PyAV pass sees too few frames,
+    # falls back to the reader, which reports the truncation.
+    container = av.open(str(tmp_path / "full.mp4"), "w", options={"movflags": "faststart"})
+    stream = container.add_stream("libx264", rate=25)
+    stream.height, stream.width, stream.pix_fmt = 64, 64, "yuv420p"
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        frame = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+    container.mux(stream.encode())
+    container.close()
+    data = (tmp_path / "full.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    for sampler in ("SegMSEMean", "UNISampl"):
+        with pytest.raises(VideoReadError, match="truncated") as info:
+            load_video(cut, sampler=sampler, cache_dir=tmp_path)
+        assert str(cut) in str(info.value)
+    assert not list(tmp_path.glob("*.npy"))  # nothing cached for a broken file
+
+
+def test_mixed_decodes_everything_only_when_it_draws_an_mse_strategy(lsvq, tmp_path):
+    uniform_only = dict(type="Mixed", strategies=["UNISampl", "RandSampl"])
+    for seed in range(4):
+        load_video(lsvq, num_frames=4, sampler=uniform_only, size=(32, 32), seed=seed, cache_dir=tmp_path)
+    assert not list(tmp_path.glob("*.npy"))
+    load_video(lsvq, num_frames=4, sampler=dict(type="Mixed", strategies=["SegMSEMean"]), size=(32, 32),
+               cache_dir=tmp_path)
+    assert len(list(tmp_path.glob("*.npy"))) == 1

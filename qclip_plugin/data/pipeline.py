@@ -22,13 +22,14 @@ from qclip_plugin.sampling import (
     DEFAULT_RETAIN_BYTES,
     PROFILE_SIZE,
     FrameSampler,
-    RetainedFrames,
     build_sampler,
     cached_profile,
     frame_difference_profile,
     profile_single_pass,
+    store_profile,
 )
-from qclip_plugin.video import VideoReader, as_size, open_video
+from qclip_plugin.video import as_size, open_video
+from qclip_plugin.video.open import YUV_SUFFIXES
 
 #: Perception Encoder (PE-Core) normalisation, the default backbone's (DESIGN.md §1).
 PE_MEAN = (0.5, 0.5, 0.5)
@@ -36,12 +37,13 @@ PE_STD = (0.5, 0.5, 0.5)
 DEFAULT_SIZE = (336, 336)
 
 
-def _affine(mean: Sequence[float], std: Sequence[float], value_range: float) -> tuple[torch.Tensor, torch.Tensor]:
-    mean_t = torch.as_tensor(mean, dtype=torch.float64).reshape(1, 3, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float64).reshape(1, 3, 1, 1)
-    if mean_t.numel() != 3 or std_t.numel() != 3 or bool((std_t == 0).any()):
+def _affine(mean: Sequence[float], std: Sequence[float], value_range: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``scale, shift`` with ``(x / value_range − mean) / std == x · scale − shift``."""
+    mean_a, std_a = np.asarray(mean, np.float64).reshape(-1), np.asarray(std, np.float64).reshape(-1)
+    if mean_a.size != 3 or std_a.size != 3 or np.any(std_a == 0):
         raise ValueError(f"mean and std need three values each and std no zero, got {mean}, {std}")
-    return (1.0 / (value_range * std_t)).float(), (mean_t / std_t).float()
+    scale = (1.0 / (value_range * std_a)).astype(np.float32).reshape(1, 3, 1, 1)
+    return scale, (mean_a / std_a).astype(np.float32).reshape(1, 3, 1, 1)
 
 
 def frames_to_tensor(
@@ -53,57 +55,34 @@ def frames_to_tensor(
 ) -> torch.Tensor:
     """In-memory frames ``(T, H, W, 3)`` -> normalised float32 ``(T, 3, h, w)``.
 
-    ``frames`` are ``uint8`` in [0, 255] or floating point in [0, 1], numpy or torch. With
+    ``frames`` are ``uint8`` in [0, 255] or floating point in [0, 1], numpy or torch (CPU). With
     ``size`` they are squash-resized bilinearly (``torch`` with antialiasing; the file readers
     resize in FFmpeg instead, so the two differ by rounding, ~1 grey level).
     """
-    x = torch.from_numpy(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
-    if x.ndim != 4 or x.shape[-1] != 3:
-        raise ValueError(f"frames must be (T, H, W, 3) RGB, got shape {tuple(x.shape)}")
-    if x.dtype == torch.uint8:
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"frames must be (T, H, W, 3) RGB, got shape {tuple(frames.shape)}")
+    if isinstance(frames, torch.Tensor):
+        frames = frames.detach().cpu()
+        frames = frames.numpy() if frames.dtype != torch.bfloat16 else frames.float().numpy()
+    if frames.dtype == np.uint8:
         value_range = 255.0
-    elif x.is_floating_point():
+    elif np.issubdtype(frames.dtype, np.floating):
         value_range = 1.0
     else:
-        raise TypeError(f"frames must be uint8 in [0, 255] or float in [0, 1], got {x.dtype}")
+        raise TypeError(f"frames must be uint8 in [0, 255] or float in [0, 1], got {frames.dtype}")
     scale, shift = _affine(mean, std, value_range)
-    x = x.permute(0, 3, 1, 2)
+    x = frames.transpose(0, 3, 1, 2)
     out_size = as_size(size)
     if out_size is not None and tuple(x.shape[-2:]) != out_size:
-        x = F.interpolate(x.float(), size=out_size, mode="bilinear", align_corners=False, antialias=True)
-    out = torch.empty(x.shape, dtype=torch.float32)
-    out.copy_(x)  # dtype conversion and NHWC -> NCHW in one pass
-    return out.mul_(scale).sub_(shift)
-
-
-class _ProfileSource:
-    """The profile, fetched when a strategy first asks for it: from the cache, else computed.
-
-    Computing it decodes every frame; if the reader decodes with FFmpeg and no profile is
-    cached, that one pass also keeps the decoded frames (within ``retain_bytes``), so the
-    sampled frames need no second decode (``self.frames``).
-    """
-
-    def __init__(self, path: Path, reader: VideoReader, profile_size, cache_dir, retain_bytes: int,
-                 reader_options: dict) -> None:
-        self.path, self.reader, self.size = path, reader, as_size(profile_size)
-        self.cache_dir, self.retain_bytes, self.reader_options = cache_dir, retain_bytes, reader_options
-        self.frames: RetainedFrames | None = None
-
-    def __call__(self) -> np.ndarray:
-        cache_dir = self.cache_dir
-        if cache_dir is not False:
-            cached = cached_profile(self.path, self.size, cache_dir=cache_dir, **self.reader_options)
-            if cached is not None:
-                return cached
-        if self.reader.backend in ("decord", "pyav") and self.retain_bytes > 0:
-            m, self.frames = profile_single_pass(
-                self.path, size=self.size, keep_size=self.reader.size, max_bytes=self.retain_bytes,
-                cache_dir=cache_dir, expected_frames=self.reader.num_frames)
-            return m
-        # Raw YUV seeks for free; a reader already at the profile size is reused, not reopened.
-        source = self.reader if self.size == self.reader.size else self.path
-        return frame_difference_profile(source, size=self.size, cache_dir=cache_dir, **self.reader_options)
+        resized = F.interpolate(torch.from_numpy(x.astype(np.float32)), size=out_size, mode="bilinear",
+                                align_corners=False, antialias=True)
+        x = resized.numpy()
+    # One pass converting and reordering (NHWC -> NCHW), one in place; numpy, not torch: torch's
+    # intra-op threads made this 10x slower on a busy machine (benchmarks/bench_loading.py).
+    out = np.empty(x.shape, np.float32)
+    np.multiply(x, scale, out=out, casting="unsafe")
+    out -= shift
+    return torch.from_numpy(out)
 
 
 def sample_video(
@@ -124,13 +103,34 @@ def sample_video(
     Arguments as in :func:`load_video`.
     """
     strategy = build_sampler(sampler) if test_mode is None else build_sampler(sampler, test_mode=test_mode)
+    strategy, rng = strategy.resolve(seed)  # Mixed draws here, so we know whether a profile is needed
     path = Path(path)
+    if not strategy.needs_profile:
+        with open_video(path, size=size, **reader_options) as reader:
+            indices = strategy(reader.num_frames, num_frames, rng=rng)
+            return reader.get_batch(indices), indices, reader.num_frames
+
+    profile_size = as_size(profile_size)
+    single_pass_ok = (reader_options.get("backend", "auto") in ("auto", "pyav") and retain_bytes > 0
+                      and path.suffix.lower() not in YUV_SUFFIXES)
+    cached = None if cache_dir is False else cached_profile(path, profile_size, cache_dir=cache_dir,
+                                                             **reader_options)
+    if cached is None and single_pass_ok:
+        # First pass: one PyAV decode gives the profile and keeps the frames, no decord at all.
+        profile, kept = profile_single_pass(path, size=profile_size, keep_size=as_size(size),
+                                            max_bytes=retain_bytes, cache_dir=cache_dir)
+        indices = strategy(len(profile), num_frames, profile=profile, rng=rng)
+        if kept is not None:
+            return kept.get_batch(indices), indices, len(profile)
+        cached = profile
     with open_video(path, size=size, **reader_options) as reader:
-        profile = (_ProfileSource(path, reader, profile_size, cache_dir, retain_bytes, reader_options)
-                   if strategy.needs_profile else None)
-        indices = strategy(reader.num_frames, num_frames, profile=profile, rng=seed)
-        if profile is not None and profile.frames is not None:
-            return profile.frames.get_batch(indices), indices, reader.num_frames
+        if cached is None or len(cached) != reader.num_frames:
+            # Not cached, or computed by a decoder that counted frames differently: this reader decides.
+            source = reader if reader.size == profile_size else path
+            cached = frame_difference_profile(source, size=profile_size, cache_dir=False, **reader_options)
+            if cache_dir is not False:
+                store_profile(path, profile_size, cached, cache_dir=cache_dir, **reader_options)
+        indices = strategy(reader.num_frames, num_frames, profile=cached, rng=rng)
         return reader.get_batch(indices), indices, reader.num_frames
 
 

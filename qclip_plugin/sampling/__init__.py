@@ -17,6 +17,7 @@ from qclip_plugin.sampling.frame_difference import (
     free_frame_arena,
     profile_from_differences,
     profile_single_pass,
+    store_profile,
 )
 from qclip_plugin.sampling.strategies import (
     MIXED_DEFAULT,
@@ -62,5 +63,6 @@ __all__ = [
     "profile_single_pass",
     "repeat_indices",
     "segment_edges",
+    "store_profile",
     "uniform_indices",
 ]

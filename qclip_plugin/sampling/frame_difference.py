@@ -130,6 +130,14 @@ def cached_profile(path: str | os.PathLike, size: int | Sequence[int] = PROFILE_
     return _load(entry)
 
 
+def store_profile(path: str | os.PathLike, size: int | Sequence[int], profile: np.ndarray, *,
+                  cache_dir: str | os.PathLike | None = None, **reader_options) -> Path:
+    """Write ``profile`` as the cached profile of ``path`` at ``size`` (atomically); return the entry."""
+    entry = _cache_entry(Path(path), as_size(size), cache_dir, _key_options(reader_options))
+    _store(entry, np.asarray(profile, np.float64))
+    return entry
+
+
 def _key_options(reader_options: dict) -> dict:
     # Only options that change the decoded pixels belong in the key.
     return {k: v for k, v in reader_options.items() if k in ("yuv_geometry", "yuv_fps")}

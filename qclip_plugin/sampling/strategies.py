@@ -74,6 +74,14 @@ class FrameSampler:
         assert idx.shape == (n,) and idx[0] >= 0 and idx[-1] < total and np.all(np.diff(idx) >= 0), idx
         return idx
 
+    def resolve(self, rng: RNGLike = None) -> tuple[FrameSampler, RNGLike]:
+        """The strategy that will actually run with ``rng``, and the generator to run it with.
+
+        Itself for every strategy but :class:`Mixed`, which draws here; callers use it to learn
+        before decoding whether this call needs the profile.
+        """
+        return self, rng
+
     def _sample(self, total: int, n: int, get_profile: Callable[[], np.ndarray] | None,
                 rng: np.random.Generator) -> np.ndarray:
         raise NotImplementedError
@@ -196,13 +204,17 @@ class Mixed(FrameSampler):
             return self.test_strategy.needs_profile
         return any(s.needs_profile for s in self.strategies)
 
-    def __call__(self, num_total_frames, num_frames, *, profile=None, rng=None):
+    def resolve(self, rng: RNGLike = None) -> tuple[FrameSampler, RNGLike]:
         if self.test_mode:
             chosen = self.test_strategy
         else:
             rng = np.random.default_rng(rng)
             chosen = self.strategies[int(rng.integers(len(self.strategies)))]
         self.last_choice = chosen.name
+        return chosen, rng
+
+    def __call__(self, num_total_frames, num_frames, *, profile=None, rng=None):
+        chosen, rng = self.resolve(rng)
         return chosen(num_total_frames, num_frames, profile=profile, rng=rng)
 
     def __repr__(self) -> str:
