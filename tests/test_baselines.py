@@ -123,3 +123,99 @@ def test_dover_fusion_statistics_standardise_the_released_live_vqc_predictions(s
     for column, (mean, std, _) in zip(("aesthetic", "technical"), DOVER_FUSION, strict=True):
         z = (released[column] - mean) / std
         assert abs(z.mean()) < 0.01 and abs(z.std() - 1) < 0.01, column
+
+
+# --- the adapters' glue, run against stand-in packages (tests/fixtures/fake_packages/README.md) -------
+
+FAKE_PACKAGES = __import__("pathlib").Path(__file__).parent / "fixtures" / "fake_packages"
+
+DOVER_YML = """
+data:
+  val-l1080p:
+    args:
+      sample_types:
+        technical: {fragments_h: 7, fragments_w: 7, fsize_h: 32, fsize_w: 32, size_h: 32, size_w: 32,
+                    clip_len: 8, frame_interval: 2, num_clips: 2}
+        aesthetic: {size_h: 24, size_w: 24, clip_len: 8, frame_interval: 2, t_frag: 4, num_clips: 1}
+model:
+  args: {backbone_preserve_keys: "technical,aesthetic"}
+test_load_path: ./pretrained_weights/DOVER.pth
+"""
+
+FASTVQA_YML = """
+data:
+  val-kv1k:
+    args:
+      t_frag: 8
+      sample_types:
+        fragments: {fragments_h: 2, fragments_w: 2, fsize_h: 8, fsize_w: 8, clip_len: 16, num_clips: 1, t_frag: 8}
+model:
+  args: {backbone: {}}
+test_load_path: ./pretrained_weights/FAST_VQA_3D_1_1.pth
+"""
+
+
+@pytest.fixture()
+def fake_packages(monkeypatch):
+    monkeypatch.syspath_prepend(str(FAKE_PACKAGES))
+    yield
+    for name in [m for m in sys.modules if m.split(".")[0] in ("dover", "fastvqa")]:
+        del sys.modules[name]
+
+
+def _set_head(head, bias):
+    with torch.no_grad():
+        head.weight.zero_()
+        head.bias.fill_(bias)
+
+
+def test_dover_adapter_runs_the_package_and_fuses_by_branch_name(fake_packages, monkeypatch, tmp_path, videos_dir):
+    from dover.models import DOVER
+
+    from qclip_plugin.baselines.dover import fuse_dover_branches
+
+    (ma, sa, _), (mt, _, _) = DOVER_FUSION
+    model = DOVER(backbone_preserve_keys="technical,aesthetic")
+    _set_head(model.aesthetic_head, ma + sa)  # one std above the aesthetic mean
+    _set_head(model.technical_head, mt)  # at the technical mean
+    monkeypatch.setenv("QCLIP_CACHE_DIR", str(tmp_path))
+    folder = tmp_path / "baselines" / "dover"  # the copied-files layout
+    folder.mkdir(parents=True)
+    (folder / "dover.yml").write_text(DOVER_YML)
+    torch.save(model.state_dict(), folder / "DOVER.pth")
+
+    metric = create_metric("dover", device="cpu")
+    video = videos_dir / "carphone_distorted.mp4"
+    views = metric.load(video)
+    assert list(views) == ["technical", "aesthetic"]
+    assert views["technical"].shape == (2, 3, 8, 32, 32)  # (clips, C, T, H, W)
+    assert views["aesthetic"].shape == (1, 3, 8, 24, 24)
+    assert metric.branches(views) == pytest.approx({"aesthetic": ma + sa, "technical": mt})
+    scores = metric([video, video])
+    assert scores.shape == (2,)
+    assert scores.tolist() == pytest.approx([fuse_dover_branches(ma + sa, mt)] * 2)
+    technical = create_metric("dover", device="cpu", fusion="technical")
+    assert float(technical(video)) == pytest.approx(mt)
+
+
+def test_fastvqa_adapter_finds_weights_through_the_option_file(fake_packages, tmp_path, videos_dir):
+    from fastvqa.models import DiViDeAddEvaluator
+
+    from qclip_plugin.baselines.fastvqa import FAST_VQA_MODELS
+
+    mean, std = FAST_VQA_MODELS["FasterVQA"]["rescale"]
+    repo = tmp_path / "FAST-VQA-and-FasterVQA"  # the cloned-repository layout
+    (repo / "options" / "fast").mkdir(parents=True)
+    (repo / "pretrained_weights").mkdir()
+    (repo / "options" / "fast" / "f3dvqa-b.yml").write_text(FASTVQA_YML)
+    model = DiViDeAddEvaluator()
+    _set_head(model.head, mean + 2 * std)
+    torch.save({"state_dict": model.state_dict()}, repo / "pretrained_weights" / "FAST_VQA_3D_1_1.pth")
+
+    metric = create_metric("fastervqa", device="cpu", options=repo / "options" / "fast" / "f3dvqa-b.yml")
+    views = metric.load(videos_dir / "carphone_distorted.mp4")
+    assert views["fragments"].shape == (1, 3, 16, 16, 16)
+    score = float(metric(videos_dir / "carphone_distorted.mp4"))
+    assert score == pytest.approx(1 / (1 + torch.exp(torch.tensor(-2.0)).item()), abs=1e-6)
+    with pytest.raises(TypeError, match="list of paths"):
+        metric(torch.rand(1, 8, 3, 32, 32))
