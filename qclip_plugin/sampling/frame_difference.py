@@ -30,7 +30,7 @@ from qclip_plugin.cache import cache_dir as user_cache_dir
 from qclip_plugin.video import VideoReader, open_video
 from qclip_plugin.video.guard import check_file
 from qclip_plugin.video.pyav_reader import PyAVReader, RGBConverter
-from qclip_plugin.video.reader import as_size
+from qclip_plugin.video.reader import DEFAULT_CHUNK, as_size
 
 #: Decoding size for the profile: motion shows at 112 px and the decode stays cheap.
 PROFILE_SIZE = (112, 112)
@@ -297,16 +297,20 @@ def profile_single_pass(
     kept: RetainedFrames | None = RetainedFrames(
         as_size(keep_size), expected, (reader.source_height, reader.source_width), max_bytes)
     diffs: list[np.ndarray] = []
+    chunk = np.empty((DEFAULT_CHUNK, *out_size, 3), np.uint8)
     last = None
-    count = 0
+    count = fill = 0
     for frame in reader.decode_raw():
-        rgb = convert(frame)
-        if last is not None:
-            diffs.append(consecutive_mse(rgb[None], last))
-        last = rgb
+        chunk[fill] = convert(frame)
+        fill += 1
         count += 1
+        if fill == DEFAULT_CHUNK:  # eq. 13 a chunk at a time: vectorised, bounded memory
+            diffs.append(consecutive_mse(chunk, last))
+            last, fill = chunk[-1].copy(), 0
         if kept is not None and not kept.add(frame):
             kept = None
+    if fill:
+        diffs.append(consecutive_mse(chunk[:fill], last))
     reader.close()
     if count != expected:
         return frame_difference_profile(path, size=out_size, cache_dir=cache_dir), None
