@@ -246,6 +246,14 @@ def test_missing_weights_fail_fast_with_instructions(monkeypatch, tmp_path):
     assert time.perf_counter() - start < 10
     message = str(err.value)
     assert "timm/PE-Core-T-16-384" in message and "HF_HUB_OFFLINE" in message and "pretrained=<path>" in message
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: no network, no minute of retries
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    monkeypatch.delenv("https_proxy", raising=False)
+    start = time.perf_counter()
+    with pytest.raises(WeightsUnavailableError, match="127.0.0.1:9 unreachable") as err:
+        load_backbone("PE-Core-T-16-384", "meta")
+    assert time.perf_counter() - start < 10 and "HF_HUB_OFFLINE=1" in str(err.value)
     with pytest.raises(WeightsUnavailableError, match="neither an open_clip tag"):
         load_backbone("QCLIP-Tiny", str(tmp_path / "no-such-weights.pt"))
     with pytest.raises(ValueError, match="unknown open_clip model"):

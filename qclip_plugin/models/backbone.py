@@ -129,6 +129,29 @@ def _hf_cache_dir(cache_dir: str | None) -> str:
     return cache_dir or constants.HF_HUB_CACHE
 
 
+def _hub_unreachable(timeout: float = 3.0) -> str | None:
+    """Why the hub (or the HTTPS proxy in front of it) cannot be reached, or None if it can.
+
+    huggingface_hub retries unreachable hosts with back-off for about a minute per file; one
+    TCP connect with a short timeout tells the same in seconds.
+    """
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    target = urlparse(proxy if proxy else endpoint)
+    host = target.hostname or ""
+    port = target.port or (443 if target.scheme == "https" else 80)
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return f"{'proxy' if proxy else 'hub'} {host}:{port} unreachable ({exc})"
+
+
 def _download_tag(name: str, tag: str, cfg: dict, cache_dir: str | None) -> str:
     """Path of the weights file of an open_clip tag: cache first, then the hub (short timeouts)."""
     from huggingface_hub import hf_hub_download
@@ -166,6 +189,12 @@ def _download_tag(name: str, tag: str, cfg: dict, cache_dir: str | None) -> str:
         raise WeightsUnavailableError(
             f"weights of {name!r} (pretrained={tag!r}, hub repo {repo!r}) are not in the Hugging Face cache and "
             f"HF_HUB_OFFLINE is set. " + hint
+        )
+    unreachable = _hub_unreachable()
+    if unreachable:
+        raise WeightsUnavailableError(
+            f"weights of {name!r} (pretrained={tag!r}, hub repo {repo!r}) are not in the Hugging Face cache "
+            f"and the {unreachable}. " + hint
         )
     errors = []
     for candidate in candidates:
