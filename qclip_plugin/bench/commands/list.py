@@ -1,27 +1,46 @@
-"""``qclip-bench list``: what each registry holds."""
+"""``qclip-bench list``: what each registry holds, and the quality metrics found through entry points."""
 
 from __future__ import annotations
 
 import argparse
 
+#: Not an mmengine registry: the ``qclip_plugin.metrics`` entry-point group behind ``create_metric``.
+QUALITY_METRICS = "quality-metrics"
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("list", help="list registered models, samplers, datasets, metrics")
-    parser.add_argument("registry", nargs="?", help="only this registry (e.g. samplers)")
+    parser = subparsers.add_parser(
+        "list", help="list registered models, samplers, datasets, metrics and entry-point quality metrics"
+    )
+    parser.add_argument("registry", nargs="?", help=f"only this registry (e.g. samplers, {QUALITY_METRICS})")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from qclip_plugin.registry import ALL_REGISTRIES, populate_registries
 
-    populate_registries()
-    names = [args.registry] if args.registry else list(ALL_REGISTRIES)
+    known = [*ALL_REGISTRIES, QUALITY_METRICS]
+    if args.registry and args.registry not in known:
+        print(f"unknown registry {args.registry!r}; choose from {', '.join(known)}")
+        return 2
+    names = [args.registry] if args.registry else known
+    if any(name in ALL_REGISTRIES for name in names):
+        populate_registries()
     for name in names:
-        if name not in ALL_REGISTRIES:
-            print(f"unknown registry {name!r}; choose from {', '.join(ALL_REGISTRIES)}")
-            return 2
+        if name == QUALITY_METRICS:
+            _print_quality_metrics()
+            continue
         entries = sorted(ALL_REGISTRIES[name].module_dict)
         print(f"{name} ({len(entries)}):")
         for entry in entries:
             print(f"  {entry}")
     return 0
+
+
+def _print_quality_metrics() -> None:
+    from qclip_plugin.api import metric_sources
+
+    sources = metric_sources()
+    print(f"{QUALITY_METRICS} (create_metric / qclip-bench score --metric) ({len(sources)}):")
+    for source in sources.values():
+        print(f"  {source.name:<16} {source.package:<22} {source.value}")
