@@ -23,7 +23,14 @@ from qclip_plugin.analysis.plotting import new_figure, save_png
 from qclip_plugin.analysis.runs import MeasuredRun, find_runs
 from qclip_plugin.bench.atomic_files import atomic_write_text
 
-__all__ = ["ABLATION_COLUMNS", "AblationFiles", "layer_ablation_table", "plot_layer_ablation", "run_ablation"]
+__all__ = [
+    "ABLATION_COLUMNS",
+    "AblationFiles",
+    "layer_ablation_figure",
+    "layer_ablation_table",
+    "plot_layer_ablation",
+    "run_ablation",
+]
 
 ABLATION_COLUMNS = ("layers", "test_set", "method", "SROCC", "PLCC", "trainable_params", "run", "source")
 #: Figure 5's test sets, drawn first and in this order when present.
@@ -70,6 +77,11 @@ def plot_layer_ablation(table: pd.DataFrame, path: str | os.PathLike, metric: st
                         title: str = "") -> Path:
     """``metric`` (SROCC or PLCC) against the number of E-SCMA layers, one line per test set
     (mean over runs with the same count; error bars: their min-max where there are several)."""
+    return save_png(layer_ablation_figure(table, metric, title), path)
+
+
+def layer_ablation_figure(table: pd.DataFrame, metric: str = "SROCC", title: str = ""):
+    """The matplotlib ``Figure`` :func:`plot_layer_ablation` saves."""
     if metric not in ("SROCC", "PLCC"):
         raise ValueError(f"metric must be SROCC or PLCC, got {metric!r}")
     fig, axes = new_figure(900, 600)
@@ -93,7 +105,7 @@ def plot_layer_ablation(table: pd.DataFrame, path: str | os.PathLike, metric: st
     ax.legend(loc="best", fontsize=8, title="test set", title_fontsize=8)
     ax.set_title(title or f"Ablation on the number of E-SCMA layers (figure 5): {metric}", fontsize=11)
     fig.tight_layout()
-    return save_png(fig, path)
+    return fig
 
 
 def run_ablation(

@@ -33,6 +33,7 @@ __all__ = [
     "QCLIP_PAPER_TRAINABLE",
     "EfficiencyFiles",
     "EfficiencyPoint",
+    "efficiency_figure",
     "measured_efficiency_points",
     "plot_efficiency",
     "published_efficiency_points",
@@ -155,6 +156,11 @@ def _label(value: float) -> str:
 def plot_efficiency(points: Sequence[EfficiencyPoint], path: str | os.PathLike, title: str = "") -> Path:
     """Trainable parameters (log x) against SROCC; published circles, Q-CLIP's published star,
     measured triangles; every point labelled with its method and count."""
+    return save_png(efficiency_figure(points, title), path)
+
+
+def efficiency_figure(points: Sequence[EfficiencyPoint], title: str = ""):
+    """The matplotlib ``Figure`` :func:`plot_efficiency` saves."""
     if not points:
         raise ValueError("no points to plot")
     fig, axes = new_figure(1100, 720)
@@ -192,7 +198,7 @@ def plot_efficiency(points: Sequence[EfficiencyPoint], path: str | os.PathLike, 
     if any(p.params_source.startswith("derived") for p in points):
         fig.text(0.01, 0.01, DERIVATION_NOTE, fontsize=7, ha="left", va="bottom", color="dimgray")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
-    return save_png(fig, path)
+    return fig
 
 
 def run_efficiency(

@@ -79,13 +79,13 @@ class FeatureSet:
 
 
 def _dataset_items(dataset: str, data_root: str | os.PathLike | None, ann_file: str | os.PathLike | None,
-                   demo_seed: int) -> list[VideoItem]:
+                   demo_seed: int, demo_config) -> list[VideoItem]:
     import qclip_plugin.data.datasets as datasets
 
     if dataset in DEMO_NAMES:
         from qclip_plugin.data.synthetic import generate_demo_benchmark
 
-        bench = generate_demo_benchmark(seed=demo_seed)
+        bench = generate_demo_benchmark(seed=demo_seed, config=demo_config)
         parts = sorted(bench.labels) if dataset == "demo" else [dataset.split("-", 1)[1]]
         built = [datasets.VQADataset(ann_file=str(bench.labels[p]), data_root=str(bench.root), pipeline=[])
                  for p in parts]
@@ -134,14 +134,17 @@ def resolve_videos(
     ann_file: str | os.PathLike | None = None,
     max_videos: int | None = None,
     demo_seed: int = 0,
+    demo_config=None,
 ) -> list[VideoItem]:
     """The videos of ``dataset``: ``demo`` (both parts of the synthetic set, generated on first use),
     ``demo-A``/``demo-B``, a dataset key (``KoNViD``, ``LIVE_VQC``, ``LSVQ``, ...) or class name
     with ``data_root`` (or its ``QCLIP_DATA_*`` variable), or a label file path.
 
     ``max_videos`` keeps that many, evenly spaced over the MOS ranking (:func:`select_by_mos`).
+    ``demo_seed``/``demo_config`` (a :class:`~qclip_plugin.data.synthetic.DemoConfig`, default the
+    standard 120 + 60 clips) choose the synthetic set, cached in the user cache.
     """
-    items = _dataset_items(dataset, data_root, ann_file, demo_seed)
+    items = _dataset_items(dataset, data_root, ann_file, demo_seed, demo_config)
     if not items:
         raise ValueError(f"dataset {dataset!r} has no videos (check its label file)")
     return select_by_mos(items, max_videos)

@@ -57,6 +57,7 @@ __all__ = [
     "run_tsne",
     "save_tsne_data",
     "summarize_tsne",
+    "tsne_figure",
     "visualize_tsne",
 ]
 
@@ -87,13 +88,19 @@ def fit_perplexity(n_points: int, perplexity: float) -> float:
     return float(min(perplexity, max(1.0, (n_points - 1) / 3)))
 
 
+#: Below this many points t-SNE uses exact gradients: faster there than Barnes-Hut's tree, and exact.
+EXACT_TSNE_BELOW = 500
+
+
 def embed_tsne(features: np.ndarray, perplexity: float = 30.0, seed: int = 0) -> np.ndarray:
-    """2-D t-SNE map ``(N, 2)`` of the L2-normalised ``features`` (scikit-learn, PCA init, seeded)."""
+    """2-D t-SNE map ``(N, 2)`` of the L2-normalised ``features`` (scikit-learn, PCA init, seeded;
+    exact gradients below :data:`EXACT_TSNE_BELOW` points, Barnes-Hut above)."""
     from sklearn.manifold import TSNE
 
     x = _normalise(features)
     tsne = TSNE(n_components=2, perplexity=fit_perplexity(len(x), perplexity), init="pca",
-                random_state=seed, learning_rate="auto")
+                random_state=seed, learning_rate="auto",
+                method="exact" if len(x) < EXACT_TSNE_BELOW else "barnes_hut")
     return tsne.fit_transform(x).astype(np.float64)
 
 
@@ -230,6 +237,11 @@ def plot_tsne(data: Mapping[str, Any] | str | os.PathLike, path: str | os.PathLi
     (a)/(b): videos (one colour) and prompts (stars, one colour per level) of the frozen and
     adapted spaces; (c)/(d): the same maps with videos coloured by MOS.
     """
+    return save_png(tsne_figure(data, title), path)
+
+
+def tsne_figure(data: Mapping[str, Any] | str | os.PathLike, title: str = ""):
+    """The matplotlib ``Figure`` :func:`plot_tsne` saves (axes ``fig.axes[:4]``: panels a, b, c, d)."""
     if not isinstance(data, Mapping):
         data = load_tsne_data(data)
     summary = summarize_tsne(data)
@@ -270,7 +282,7 @@ def plot_tsne(data: Mapping[str, Any] | str | os.PathLike, path: str | os.PathLi
         ax.set_ylabel("t-SNE 2")
     fig.suptitle(title or "t-SNE of video and prompt features", fontsize=12)
     fig.tight_layout()
-    return save_png(fig, path)
+    return fig
 
 
 def run_tsne(
@@ -341,6 +353,7 @@ def visualize_tsne(
     ann_file: str | os.PathLike | None = None,
     max_videos: int | None = None,
     demo_seed: int = 0,
+    demo_config=None,
     **options: Any,
 ) -> TSNEFiles:
     """Figure 6 from names: the model of ``checkpoint`` (or ``preset`` untrained) on ``dataset``
@@ -348,7 +361,7 @@ def visualize_tsne(
     from qclip_plugin.analysis.features import load_model, resolve_videos
 
     videos = resolve_videos(dataset, data_root=data_root, ann_file=ann_file, max_videos=max_videos,
-                            demo_seed=demo_seed)
+                            demo_seed=demo_seed, demo_config=demo_config)
     model = load_model(checkpoint, preset, pretrained, options.get("device"))
     weights = f"adapters {Path(checkpoint).name}" if checkpoint else "untrained adapters"
     description = {"dataset": dataset, "checkpoint": str(checkpoint) if checkpoint else None,
