@@ -185,6 +185,7 @@ def test_corrupt_stream_raises(tmp_path, videos_dir):
 def test_header_guard_costs_little_and_reports(videos_dir):
     header = check_header(videos_dir / "bigbuckbunny.mp4")
     assert (header.height, header.width, header.num_frames, header.codec) == (720, 1280, 132, "h264")
+    assert "mp4" in header.container
 
 
 def test_subprocess_guard_maps_crash_and_hang(videos_dir, tmp_path, monkeypatch):

@@ -35,6 +35,7 @@ class HeaderInfo:
     height: int
     width: int
     codec: str
+    container: str = ""  # FFmpeg demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2"
 
 
 def check_file(path: str | os.PathLike) -> Path:
@@ -65,7 +66,7 @@ def check_header(path: str | os.PathLike) -> HeaderInfo:
             raise VideoReadError(path, "the video stream has no decoder or no frame size (damaged header)")
         rate = stream.average_rate or stream.guessed_rate
         return HeaderInfo(int(stream.frames or 0), float(rate) if rate else 0.0, ctx.height, ctx.width,
-                          ctx.codec.name)
+                          ctx.codec.name, container.format.name)
     finally:
         container.close()
 

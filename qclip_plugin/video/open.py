@@ -66,8 +66,9 @@ def open_video(
             raise VideoReadError(path, f"decord cannot open it ({err})",
                                  hint="try backend='pyav', or check the file with ffprobe") from err
     else:
-        if header is not None and reader.num_frames < header.num_frames:
+        if header is not None and "mp4" in header.container and reader.num_frames < header.num_frames:
             # decord indexes only the packets present, so a cut file would pass as a shorter video.
+            # (MP4's frame count is its sample table, exact; AVI and others count differently.)
             reader.close()
             raise VideoReadError(path, f"truncated: its index lists {header.num_frames} frames but only "
                                  f"{reader.num_frames} are in the file")
