@@ -12,6 +12,12 @@ or ``failed``; ``error`` says why; ``metric`` fingerprints the metric and its co
 :func:`metric_fingerprint`, and a run refuses to resume a file scored by another one). Rows are appended after every batch, so an interrupted run loses at
 most one batch; running again with the same output skips the videos already scored and retries the
 failed ones. ``qclip-bench evaluate --predictions scores.csv`` evaluates it against labels.
+
+Sharded scoring: ``score_videos(..., shard=(i, N))`` scores the ``i``-th contiguous block of the
+videos into its own part file (:func:`shard_output`, resumable like any output) and records the
+whole video list beside it (:func:`manifest_path`); :func:`merge_shards` joins the N parts into
+one file, in input order, identical to the output of an unsharded run. ``qclip-bench score``
+under ``torchrun`` shards by rank and merges on rank 0 once every rank is done.
 """
 
 from __future__ import annotations
@@ -39,12 +45,30 @@ OUTPUT_COLUMNS: tuple[str, ...] = ("path", "score", "status", "error", "metric")
 REQUIRED_COLUMNS: tuple[str, ...] = OUTPUT_COLUMNS[:4]
 
 
-def metric_fingerprint(metric: Any) -> str:
+def metric_fingerprint(metric: Any, amp: str | torch.dtype | None = None) -> str:
     """A short hash of what determines ``metric``'s scores (its ``describe()``: name, weights,
-    preprocessing), written in the ``metric`` column so that a resumed run never mixes two models."""
+    preprocessing; and the precision when it is not float32: ``amp``, weights stored in bf16/fp16),
+    written in the ``metric`` column so that a resumed run never mixes two models."""
     describe = getattr(metric, "describe", None)
     identity = describe() if callable(describe) else {"name": getattr(metric, "metric_name", type(metric).__name__)}
+    precision = _precision(metric, amp)
+    if precision:
+        identity = {**identity, "precision": precision}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def _precision(metric: Any, amp: str | torch.dtype | None) -> dict[str, str]:
+    from qclip_plugin.bench.precision import amp_dtype
+
+    out = {}
+    dtype = amp_dtype(amp)
+    if dtype is not None:
+        out["amp"] = str(dtype)
+    if isinstance(metric, torch.nn.Module):
+        stored = sorted({str(p.dtype) for p in metric.parameters() if p.is_floating_point()} - {"torch.float32"})
+        if stored:
+            out["weights"] = ",".join(stored)
+    return out
 
 
 @dataclass
@@ -162,6 +186,9 @@ def score_videos(
     resume: bool = True,
     root: str | os.PathLike | None = None,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
+    amp: str | torch.dtype | None = None,
+    prefetch_factor: int | None = None,
 ) -> ScoringSummary:
     """Score every video of ``inputs`` with ``metric`` and write ``path, score, status, error, metric`` rows.
 
@@ -176,11 +203,24 @@ def score_videos(
         resume: skip the videos ``output`` already scored (``status == ok``); failed ones are retried.
         root: the folder list files' relative paths start from (default: each list's folder).
         progress: show a progress bar on stderr.
+        shard: ``(i, N)``: score only the ``i``-th of ``N`` contiguous blocks of the videos, into
+            :func:`shard_output` ``(output, i, N)``; :func:`merge_shards` joins the parts.
+        amp: ``bf16`` / ``fp16``: run the model under ``torch.autocast`` (scores are written as
+            float32 either way; see :mod:`qclip_plugin.bench.precision`).
+        prefetch_factor: batches each decoding worker prepares ahead (torch's default: 2).
     """
     start = time.perf_counter()
     videos = collect_videos(inputs, root=root)
     output = Path(output) if output is not None else None
-    fingerprint = metric_fingerprint(metric)
+    fingerprint = metric_fingerprint(metric, amp)
+    if shard is not None:
+        index, count = shard
+        if output is not None:
+            write_manifest(output, videos, count, fingerprint)
+            output = shard_output(output, index, count)
+        from qclip_plugin.bench.distributed import shard_slice
+
+        videos = shard_slice(videos, index, count)
     previous = read_scores(output) if output is not None and resume else {}
     others = {row.get("metric") or "" for row in previous.values() if row["status"] == "ok"} - {fingerprint}
     if others:
@@ -210,8 +250,12 @@ def score_videos(
         handle = output.open("a", newline="")
         writer = csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS)
 
+    from qclip_plugin.bench.precision import autocast
+
+    extra = {"prefetch_factor": prefetch_factor} if num_workers > 0 and prefetch_factor else {}
     loader = torch.utils.data.DataLoader(
-        _Videos(metric, todo, strict), batch_size=batch_size, num_workers=num_workers, collate_fn=_as_list
+        _Videos(metric, todo, strict), batch_size=batch_size, num_workers=num_workers, collate_fn=_as_list,
+        **extra,
     )
     bar = _progress(len(todo), progress)
     try:
@@ -219,7 +263,7 @@ def score_videos(
             good = [(p, frames) for p, frames, _ in batch if frames is not None]
             scored: dict[str, float] = {}
             if good:
-                with torch.no_grad():
+                with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
                     items = [f for _, f in good]
                     stacked = metric.collate(items) if hasattr(metric, "collate") else torch.stack(items)
                     values = metric.score_frames(stacked).float().cpu().tolist()
@@ -255,3 +299,95 @@ def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="video", disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# shards
+
+
+def shard_output(output: str | os.PathLike, index: int, count: int) -> Path:
+    """The part file of shard ``index`` of ``count``: ``scores.csv`` -> ``scores.part-00001-of-00004.csv``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.part-{index:05d}-of-{count:05d}{output.suffix}")
+
+
+def manifest_path(output: str | os.PathLike) -> Path:
+    """Where a sharded run records its whole video list and shard count: ``scores.shards.json``."""
+    output = Path(output)
+    return output.with_name(f"{output.stem}.shards.json")
+
+
+def write_manifest(output: str | os.PathLike, videos: Sequence[Path], count: int, fingerprint: str) -> Path:
+    """Record the video list of a run sharded ``count`` ways (every shard writes the same content).
+
+    Raises:
+        ValueError: a manifest of another video list, shard count or metric is already there, so
+            the parts on disk would not fit together.
+    """
+    from qclip_plugin.bench.atomic_files import atomic_write_text
+
+    path = manifest_path(output)
+    manifest = {"shards": int(count), "metric": fingerprint, "videos": [str(v) for v in videos]}
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        if previous != manifest:
+            what = [k for k in manifest if previous.get(k) != manifest[k]]
+            raise ValueError(
+                f"{path} records another sharded run of {output} (different {', '.join(what)}); its parts "
+                "cannot be resumed or merged with this one. Use another --output, or delete the old "
+                "parts and their .shards.json"
+            )
+        return path
+    return atomic_write_text(path, json.dumps(manifest, indent=1) + "\n")
+
+
+def merge_shards(output: str | os.PathLike, *, remove_parts: bool = False) -> Path:
+    """Join the parts of a sharded run of ``output`` into ``output``, in input order.
+
+    The rows are ordered as :func:`collect_videos` listed the videos (the manifest), so the file
+    equals an unsharded run's. A part still running or missing is an error naming it; so are
+    parts scored with different metrics.
+
+    Args:
+        output: the output the shards were started with (``scores.csv``).
+        remove_parts: delete the parts and the manifest once the merged file is written.
+    """
+    from qclip_plugin.bench.atomic_files import atomic_write
+
+    output = Path(output)
+    manifest_file = manifest_path(output)
+    if not manifest_file.is_file():
+        raise FileNotFoundError(
+            f"{manifest_file} does not exist: {output} was not scored in shards (score with --shard i/N, "
+            "or under torchrun, first)"
+        )
+    manifest = json.loads(manifest_file.read_text())
+    count, videos = int(manifest["shards"]), list(manifest["videos"])
+    parts = [shard_output(output, i, count) for i in range(count)]
+    absent = [str(p) for p in parts if not p.is_file()]
+    if absent:
+        raise FileNotFoundError(f"{len(absent)} of {count} parts of {output} are missing: {', '.join(absent)}")
+    rows: dict[str, dict[str, str]] = {}
+    for part in parts:
+        rows.update(read_scores(part))
+    metrics = {row.get("metric") or "" for row in rows.values()}
+    if len(metrics) > 1:
+        raise ValueError(f"the parts of {output} were scored by different metrics {sorted(metrics)}; rescore them")
+    unscored = [v for v in videos if v not in rows]
+    if unscored:
+        raise ValueError(
+            f"{len(unscored)} of {len(videos)} videos have no row in the parts of {output} (first: "
+            f"{unscored[0]}); a shard is unfinished: run it again (it resumes), then merge"
+        )
+
+    def write(handle):
+        writer = csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows[v] for v in videos)
+
+    atomic_write(output, write)
+    if remove_parts:
+        for part in parts:
+            part.unlink()
+        manifest_file.unlink()
+    return output

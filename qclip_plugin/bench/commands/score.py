@@ -1,9 +1,15 @@
-"""``qclip-bench score``: score video files, folders or list files with a metric, resumably."""
+"""``qclip-bench score``: score video files, folders or list files with a metric, resumably.
+
+Sharded: ``--shard i/N`` scores one block of the videos into its own part (run the N shards
+anywhere, then ``qclip-bench merge OUTPUT``); under ``torchrun`` each rank scores the shard of
+its rank (on the GPU ``LOCAL_RANK`` when there are GPUs) and rank 0 merges the parts at the end.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
+import os
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -42,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--strict", action="store_true", help="stop at the first unreadable video")
     parser.add_argument("--no-resume", action="store_true", help="rescore everything, overwriting --output")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--prefetch", type=int, metavar="N", help="batches each worker decodes ahead (default 2)")
+    parser.add_argument("--shard", metavar="I/N", help="score shard I (from 0) of N into its own part file; "
+                        "then qclip-bench merge OUTPUT (under torchrun: automatic, one shard per rank)")
+    parser.add_argument("--amp", choices=("bf16", "fp16"), help="mixed precision forward (autocast)")
+    parser.add_argument("--weights-dtype", choices=("bf16", "fp16"),
+                        help="store the frozen backbone's weights in this dtype (needs --amp)")
     parser.add_argument(
         "--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
         help="another keyword for the metric (repeatable), e.g. --option backbone=ViT-B-32",
@@ -51,8 +63,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qclip_plugin.api import create_metric
-    from qclip_plugin.bench.scoring import score_videos
+    from qclip_plugin.bench.distributed import dist_info, init_distributed, launched_by_torchrun, parse_shard
+    from qclip_plugin.bench.precision import cast_frozen
+    from qclip_plugin.bench.scoring import merge_shards, score_videos
 
+    if args.weights_dtype and not args.amp:
+        print("--weights-dtype needs --amp (the forward pass mixes dtypes)")
+        return 2
+    shard = parse_shard(args.shard) if args.shard else None
+    device = args.device
+    torchrun = shard is None and launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1
+    if torchrun:
+        import torch
+
+        # gloo only synchronises the ranks at the end; the scoring itself needs no collective
+        info = init_distributed("gloo", timeout_minutes=24 * 60)
+        shard = (info.rank, info.world_size)
+        if device is None and torch.cuda.is_available():
+            device = f"cuda:{info.local_rank % torch.cuda.device_count()}"
     options: dict[str, object] = dict(args.option)
     for key, value in (("preset", args.preset), ("checkpoint", args.checkpoint),
                        ("num_frames", args.frames), ("sampler", args.sampler)):
@@ -60,12 +88,23 @@ def run(args: argparse.Namespace) -> int:
             options[key] = value
     if args.untrained:
         options["pretrained"] = False
-    metric = create_metric(args.metric, device=args.device, **options)
+    metric = create_metric(args.metric, device=device, **options)
+    if args.weights_dtype:
+        cast_frozen(metric, args.weights_dtype)
     summary = score_videos(
         metric, args.paths, args.output, batch_size=args.batch_size, num_workers=args.workers,
-        strict=args.strict, resume=not args.no_resume, root=args.root, progress=not args.quiet,
+        strict=args.strict, resume=not args.no_resume, root=args.root,
+        progress=not args.quiet and dist_info().is_main, shard=shard, amp=args.amp, prefetch_factor=args.prefetch,
     )
     for path, reason in summary.failures.items():
         print(f"failed: {path}: {reason}")
     print(summary)
+    if torchrun:
+        import torch.distributed as dist
+
+        dist.barrier()
+        if dist_info().is_main:
+            print(f"merged {shard[1]} shards -> {merge_shards(args.output)}")
+        dist.barrier()
+        dist.destroy_process_group()
     return 0
