@@ -14,7 +14,9 @@ pretrained=None, ...)``) and one builder per preset (``QCLIP-paper``, ``QCLIP-re
 
 from __future__ import annotations
 
-from qclip_plugin.models import losses  # noqa: F401  (registers the training losses)
+# the registry's location is this package: importing it registers the training loss and the
+# mmengine wrapper (QCLIPVQAModel) too
+from qclip_plugin.models import losses, vqa_model  # noqa: F401
 from qclip_plugin.models.backbone import (
     Backbone,
     Preprocess,
