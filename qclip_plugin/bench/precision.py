@@ -44,7 +44,8 @@ def amp_dtype(amp: str | torch.dtype | None) -> torch.dtype | None:
     """The autocast dtype of an ``amp=`` value (None for full precision)."""
     if amp is None or isinstance(amp, torch.dtype):
         return amp
-    key = str(amp).lower().replace("float16", "fp16").replace("bfloat16", "bf16")
+    key = str(amp).lower()
+    key = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float32": "fp32"}.get(key, key)
     if key not in AMP_DTYPES:
         raise ValueError(f"amp={amp!r} is not known; choose one of {', '.join(AMP_DTYPES)}")
     return AMP_DTYPES[key]

@@ -1,0 +1,116 @@
+"""Mixed precision: bf16 autocast scores against fp32 on ``tiny`` (bounded), frozen weights in bf16,
+the training config (``apply_amp``) and a bf16 training step through mmengine's optimizer wrapper."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import OPTIM_WRAPPERS
+from scipy import stats
+
+from qclip_plugin.api import create_metric
+from qclip_plugin.bench.precision import AutocastOptimWrapper, amp_dtype, apply_amp, autocast, cast_frozen
+
+#: Measured on 24 smooth textures with noise (seed 0): max |bf16 - fp32| = 0.035 x the scores' std
+#: with bf16 autocast, 0.025 x with the frozen weights stored in bf16 too; SROCC 1.0, PLCC 0.99998.
+#: bf16 keeps 8 significant bits (relative error 2^-9 per rounding), so the bounds leave ~3x margin.
+MAX_DIFF_OVER_STD = 0.1
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _videos(n: int = 24, frames: int = 4, size: int = 112) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    coarse = torch.randn(n, 3, 8, 8, generator=g) * 0.5
+    base = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+    level = torch.rand(n, 1, 1, 1, 1, generator=g)
+    return (base[:, None] + level * torch.randn(n, frames, 3, size, size, generator=g)).clamp(-1, 1)
+
+
+def test_bf16_scores_stay_close_to_fp32():
+    metric = create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)
+    x = _videos()
+    with torch.no_grad():
+        fp32 = metric.score_frames(x)
+        with autocast("cpu", "bf16"):
+            mixed = metric.score_frames(x)
+        frozen = cast_frozen(metric, "bf16")
+        with autocast("cpu", "bf16"):
+            stored = metric.score_frames(x)
+    assert fp32.dtype == torch.float32 and mixed.dtype == stored.dtype == torch.bfloat16
+    backbone = sum(p.numel() for p in metric.parameters() if not p.requires_grad)
+    assert frozen == backbone > 3_000_000
+    assert all(p.dtype == torch.float32 for p in metric.parameters() if p.requires_grad)
+    for low in (mixed.float(), stored.float()):
+        assert not torch.equal(low, fp32)  # bf16 really ran
+        assert float((low - fp32).abs().max()) <= MAX_DIFF_OVER_STD * float(fp32.std())
+        assert stats.spearmanr(fp32, low)[0] >= 0.99
+        assert stats.pearsonr(fp32, low)[0] >= 0.999
+
+
+def test_amp_names_and_cpu_fp16_refused():
+    assert amp_dtype("bf16") is torch.bfloat16 and amp_dtype("float16") is torch.float16 and amp_dtype("none") is None
+    with pytest.raises(ValueError, match="choose one of"):
+        amp_dtype("int8")
+    with pytest.raises(ValueError, match="on CPU use amp=bf16"), autocast("cpu", "fp16"):
+        pass
+
+
+def _cfg() -> Config:
+    return Config(dict(
+        optim_wrapper=dict(type="OptimWrapper", optimizer=dict(type="AdamW", lr=1e-2),
+                           constructor="TrainableOptimWrapperConstructor"),
+        custom_hooks=[dict(type="TrainableCheckpointHook")],
+    ))
+
+
+def test_apply_amp_sets_the_optimizer_wrapper():
+    cpu = apply_amp(_cfg(), "bf16", frozen_dtype="bf16", device="cpu")
+    assert (cpu.optim_wrapper.type, cpu.optim_wrapper.dtype, cpu.optim_wrapper.device_type) == (
+        "AutocastOptimWrapper", "bfloat16", "cpu")
+    assert [h["type"] for h in cpu.custom_hooks] == ["TrainableCheckpointHook", "FrozenWeightsDtypeHook"]
+    gpu = apply_amp(_cfg(), "fp16", device="cuda")
+    assert (gpu.optim_wrapper.type, gpu.optim_wrapper.dtype) == ("AmpOptimWrapper", "float16")
+    assert apply_amp(_cfg(), "none").optim_wrapper.type == "OptimWrapper"
+    with pytest.raises(ValueError, match="needs a GPU"):
+        apply_amp(_cfg(), "fp16", device="cpu")
+    with pytest.raises(ValueError, match="need amp=bf16"):
+        apply_amp(_cfg(), None, frozen_dtype="bf16")
+
+
+def test_bf16_training_step_with_frozen_bf16_weights():
+    from qclip_plugin.models.vqa_model import QCLIPVQAModel
+
+    torch.manual_seed(0)
+    model = QCLIPVQAModel(qclip=dict(preset="tiny", pretrained=None))
+    cast_frozen(model, "bf16")
+    trainable = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    cfg = apply_amp(_cfg(), "bf16", device="cpu").optim_wrapper
+    wrapper = OPTIM_WRAPPERS.build(dict(
+        type=cfg.type, dtype=cfg.dtype, device_type=cfg.device_type,
+        optimizer=torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)))
+    assert isinstance(wrapper, AutocastOptimWrapper)
+    x = _videos(n=6, frames=2)
+    samples = [{"name": f"v{i}", "mos": float(i)} for i in range(6)]
+    with wrapper.optim_context(model):
+        assert model(copy.deepcopy(x), mode="tensor").dtype == torch.bfloat16
+        losses = model(x, samples, mode="loss")
+    loss = sum(losses.values())
+    wrapper.backward(loss)
+    assert torch.isfinite(loss)
+    for p in model.parameters():
+        if p.requires_grad:
+            assert p.dtype == torch.float32 and p.grad is not None and p.grad.dtype == torch.float32
+            assert torch.isfinite(p.grad).all()
+    wrapper.step()
+    changed = [n for n, p in model.named_parameters() if p.requires_grad and not torch.equal(p, trainable[n])]
+    assert len(changed) == len(trainable)
