@@ -7,6 +7,7 @@ custom_imports = dict(
     imports=[
         'qclip_plugin.models.vqa_model',
         'qclip_plugin.data',
+        'qclip_plugin.data.datasets',
         'qclip_plugin.evaluation',
         'qclip_plugin.bench.hooks',
         'qclip_plugin.bench.optim_constructor',

@@ -36,7 +36,8 @@ __all__ = ["SELECTORS", "OverrideError", "apply_overrides", "parse_overrides", "
 SELECTORS: tuple[str, ...] = ("protocol", "preset")
 _MODEL_OWN_KEYS = ("type", "loss", "data_preprocessor", "init_cfg", "qclip")
 _LOOP_ALIASES = {"train": "train_cfg", "val": "val_cfg", "test": "test_cfg"}
-_DATALOADERS = ("train_dataloader", "val_dataloader", "test_dataloader")
+_TRAIN = ("train_pipeline", "train_dataloader")
+_TEST = ("test_pipeline", "val_dataloader", "test_dataloader")
 
 
 class OverrideError(ValueError):
@@ -86,12 +87,8 @@ def _walk(node: Any) -> Iterable[dict]:
 def _pipeline_steps(cfg: Config, loaders: Iterable[str]) -> list[dict]:
     steps = []
     for loader in loaders:
+        # protocols keep their pipelines beside the dataloaders (``train_pipeline``, ``test_pipeline``)
         for node in _walk(cfg.get(loader)):
-            if node.get("type") == "LoadVideoFrames":
-                steps.append(node)
-    # extra evaluation sets of a protocol (``test_sets``) are test pipelines too
-    if "test_dataloader" in loaders:
-        for node in _walk(cfg.get("test_sets")):
             if node.get("type") == "LoadVideoFrames":
                 steps.append(node)
     return steps
@@ -105,12 +102,29 @@ def _set_all(cfg: Config, loaders: Iterable[str], key: str, value: Any, what: st
         step[key] = value
 
 
+def _dataset_names(node: dict) -> set[str]:
+    """What a dataset config answers to: its type (``KoNViDDataset``, ``KoNViD``), its class's
+    ``DATASET_KEY`` (the ``$QCLIP_DATA_<KEY>`` name, e.g. ``LIVE_VQC``) and ``metainfo.dataset_name``."""
+    kind = str(node.get("type", ""))
+    names = {kind, kind.removesuffix("Dataset")}
+    meta = node.get("metainfo")
+    if isinstance(meta, dict) and meta.get("dataset_name"):
+        names.add(str(meta["dataset_name"]))
+    try:
+        from qclip_plugin.registry import DATASETS
+
+        cls = DATASETS.get(kind)
+        if getattr(cls, "DATASET_KEY", None):
+            names.add(cls.DATASET_KEY)
+    except (KeyError, ImportError):
+        pass
+    return names - {""}
+
+
 def _set_data_root(cfg: Config, dataset: str, root: Any) -> None:
     found = 0
     for node in _walk(cfg._cfg_dict):
-        # datasets name themselves by registered type (``KoNViDDataset``) or a ``dataset_name`` field
-        kind = str(node.get("type", ""))
-        if "data_root" in node and dataset in (node.get("dataset_name"), kind, kind.removesuffix("Dataset")):
+        if "data_root" in node and dataset in _dataset_names(node):
             node["data_root"] = root
             found += 1
     roots = cfg.get("data_roots")
@@ -131,13 +145,13 @@ def apply_overrides(cfg: Config, overrides: Iterable[str] | Mapping[str, Any] | 
             continue
         head, _, rest = key.partition(".")
         if key == "sampler":
-            _set_all(cfg, _DATALOADERS, "sampler", value, key)
+            _set_all(cfg, _TRAIN + _TEST, "sampler", value, key)
         elif key == "train_sampler":
-            _set_all(cfg, ("train_dataloader",), "sampler", value, key)
+            _set_all(cfg, _TRAIN, "sampler", value, key)
         elif key == "test_sampler":
-            _set_all(cfg, ("val_dataloader", "test_dataloader"), "sampler", value, key)
+            _set_all(cfg, _TEST, "sampler", value, key)
         elif key == "num_frames":
-            _set_all(cfg, _DATALOADERS, "num_frames", value, key)
+            _set_all(cfg, _TRAIN + _TEST, "num_frames", value, key)
         elif key == "batch_size":
             cfg.merge_from_dict({"train_dataloader.batch_size": value})
         elif key == "seed":

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner, TestLoop
 
@@ -92,33 +92,85 @@ def fit_schedule(cfg: Config) -> Config:
     return cfg
 
 
+def _dataset(dataset: Any) -> Any:
+    """A built dataset from a config (datasets are passed to mmengine built, see :func:`_for_log`)."""
+    if not isinstance(dataset, Mapping):
+        return dataset
+    import qclip_plugin.data.datasets  # noqa: F401  (registers the datasets)
+    from qclip_plugin.registry import DATASETS
+
+    return DATASETS.build(copy.deepcopy(dict(dataset)))
+
+
+def _for_log(dataset: Any) -> Any:
+    """The dataset's config as the Runner logs it and stores it in checkpoints: a split's
+    ``subset`` (thousands of positions for LSVQ) shortened to its size, which also keeps
+    mmengine's config formatting fast. The positions are in the protocol's ``splits.json``."""
+    if not isinstance(dataset, Mapping):
+        return f"<{type(dataset).__name__} of {len(dataset)} videos>"
+    out = copy.deepcopy(dict(dataset))
+    if isinstance(out.get("subset"), (list, tuple)):
+        out["subset"] = f"<{len(out['subset'])} videos of the split, positions in splits.json>"
+    return out
+
+
 def build_runner(
     cfg: Config,
     work_dir: str | os.PathLike,
-    train_dataset: Mapping[str, Any],
-    val_dataset: Mapping[str, Any] | None,
+    train_dataset: Any,
+    val_dataset: Any | None,
     *,
     resume: bool = False,
     load_from: str | os.PathLike | None = None,
     name: str = "run",
 ) -> Runner:
-    """An mmengine ``Runner`` for ``cfg`` with the given training and validation datasets."""
+    """An mmengine ``Runner`` for ``cfg`` with the given training and validation datasets
+    (configs or built datasets), as ``Runner.from_cfg`` would build it."""
     allow_mmengine_checkpoints()
     cfg = copy.deepcopy(cfg)
     cfg.work_dir = str(work_dir)
-    cfg.train_dataloader.dataset = ConfigDict(train_dataset)
-    if val_dataset is None:
-        for key in ("val_dataloader", "val_cfg", "val_evaluator"):
-            cfg.pop(key, None)
-        cfg.default_hooks.checkpoint.pop("save_best", None)
-    else:
-        cfg.val_dataloader.dataset = ConfigDict(val_dataset)
     cfg.resume = bool(resume)
     cfg.load_from = str(load_from) if load_from else None
     # unique per Runner: mmengine keys its logger and message hub by this name
     cfg.experiment_name = f"{name}_{os.getpid()}_{next(_run_ids)}"
+    if val_dataset is None:
+        for key in ("val_dataloader", "val_cfg", "val_evaluator"):
+            cfg.pop(key, None)
+        cfg.default_hooks.checkpoint.pop("save_best", None)
     fit_schedule(cfg)
-    return Runner.from_cfg(cfg)
+    logged = copy.deepcopy(cfg)
+    logged.train_dataloader.dataset = _for_log(train_dataset)
+    train_loader = dict(copy.deepcopy(cfg.train_dataloader), dataset=_dataset(train_dataset))
+    val_loader = None
+    if val_dataset is not None:
+        logged.val_dataloader.dataset = _for_log(val_dataset)
+        val_loader = dict(copy.deepcopy(cfg.val_dataloader), dataset=_dataset(val_dataset))
+    return Runner(
+        model=cfg["model"],
+        work_dir=cfg["work_dir"],
+        train_dataloader=train_loader,
+        val_dataloader=val_loader,
+        train_cfg=cfg.get("train_cfg"),
+        val_cfg=cfg.get("val_cfg") if val_loader else None,
+        auto_scale_lr=cfg.get("auto_scale_lr"),
+        optim_wrapper=cfg.get("optim_wrapper"),
+        param_scheduler=cfg.get("param_scheduler"),
+        val_evaluator=cfg.get("val_evaluator") if val_loader else None,
+        default_hooks=cfg.get("default_hooks"),
+        custom_hooks=cfg.get("custom_hooks"),
+        data_preprocessor=cfg.get("data_preprocessor"),
+        load_from=cfg.get("load_from"),
+        resume=cfg.get("resume", False),
+        launcher=cfg.get("launcher", "none"),
+        env_cfg=cfg.get("env_cfg", dict(dist_cfg=dict(backend="nccl"))),
+        log_processor=cfg.get("log_processor"),
+        log_level=cfg.get("log_level", "INFO"),
+        visualizer=cfg.get("visualizer"),
+        default_scope=cfg.get("default_scope", "qclip_plugin"),
+        randomness=cfg.get("randomness", dict(seed=None)),
+        experiment_name=cfg.get("experiment_name"),
+        cfg=logged,
+    )
 
 
 def evaluate(
@@ -128,9 +180,10 @@ def evaluate(
     dataset: Mapping[str, Any],
 ) -> EvalResult:
     """Score ``runner``'s current model on one test set with the config's test dataloader and evaluator."""
-    dataloader = copy.deepcopy(cfg.test_dataloader)
-    dataloader.dataset = ConfigDict(dataset)
+    dataloader = dict(copy.deepcopy(cfg.test_dataloader), dataset=_dataset(dataset))
     loop = TestLoop(runner, dataloader, copy.deepcopy(cfg.test_evaluator))
+    # hooks (timer, logger) read the runner's test loop: make it this one
+    runner._test_loop = loop
     metrics = loop.run()
     metric = loop.evaluator.metrics[0]
     table = metric.last_predictions if metric.last_predictions is not None else pd.DataFrame()
@@ -163,9 +216,9 @@ def _export(runner: Runner, path: Path, metadata: Mapping[str, Any]) -> Path | N
 def train_and_test(
     cfg: Config,
     work_dir: str | os.PathLike,
-    train_dataset: Mapping[str, Any],
-    val_dataset: Mapping[str, Any] | None,
-    test_sets: Mapping[str, Mapping[str, Any]],
+    train_dataset: Any,
+    val_dataset: Any | None,
+    test_sets: Mapping[str, Any],
     *,
     evaluate_untrained: bool = True,
     resume: bool = False,
@@ -196,6 +249,8 @@ def train_and_test(
     for hook in extra_hooks:
         runner.register_hook(hook)
     untrained = {}
+    # hooks prepare in before_run (e.g. the logger's file paths), which train() calls only later
+    runner.call_hook("before_run")
     if evaluate_untrained and not resume:
         if load_from:
             runner.load_checkpoint(str(load_from))

@@ -1,0 +1,13 @@
+# Paper, table 1: Q-CLIP with RandSampl frame sampling, trained on LSVQ_train, tested on four sets.
+#   qclip-bench run protocol=paper/table1_sampling/randsampl data_root.LSVQ=... data_root.KoNViD=... data_root.LIVE_VQC=...
+_base_ = ['../lsvq_four_test_sets.py']
+train_pipeline = [
+    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='RandSampl', size={{_base_.image_size}}),
+    dict(type='PackVQAInputs'),
+]
+test_pipeline = [
+    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='RandSampl', size={{_base_.image_size}},
+         test_mode=True),
+    dict(type='PackVQAInputs'),
+]
+protocol = dict(method='Q-CLIP (RandSampl)')

@@ -1,0 +1,10 @@
+# Paper, table 3 (structure of SCMA): SCMA shared (model override sharing='shared').
+# Trained on LSVQ_train, tested on LSVQ_test; published rows: leaderboard/published/ablations.
+_base_ = ['../../protocols/intra-dataset.py']
+model = dict(qclip=dict(sharing='shared'))
+protocol = dict(
+    method='Q-CLIP (SCMA shared)',
+    test_sets=dict(_delete_=True, LSVQ_test={{_base_.lsvq_test}}),
+    published_dir='ablations',
+    published_protocol=None,
+)

@@ -1,0 +1,10 @@
+# Paper, table 3 (structure of SCMA): SCMA text only (model override sharing='text_only').
+# Trained on LSVQ_train, tested on LSVQ_test; published rows: leaderboard/published/ablations.
+_base_ = ['../../protocols/intra-dataset.py']
+model = dict(qclip=dict(sharing='text_only'))
+protocol = dict(
+    method='Q-CLIP (SCMA text only)',
+    test_sets=dict(_delete_=True, LSVQ_test={{_base_.lsvq_test}}),
+    published_dir='ablations',
+    published_protocol=None,
+)

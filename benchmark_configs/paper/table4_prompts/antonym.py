@@ -1,0 +1,12 @@
+# Paper, table 4 (prompts): prompts antonym (model override prompt_mode='antonym').
+# Trained on LSVQ_train, tested on LSVQ_test, KoNViD-1k and LIVE-VQC; published rows: leaderboard/published/ablations.
+_base_ = ['../lsvq_four_test_sets.py']
+model = dict(qclip=dict(prompt_mode='antonym'))
+protocol = dict(
+    method='Q-CLIP (prompts antonym)',
+    test_sets=dict(
+        _delete_=True,
+        LSVQ_test={{_base_.lsvq_test}},
+        **{'KoNViD-1k': {{_base_.konvid}}, 'LIVE-VQC': {{_base_.live_vqc}}}),
+    published_dir='ablations',
+)

@@ -1,0 +1,496 @@
+"""The benchmark protocols of the paper on mmengine: intra-dataset, cross-dataset, fine-tune.
+
+A protocol is an mmengine config under ``benchmark_configs/protocols/`` (``preset=demo``:
+``protocols/demo/``; any other config path works too, e.g. the paper experiments under
+``benchmark_configs/paper/``). Besides the usual mmengine keys (model, optimizer, schedule,
+dataloaders, evaluator, hooks) it has a ``protocol`` dict::
+
+    protocol = dict(
+        name='cross-dataset',            # selects the published rows shown beside the results
+        method='Q-CLIP',                 # row label
+        train_sets={'LSVQ_train': dict(type='LSVQDataset', split='train', data_root=None)},
+        split=dict(ratio=None, val_ratio=0.05, seeds=[42]),
+        heldout_test=False,              # True: the (1 - ratio) part is a test set (fine-tune)
+        test_sets={'KoNViD-1k': dict(type='KoNViDDataset', data_root=None), ...},
+        evaluate_untrained=True,         # score the model as built too
+        init_checkpoint=None,            # adapters to start from (.safetensors) or an mmengine .pth
+        init_from_protocol=None,         # demo fine-tune: that protocol's selected adapters
+    )
+
+Each training set is trained on once per split seed. The split (:mod:`qclip_plugin.data.splits`)
+takes ``ratio`` of the videos for training (``None``: all of them) and carves ``val_ratio`` of
+those out for validation; the validation part alone selects the epoch, the test sets score
+the selected checkpoint only. Splits are recorded in ``<work_dir>/splits.json``.
+
+Before any training every dataset is pre-flight checked (:func:`qclip_plugin.data.preflight`
+``.preflight_check``): missing data roots or videos stop the run with the override or
+environment variable to set.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mmengine.config import Config
+
+from qclip_plugin.bench.leaderboard import (
+    COLUMNS,
+    PUBLISHED_DIR,
+    LeaderboardFiles,
+    git_commit,
+    load_published,
+    utc_now,
+    write_leaderboard,
+)
+from qclip_plugin.bench.overrides import apply_overrides, parse_overrides
+from qclip_plugin.bench.runner import TrainResult, train_and_test
+
+__all__ = [
+    "CONFIG_ROOT",
+    "PROTOCOLS",
+    "ProtocolError",
+    "ProtocolResult",
+    "SplitRun",
+    "load_protocol_config",
+    "protocol_config_path",
+    "run_protocol",
+]
+
+#: The repository's benchmark configs.
+CONFIG_ROOT = Path(__file__).resolve().parents[2] / "benchmark_configs"
+PROTOCOLS: tuple[str, ...] = ("intra-dataset", "cross-dataset", "finetune")
+PRESETS: tuple[str, ...] = ("demo",)
+#: Run options accepted among the ``key=value`` overrides (not config keys).
+RUN_OPTIONS: tuple[str, ...] = (
+    "protocol", "preset", "work_dir", "leaderboard_dir", "resume", "preflight", "datasets", "init_checkpoint",
+)  # fmt: skip
+
+
+class ProtocolError(RuntimeError):
+    """A protocol cannot run as configured; the message says what to set or do."""
+
+
+@dataclass
+class SplitRun:
+    """One training run of a protocol: a training set and a split seed."""
+
+    train_set: str
+    seed: int
+    split_index: int | None
+    sizes: dict[str, int]
+    result: TrainResult
+
+
+@dataclass
+class ProtocolResult:
+    """Everything a protocol run produced."""
+
+    name: str
+    preset: str | None
+    config: Config
+    work_dir: Path
+    rows: pd.DataFrame  # measured rows, as in leaderboard.csv
+    runs: list[SplitRun]
+    leaderboard: LeaderboardFiles
+    metadata: dict[str, Any]
+    wall_seconds: float = 0.0
+
+    def summary(self) -> str:
+        """A few lines for people: each test set's SROCC/PLCC, trained and untrained."""
+        lines = [f"{self.name}{f' (preset {self.preset})' if self.preset else ''}: {self.wall_seconds:.0f} s"]
+        shown = self.rows[self.rows["split"].isin(["", "mean±std"]) | self.rows["split"].isna()]
+        for _, row in shown.iterrows():
+            std = f" ± {row['SROCC_std']:.4f}" if isinstance(row.get("SROCC_std"), float) and row["SROCC_std"] == row["SROCC_std"] else ""
+            epoch = f", epoch {row['selected_epoch']}" if str(row.get("selected_epoch", "")) not in ("", "nan") else ""
+            lines.append(
+                f"  {row['test_set']:<20} {row['method']:<28} SROCC {row['SROCC']:.4f}{std}  PLCC {row['PLCC']:.4f}"
+                f"  KROCC {row['KROCC']:.4f}  RMSE {row['RMSE']:.4f}{epoch}"
+            )
+        lines.append(f"  leaderboard: {self.leaderboard.markdown}")
+        return "\n".join(lines)
+
+
+def protocol_config_path(name: str, preset: str | None = None, root: str | os.PathLike | None = None) -> Path:
+    """The config file of a protocol: ``protocols/<name>.py``, ``protocols/<preset>/<name>.py``, or
+    any config given by path (absolute, or relative to ``benchmark_configs/``, ``.py`` optional)."""
+    base = Path(root) if root else CONFIG_ROOT
+    candidates = []
+    if preset:
+        if preset not in PRESETS:
+            raise ProtocolError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)} (or leave it out)")
+        candidates.append(base / "protocols" / preset / f"{name}.py")
+    else:
+        candidates.append(base / "protocols" / f"{name}.py")
+    stem = name if name.endswith(".py") else f"{name}.py"
+    candidates += [Path(stem), base / stem]
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(PROTOCOLS)
+    raise ProtocolError(
+        f"no config for protocol {name!r}{f' with preset {preset!r}' if preset else ''} (looked for "
+        f"{', '.join(str(c) for c in candidates[:2])}); protocols: {known}, or a config path "
+        "such as paper/table1_sampling/segmsemean"
+    )
+
+
+def load_protocol_config(
+    name: str,
+    preset: str | None = None,
+    overrides: Iterable[str] | Mapping[str, Any] | None = None,
+) -> Config:
+    """Load a protocol's config and apply ``key=value`` overrides (:mod:`qclip_plugin.bench.overrides`)."""
+    path = protocol_config_path(name, preset)
+    cfg = Config.fromfile(str(path))
+    if "protocol" not in cfg:
+        raise ProtocolError(f"{path} has no `protocol` dict; it is not a benchmark protocol config")
+    options = {k: v for k, v in parse_overrides(overrides).items() if k not in RUN_OPTIONS}
+    apply_overrides(cfg, options)
+    return cfg
+
+
+# --- datasets --------------------------------------------------------------------------------
+
+
+def _fill_demo(node: Any, values: Mapping[str, str]) -> Any:
+    if isinstance(node, str):
+        return re.sub(r"\{(demo\.[\w.]+)\}", lambda m: values.get(m.group(1), m.group(0)), node)
+    if isinstance(node, dict):
+        for key in list(node):
+            node[key] = _fill_demo(node[key], values)
+        return node
+    if isinstance(node, list):
+        return [_fill_demo(v, values) for v in node]
+    return node
+
+
+def _prepare_demo(cfg: Config, log: Callable[[str], None]) -> dict[str, Any]:
+    from qclip_plugin.data.synthetic import generate_demo_benchmark
+
+    seed = int(cfg.protocol.get("demo_seed", 0))
+    start = time.perf_counter()
+    bench = generate_demo_benchmark(seed=seed)
+    log(f"demo benchmark (seed {seed}) at {bench.root} ({time.perf_counter() - start:.1f} s)")
+    values = {"demo.root": str(bench.root), **{f"demo.labels.{k}": str(v) for k, v in bench.labels.items()}}
+    _fill_demo(cfg.protocol._cfg_dict if hasattr(cfg.protocol, "_cfg_dict") else cfg.protocol, values)
+    return {"demo_root": str(bench.root), "demo_seed": seed}
+
+
+def _dataset_key(dataset_cfg: Mapping[str, Any]) -> str | None:
+    from qclip_plugin.registry import DATASETS
+
+    cls = DATASETS.get(dataset_cfg.get("type", "VQADataset"))
+    return getattr(cls, "DATASET_KEY", None)
+
+
+def _missing_data_message(name: str, dataset_cfg: Mapping[str, Any], error: Exception) -> str:
+    from qclip_plugin.data.datasets import DATA_ROOT_ENV
+
+    key = _dataset_key(dataset_cfg)
+    hint = (
+        f"set data_root.{key}=/path/to/{key} on the command line or ${DATA_ROOT_ENV[key]}"
+        if key in DATA_ROOT_ENV
+        else "set the dataset's data_root and ann_file in the config"
+    )
+    return f"dataset {name!r} cannot be loaded: {error}\n  -> {hint}"
+
+
+def _build_dataset(name: str, dataset_cfg: Mapping[str, Any]):
+    import qclip_plugin.data.datasets  # noqa: F401  (registers the datasets)
+    from qclip_plugin.registry import DATASETS
+
+    try:
+        return DATASETS.build(dict(copy.deepcopy(dataset_cfg), pipeline=[]))
+    except (FileNotFoundError, ValueError, OSError) as error:
+        raise ProtocolError(_missing_data_message(name, dataset_cfg, error)) from error
+
+
+def _preflight(datasets: Mapping[str, Any], deep: bool, log: Callable[[str], None]) -> None:
+    from qclip_plugin.data.preflight import PreflightError, preflight_check
+
+    for name, dataset in datasets.items():
+        try:
+            report = preflight_check(dataset, deep=deep, strict=True)
+        except PreflightError as error:
+            raise ProtocolError(f"pre-flight check of {name!r} failed:\n{error}") from error
+        log(f"{name}: {report.summary()}")
+
+
+def _split_positions(n: int, split: Mapping[str, Any], seed: int) -> dict[str, list[int]]:
+    from qclip_plugin.data.splits import split_indices
+
+    ratio, val_ratio = split.get("ratio"), float(split.get("val_ratio", 0.0))
+    if ratio is None:
+        # every video trains; the validation carve is the "test" side of a (1 - val_ratio) split
+        if val_ratio <= 0:
+            return {"train": list(range(n)), "val": [], "test": []}
+        return {
+            "train": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="train"),
+            "val": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="test"),
+            "test": [],
+        }
+    return {role: split_indices(n, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio)
+            for role in ("train", "val", "test")}
+
+
+def _with(dataset_cfg: Mapping[str, Any], pipeline: Any, subset: list[int] | None, test_mode: bool) -> dict:
+    out = copy.deepcopy(dict(dataset_cfg))
+    out["pipeline"] = copy.deepcopy(list(pipeline))
+    out["test_mode"] = test_mode
+    if subset is not None:
+        out["subset"] = subset
+    return out
+
+
+# --- metadata --------------------------------------------------------------------------------
+
+
+def _samplers(cfg: Config) -> str:
+    def names(pipeline: Any) -> set[str]:
+        return {str(step.get("sampler")) for step in pipeline if step.get("type") == "LoadVideoFrames"}
+
+    train, test = names(cfg.get("train_pipeline", [])), names(cfg.get("test_pipeline", []))
+    if train == test:
+        return ", ".join(sorted(train))
+    return f"train {', '.join(sorted(train))}; test {', '.join(sorted(test))}"
+
+
+def _backbone(cfg: Config) -> str:
+    qclip = cfg.model.get("qclip", {})
+    if "backbone" in qclip:
+        return str(qclip["backbone"])
+    try:
+        from qclip_plugin.models import get_preset
+
+        preset = get_preset(qclip.get("preset", "paper"))
+        pretrained = qclip.get("pretrained", preset.get("pretrained"))
+        return f"{preset['backbone']} ({'random init' if pretrained is None else pretrained})"
+    except (ImportError, ValueError):
+        return "unknown"
+
+
+def _experiment_name(name: str, preset: str | None) -> str:
+    stem = Path(name).with_suffix("").as_posix().replace("/", "_") if name.endswith(".py") or "/" in name else name
+    return f"{stem}-{preset}" if preset else stem
+
+
+def _rows(run: SplitRun, method: str, multi_split: bool) -> list[dict]:
+    rows = []
+    common = {
+        "train_set": run.train_set,
+        "split": str(run.split_index) if multi_split else "",
+        "seed": run.seed,
+    }
+    for label, results, epoch in (
+        (method, run.result.trained, run.result.selected_epoch),
+        (f"{method}, untrained", run.result.untrained, ""),
+    ):
+        for test_set, res in results.items():
+            note = f"selected epoch {epoch} of {run.result.max_epochs} on validation" if epoch != "" else "as built"
+            rows.append({"method": label, "test_set": test_set, "n_videos": res.n_videos, **res.metrics,
+                         "mapping": res.mapping, "selected_epoch": epoch, "note": note, **common})
+    return rows
+
+
+# --- the protocol ----------------------------------------------------------------------------
+
+
+def _published(spec: Any, test_sets: list[str]) -> pd.DataFrame:
+    """The published rows for a protocol's test sets: ``published_dir`` (relative to
+    ``leaderboard/published``; ``'none'``: no rows) and ``published_protocol`` (``None``: any)."""
+    folder = spec.get("published_dir")
+    if str(folder).lower() == "none":
+        return pd.DataFrame(columns=list(COLUMNS))
+    directory = None if folder is None else (Path(folder) if Path(folder).is_absolute() else PUBLISHED_DIR / folder)
+    return load_published(spec.get("published_protocol", spec.name), test_sets, directory)
+
+
+def _resolve_init(
+    cfg: Config, preset: str | None, work_dir: Path, leaderboard_dir: Path, log: Callable[[str], None],
+    preflight: bool | str,
+) -> Path | None:
+    init = cfg.protocol.get("init_checkpoint")
+    if init:
+        path = Path(str(init)).expanduser()
+        if not path.is_file():
+            raise ProtocolError(f"init_checkpoint {path} does not exist; pass the adapters to start from "
+                                "(selected.safetensors of a pre-training run, or a converted official checkpoint)")
+        return path
+    dependency = cfg.protocol.get("init_from_protocol")
+    if not dependency:
+        if cfg.protocol.name == "finetune":
+            raise ProtocolError(
+                "the fine-tune protocol starts from the LSVQ-trained model: pass init_checkpoint=PATH "
+                "(selected.safetensors of `qclip-bench run protocol=cross-dataset`, or a checkpoint converted "
+                "with `qclip-bench convert-official`)"
+            )
+        return None
+    dep_name = _experiment_name(dependency, preset)
+    dep_work = work_dir.parent / dep_name
+    record = dep_work / "result.json"
+    if record.is_file():
+        exported = json.loads(record.read_text()).get("exported", [])
+        if exported and Path(exported[0]).is_file():
+            log(f"starting from {exported[0]} ({dependency} run found in {dep_work})")
+            return Path(exported[0])
+    log(f"no {dependency} run in {dep_work}: running it first to get the pre-trained adapters")
+    result = run_protocol(dependency, preset=preset, work_dir=dep_work, leaderboard_dir=leaderboard_dir.parent / dep_name,
+                          preflight=preflight, log=log)
+    exported = [r.result.exported for r in result.runs if r.result.exported]
+    if not exported:
+        raise ProtocolError(f"the {dependency} run in {dep_work} exported no adapters to start from")
+    return Path(exported[0])
+
+
+def run_protocol(
+    name: str,
+    overrides: Iterable[str] | Mapping[str, Any] | None = None,
+    *,
+    preset: str | None = None,
+    work_dir: str | os.PathLike | None = None,
+    leaderboard_dir: str | os.PathLike | None = None,
+    preflight: bool | str = True,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> ProtocolResult:
+    """Run a benchmark protocol end to end and write its leaderboard.
+
+    Args:
+        name: ``intra-dataset``, ``cross-dataset``, ``finetune``, or a config path (e.g.
+            ``paper/table1_sampling/segmsemean``).
+        overrides: ``key=value`` strings or a mapping (:mod:`qclip_plugin.bench.overrides`), e.g.
+            ``["model.preset=release", "data_root.KoNViD=/data/konvid", "train.max_epochs=1"]``.
+            The run options ``protocol``, ``preset``, ``work_dir``, ``leaderboard_dir``, ``resume``,
+            ``preflight`` (``true``/``false``/``deep``), ``datasets`` (a comma list of training
+            sets to keep) and ``init_checkpoint`` may be given there too.
+        preset: ``demo`` for the synthetic demo variant (``tiny`` model, generated data).
+        work_dir: checkpoints and logs (default ``work_dirs/<protocol>[-<preset>]``).
+        leaderboard_dir: the leaderboard folder (default ``leaderboard/<protocol>[-<preset>]``,
+            both relative to the current directory).
+        preflight: check every dataset's videos before training (``"deep"``: also decode).
+        resume: continue interrupted runs from their last epoch checkpoint.
+        log: where progress lines go (mmengine logs training itself, with its ETA).
+
+    Returns:
+        A :class:`ProtocolResult` (measured rows, the leaderboard files, each run's result).
+    """
+    start = time.perf_counter()
+    options = parse_overrides(overrides)
+    name = str(options.get("protocol", name))
+    preset = options.get("preset", preset)
+    cfg = load_protocol_config(name, preset, options)
+    spec = cfg.protocol
+    experiment = _experiment_name(name, preset)
+    work_root = Path(options.get("work_dir") or work_dir or Path("work_dirs") / experiment)
+    board = Path(options.get("leaderboard_dir") or leaderboard_dir or Path("leaderboard") / experiment)
+    resume = bool(options.get("resume", resume))
+    preflight = options.get("preflight", preflight)
+    if "init_checkpoint" in options:
+        spec.init_checkpoint = options["init_checkpoint"]
+    metadata: dict[str, Any] = {}
+    if preset == "demo" or spec.get("preset") == "demo":
+        metadata.update(_prepare_demo(cfg, log))
+
+    train_sets = dict(spec.train_sets)
+    if "datasets" in options:
+        wanted = [d.strip() for d in str(options["datasets"]).split(",") if d.strip()]
+        unknown = [d for d in wanted if d not in train_sets]
+        if unknown:
+            raise ProtocolError(f"datasets={','.join(unknown)}: not in this protocol; choose from {', '.join(train_sets)}")
+        train_sets = {k: v for k, v in train_sets.items() if k in wanted}
+    test_sets = dict(spec.get("test_sets") or {})
+    built = {n: _build_dataset(n, c) for n, c in {**train_sets, **test_sets}.items()}
+    if preflight:
+        _preflight(built, deep=preflight == "deep", log=log)
+
+    init = _resolve_init(cfg, preset, work_root, board, log, preflight)
+    if init is not None and init.suffix == ".safetensors":
+        cfg.model.qclip.checkpoint = str(init)
+        load_from = None
+    else:
+        load_from = init
+
+    split = spec.get("split", {}) or {}
+    seeds = [int(s) for s in split.get("seeds", [0])]
+    multi = len(seeds) > 1
+    method = f"{spec.get('method', 'Q-CLIP')} ({cfg.model.qclip.get('preset', 'paper')})"
+    runs: list[SplitRun] = []
+    recorded: dict[str, Any] = {}
+    for train_name, train_cfg in train_sets.items():
+        n = len(built[train_name])
+        for index, seed in enumerate(seeds):
+            parts = _split_positions(n, split, seed)
+            recorded.setdefault(train_name, []).append({"seed": seed, "ratio": split.get("ratio"),
+                                                        "val_ratio": split.get("val_ratio", 0.0), **parts})
+            tests = {t: _with(c, cfg.test_pipeline, None, True) for t, c in test_sets.items()}
+            if spec.get("heldout_test"):
+                if not parts["test"]:
+                    raise ProtocolError(f"{train_name}: heldout_test needs split.ratio < 1")
+                label = train_name if not test_sets else f"{train_name} (held-out)"
+                tests = {label: _with(train_cfg, cfg.test_pipeline, parts["test"], True), **tests}
+            val = _with(train_cfg, cfg.test_pipeline, parts["val"], True) if parts["val"] else None
+            run_dir = work_root / train_name / f"seed{seed}"
+            log(f"[{experiment}] {train_name}, split seed {seed} ({index + 1}/{len(seeds)}): "
+                f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} held-out videos")
+            result = train_and_test(
+                cfg, run_dir, _with(train_cfg, cfg.train_pipeline, parts["train"], False), val, tests,
+                evaluate_untrained=bool(spec.get("evaluate_untrained", False)), resume=resume, load_from=load_from,
+                export_metadata={"protocol": experiment, "train_set": train_name, "split_seed": seed},
+                name=f"{experiment}_{train_name}_seed{seed}",
+            )
+            sizes = {role: len(v) for role, v in parts.items()}
+            runs.append(SplitRun(train_name, seed, index if multi else None, sizes, result))
+
+    rows = pd.DataFrame([row for run in runs for row in _rows(run, method, multi)])
+    epochs = sorted({r.result.selected_epoch for r in runs if r.result.selected_epoch is not None})
+    metadata = {
+        "protocol": spec.name,
+        "config": str(protocol_config_path(name, preset)),
+        "backbone": _backbone(cfg),
+        "preset": cfg.model.qclip.get("preset", "paper"),
+        "protocol preset": preset or "",
+        "sampler": _samplers(cfg),
+        "frames": ", ".join(sorted({str(s.get("num_frames")) for s in cfg.train_pipeline if "num_frames" in s})),
+        "epochs": cfg.train_cfg.get("max_epochs"),
+        "batch size": cfg.train_dataloader.get("batch_size"),
+        "lr": cfg.optim_wrapper.optimizer.get("lr"),
+        "selected epoch": ", ".join(str(e) for e in epochs) + " (best validation SROCC; validation carved from training)",
+        "split seeds": ", ".join(str(s) for s in seeds),
+        "training seed": cfg.get("randomness", {}).get("seed"),
+        "init": str(init) if init else "",
+        "train_set": ", ".join(train_sets),
+        "commit": git_commit(),
+        "date": utc_now(),
+        **metadata,
+    }
+    predictions = {}
+    for run in runs:
+        for test_set, res in run.result.trained.items():
+            predictions.setdefault(test_set, res.predictions)  # the first split's, for the plots
+    published = _published(spec, list(dict.fromkeys(rows["test_set"])))
+    title = f"Leaderboard: {experiment}"
+    files = write_leaderboard(board, spec.name, rows, metadata, predictions,
+                              mapping=str(rows["mapping"].iloc[0]), published=published, title=title)
+    wall = time.perf_counter() - start
+    work_root.mkdir(parents=True, exist_ok=True)
+    (work_root / "splits.json").write_text(json.dumps(recorded, indent=1))
+    (work_root / "result.json").write_text(json.dumps({
+        "exported": [str(r.result.exported) for r in runs if r.result.exported],
+        "leaderboard": str(files.markdown),
+        "wall_seconds": wall,
+    }, indent=1))
+    measured = pd.read_csv(files.csv, dtype={"split": str, "seed": str})
+    measured = measured[measured["kind"] == "measured"].fillna({"split": ""}).reset_index(drop=True)
+    result = ProtocolResult(experiment, preset, cfg, work_root, measured, runs, files, metadata, wall)
+    log(result.summary())
+    return result
+

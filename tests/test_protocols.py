@@ -1,0 +1,137 @@
+"""Protocol configs, overrides, splits and pre-flight errors of the benchmark runner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from qclip_plugin.bench.overrides import OverrideError, apply_overrides, parse_overrides, parse_value
+from qclip_plugin.bench.protocols import (
+    CONFIG_ROOT,
+    ProtocolError,
+    _split_positions,
+    load_protocol_config,
+    protocol_config_path,
+    run_protocol,
+)
+
+ALL_CONFIGS = sorted(p for p in CONFIG_ROOT.rglob("*.py") if "_base_" not in p.parts)
+
+
+def test_parse_values() -> None:
+    assert parse_value("1") == 1 and parse_value("1e-3") == 1e-3 and parse_value("[2, 4]") == [2, 4]
+    assert parse_value("(336, 336)") == (336, 336) and parse_value("none") is None and parse_value("True") is True
+    assert parse_value("false") is False and parse_value("SegMSEMean") == "SegMSEMean"
+    assert parse_value("/data/konvid") == "/data/konvid"
+    assert parse_overrides(["a.b=1", "c = x", "d=a=b"]) == {"a.b": 1, "c": "x", "d": "a=b"}
+    with pytest.raises(OverrideError, match="not key=value"):
+        parse_overrides(["train.max_epochs"])
+
+
+def test_overrides_map_onto_the_config() -> None:
+    cfg = load_protocol_config("cross-dataset")
+    apply_overrides(cfg, [
+        "model.preset=release", "model.layers=12", "data_root.KoNViD=/data/konvid", "data_root.LIVE_VQC=/data/vqc",
+        "train.max_epochs=1", "sampler=SegMSEMean", "work_dir=/tmp/w", "optim_wrapper.optimizer.lr=3e-3",
+        "batch_size=6", "seed=7", "protocol=ignored", "preset=ignored",
+    ])
+    assert cfg.model.qclip == {"preset": "release", "layers": 12}
+    assert cfg.model.type == "QCLIPVQAModel" and cfg.model.loss.rank_weight == 0.3
+    assert cfg.protocol.test_sets["KoNViD-1k"].data_root == "/data/konvid"
+    assert cfg.protocol.test_sets["LIVE-VQC"].data_root == "/data/vqc"
+    assert cfg.protocol.train_sets["LSVQ_train"].data_root is None
+    assert cfg.train_cfg.max_epochs == 1 and cfg.work_dir == "/tmp/w"
+    assert cfg.optim_wrapper.optimizer.lr == 3e-3 and cfg.optim_wrapper.optimizer.weight_decay == 1e-4
+    assert cfg.train_dataloader.batch_size == 6 and cfg.randomness.seed == 7
+    samplers = [s["sampler"] for s in cfg.train_pipeline + cfg.test_pipeline if s["type"] == "LoadVideoFrames"]
+    assert samplers == ["SegMSEMean", "SegMSEMean"]
+    apply_overrides(cfg, ["train_sampler=Mixed", "test_sampler=UNISampl", "num_frames=16"])
+    assert cfg.train_pipeline[0]["sampler"] == "Mixed" and cfg.test_pipeline[0]["sampler"] == "UNISampl"
+    assert cfg.train_pipeline[0]["num_frames"] == cfg.test_pipeline[0]["num_frames"] == 16
+    with pytest.raises(OverrideError, match="no dataset named 'CVD2014'"):
+        apply_overrides(cfg, ["data_root.CVD2014=/x"])
+
+
+@pytest.mark.parametrize("path", ALL_CONFIGS, ids=lambda p: str(p.relative_to(CONFIG_ROOT)))
+def test_every_config_loads(path: Path) -> None:
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_scope == "qclip_plugin"
+    assert cfg.model.type == "QCLIPVQAModel" and cfg.model.loss.type == "PLCCRankLoss"
+    assert cfg.optim_wrapper.constructor == "TrainableOptimWrapperConstructor"
+    assert cfg.optim_wrapper.optimizer.type == "AdamW"
+    assert cfg.default_hooks.checkpoint.save_best == "vqa/SROCC"
+    assert {"type": "TrainableCheckpointHook"} in cfg.custom_hooks
+    assert cfg.test_evaluator.type == "VQAMetric" and cfg.test_evaluator.mapping == "linear"
+    spec = cfg.protocol
+    assert spec.name in ("intra-dataset", "cross-dataset", "finetune")
+    assert spec.train_sets and all("type" in d for d in spec.train_sets.values())
+    assert spec.split.seeds and (spec.split.ratio is None or 0 < spec.split.ratio < 1)
+    assert spec.split.val_ratio > 0, "model selection needs a validation part"
+    loaders = [s for s in cfg.train_pipeline + cfg.test_pipeline if s["type"] == "LoadVideoFrames"]
+    assert len(loaders) == 2 and loaders[1]["test_mode"] is True
+    assert loaders[0]["num_frames"] == 8
+
+
+def test_protocol_configs_say_what_the_paper_says() -> None:
+    cross = load_protocol_config("cross-dataset")
+    assert list(cross.protocol.test_sets) == ["KoNViD-1k", "LIVE-VQC"]
+    assert cross.protocol.train_sets["LSVQ_train"] == {"type": "LSVQDataset", "split": "train", "data_root": None}
+    assert cross.model.qclip.preset == "paper" and cross.train_cfg.max_epochs == 8
+    intra = load_protocol_config("intra-dataset")
+    assert list(intra.protocol.test_sets) == ["LSVQ_test", "LSVQ_1080p"]
+    assert [d.split for d in intra.protocol.test_sets.values()] == ["test", "1080p"]
+    finetune = load_protocol_config("finetune")
+    assert list(finetune.protocol.train_sets) == ["LIVE-VQC", "KoNViD-1k", "YouTube-UGC", "CVD2014", "LIVE-Qualcomm"]
+    assert finetune.protocol.split.seeds == list(range(10)) and finetune.protocol.split.ratio == 0.8
+    assert finetune.protocol.heldout_test is True
+    demo = load_protocol_config("cross-dataset", preset="demo")
+    assert demo.model.qclip == {"preset": "tiny", "pretrained": None}
+    assert list(demo.protocol.test_sets) == ["demo-B"] and demo.protocol.heldout_test is True
+    demo_ft = load_protocol_config("finetune", preset="demo")
+    assert demo_ft.protocol.init_from_protocol == "cross-dataset" and len(demo_ft.protocol.split.seeds) == 10
+    assert list(demo_ft.protocol.train_sets) == ["demo-B"] and not demo_ft.protocol.test_sets
+
+
+def test_config_lookup_errors_name_the_choices() -> None:
+    assert protocol_config_path("finetune") == CONFIG_ROOT / "protocols" / "finetune.py"
+    assert protocol_config_path("finetune", "demo") == CONFIG_ROOT / "protocols" / "demo" / "finetune.py"
+    with pytest.raises(ProtocolError, match="protocols: intra-dataset, cross-dataset, finetune"):
+        protocol_config_path("crossdataset")
+    with pytest.raises(ProtocolError, match="unknown preset 'quick'"):
+        protocol_config_path("finetune", "quick")
+
+
+def test_splits_keep_validation_inside_training() -> None:
+    parts = _split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=3)
+    assert (len(parts["train"]), len(parts["val"]), len(parts["test"])) == (72, 8, 20)
+    assert not set(parts["val"]) & set(parts["test"]) and not set(parts["train"]) & set(parts["val"])
+    assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(100))
+    assert parts == _split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=3)
+    assert parts != _split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=4)
+    whole = _split_positions(100, {"ratio": None, "val_ratio": 0.05}, seed=42)
+    assert (len(whole["train"]), len(whole["val"]), whole["test"]) == (95, 5, [])
+
+
+def test_missing_data_root_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("QCLIP_DATA_LSVQ", "QCLIP_DATA_KONVID", "QCLIP_DATA_LIVE_VQC"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ProtocolError) as error:
+        run_protocol("cross-dataset", work_dir=tmp_path / "w", leaderboard_dir=tmp_path / "lb", log=lambda _: None)
+    message = str(error.value)
+    assert "LSVQ_train" in message and "data_root.LSVQ=" in message and "$QCLIP_DATA_LSVQ" in message
+    assert not (tmp_path / "w").exists()
+
+
+def test_preflight_stops_before_training(tmp_path: Path, shared_data: Path) -> None:
+    # a real label list whose videos are not there: the pre-flight check lists them
+    root = tmp_path / "konvid"
+    root.mkdir()
+    (root / "labels.txt").write_text((shared_data / "labels" / "KoNViD" / "labels.txt").read_text())
+    with pytest.raises(ProtocolError) as error:
+        run_protocol("finetune", [f"data_root.KoNViD={root}", "datasets=KoNViD-1k"],
+                     work_dir=tmp_path / "w", leaderboard_dir=tmp_path / "lb", log=lambda _: None)
+    message = str(error.value)
+    assert "pre-flight" in message and "1200 of 1200" in message and "missing" in message
+    assert not (tmp_path / "w").exists()
