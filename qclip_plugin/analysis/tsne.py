@@ -240,8 +240,56 @@ def plot_tsne(data: Mapping[str, Any] | str | os.PathLike, path: str | os.PathLi
     return save_png(tsne_figure(data, title), path)
 
 
+_CORNERS = {"lower left": (0.02, 0.02), "lower right": (0.62, 0.02), "upper left": (0.02, 0.64),
+            "upper right": (0.62, 0.64)}
+_INSET_SIZE = (0.36, 0.34)
+#: Prompts closer together than this share of the map's extent get a zoomed inset.
+_CROWDED = 0.05
+
+
+def _corners_by_emptiness(ax, xy: np.ndarray, keep_visible: np.ndarray) -> list[str]:
+    """Corners of ``ax`` ordered by how few points an inset there would cover; corners over any point
+    of ``keep_visible`` (the zoomed prompts) come last."""
+    ax.autoscale_view()
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    fx, fy = (xy[:, 0] - x0) / (x1 - x0), (xy[:, 1] - y0) / (y1 - y0)
+    w, h = _INSET_SIZE
+
+    kx, ky = (keep_visible[:, 0] - x0) / (x1 - x0), (keep_visible[:, 1] - y0) / (y1 - y0)
+
+    def covered(corner: str) -> int:
+        cx, cy = _CORNERS[corner]
+        hides = ((kx >= cx - 0.03) & (kx <= cx + w + 0.03) & (ky >= cy - 0.03) & (ky <= cy + h + 0.03)).any()
+        return int(((fx >= cx) & (fx <= cx + w) & (fy >= cy) & (fy <= cy + h)).sum()) + len(fx) * int(hides)
+
+    return sorted(_CORNERS, key=covered)
+
+
+def _prompt_inset(ax, corner: str, video_xy: np.ndarray, prompt_xy: np.ndarray, levels: list[str],
+                  colours: list | None) -> None:
+    """A zoom on the prompts (with the videos that fall in the window), so crowded prompts stay visible."""
+    centre = prompt_xy.mean(axis=0)
+    extent = np.ptp(np.r_[video_xy, prompt_xy], axis=0).max()
+    half = max(float(np.abs(prompt_xy - centre).max()) * 1.6, 1e-9 * extent)
+    inset = ax.inset_axes([*_CORNERS[corner], *_INSET_SIZE])
+    near = (np.abs(video_xy - centre) <= half).all(axis=1)
+    inset.scatter(video_xy[near, 0], video_xy[near, 1], s=10, c="lightgray")
+    for i, level in enumerate(levels):
+        face = colours[i] if colours else "white"
+        inset.scatter(prompt_xy[i, 0], prompt_xy[i, 1], s=150, marker="*", color=face, edgecolors="black",
+                      linewidths=0.7, zorder=3)
+        inset.annotate(level, prompt_xy[i], textcoords="offset points", xytext=(5, 4), fontsize=7)
+    inset.set_xlim(centre[0] - half, centre[0] + half)
+    inset.set_ylim(centre[1] - half, centre[1] + half)
+    inset.set_xticks([])
+    inset.set_yticks([])
+    inset.set_title(f"prompts, zoomed ×{extent / (2 * half):.0f}", fontsize=7, pad=2)
+    ax.indicate_inset_zoom(inset, edgecolor="gray")
+
+
 def tsne_figure(data: Mapping[str, Any] | str | os.PathLike, title: str = ""):
-    """The matplotlib ``Figure`` :func:`plot_tsne` saves (axes ``fig.axes[:4]``: panels a, b, c, d)."""
+    """The matplotlib ``Figure`` :func:`plot_tsne` saves (axes ``fig.axes[:4]``: panels a, b, c, d;
+    crowded prompts get a zoomed inset, ``ax.child_axes``)."""
     if not isinstance(data, Mapping):
         data = load_tsne_data(data)
     summary = summarize_tsne(data)
@@ -249,11 +297,12 @@ def tsne_figure(data: Mapping[str, Any] | str | os.PathLike, title: str = ""):
     levels = [str(level) for level in data["levels"]]
     nv = len(mos)
     colours = level_colours(levels)
-    fig, axes = new_figure(1300, 1100, rows=2, cols=2)
+    fig, axes = new_figure(1400, 1100, rows=2, cols=2)
     names = {"frozen": "frozen backbone", "adapted": "Q-CLIP (adapted)"}
     for col, space in enumerate(SPACES):
         xy = np.asarray(data[f"{space}_xy"])
         video_xy, prompt_xy = xy[:nv], xy[nv:]
+        crowded = np.ptp(prompt_xy, axis=0).max() < _CROWDED * np.ptp(xy, axis=0).max()
         stats = summary[space]
         ax = axes[0, col]
         ax.scatter(video_xy[:, 0], video_xy[:, 1], s=16, c="tab:blue", alpha=0.7, label=f"videos ({nv})")
@@ -263,20 +312,27 @@ def tsne_figure(data: Mapping[str, Any] | str | os.PathLike, title: str = ""):
         ax.set_title(f"({'ab'[col]}) {names[space]}: videos and prompts\n"
                      f"modality gap {_fmt(stats['modality_gap'])}, "
                      f"silhouette video/prompt {_fmt(stats['modality_silhouette'])}", fontsize=10)
-        ax.legend(loc="best", fontsize=8, framealpha=0.8)
+        if crowded:
+            _prompt_inset(ax, _corners_by_emptiness(ax, xy, prompt_xy)[0], video_xy, prompt_xy, levels, colours)
+        # beside the panel, where (c)/(d) have their colour bars: the map stays uncovered
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, borderaxespad=0)
 
         ax = axes[1, col]
         points = ax.scatter(video_xy[:, 0], video_xy[:, 1], s=18, c=mos, cmap="viridis", alpha=0.85,
                             label=f"videos ({nv}), colour: MOS")
         ax.scatter(prompt_xy[:, 0], prompt_xy[:, 1], s=200, marker="*", facecolors="white",
                    edgecolors="black", linewidths=0.8, zorder=3, label=f"prompts ({len(levels)})")
-        for i, level in enumerate(levels):
-            ax.annotate(level, prompt_xy[i], textcoords="offset points", xytext=(6, 6), fontsize=8)
         fig.colorbar(points, ax=ax, label="MOS")
         ax.set_title(f"({'cd'[col]}) {names[space]}: videos by MOS\n"
                      f"MOS-level silhouette {_fmt(stats['tsne_mos_level_silhouette'])}, "
                      f"SROCC(t-SNE 1, MOS) {_fmt(stats['tsne_axis1_srocc'])}", fontsize=10)
-        ax.legend(loc="best", fontsize=8, framealpha=0.8)
+        corners = _corners_by_emptiness(ax, xy, prompt_xy)
+        if crowded:
+            _prompt_inset(ax, corners[0], video_xy, prompt_xy, levels, None)
+        else:
+            for i, level in enumerate(levels):
+                ax.annotate(level, prompt_xy[i], textcoords="offset points", xytext=(6, 6), fontsize=8)
+        ax.legend(loc=corners[1] if crowded else "best", fontsize=8, framealpha=0.8)
     for ax in axes.flat:
         ax.set_xlabel("t-SNE 1")
         ax.set_ylabel("t-SNE 2")
