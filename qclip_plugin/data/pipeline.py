@@ -105,6 +105,7 @@ def sample_video(
     strategy = build_sampler(sampler) if test_mode is None else build_sampler(sampler, test_mode=test_mode)
     strategy, rng = strategy.resolve(seed)  # Mixed draws here, so we know whether a profile is needed
     path = Path(path)
+    cache_dir = None if cache_dir is True else cache_dir
     if not strategy.needs_profile:
         with open_video(path, size=size, **reader_options) as reader:
             indices = strategy(reader.num_frames, num_frames, rng=rng)
