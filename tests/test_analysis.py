@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -265,3 +266,18 @@ def test_visualize_ablation_command(tmp_path, capsys):
 
     with pytest.raises(ValueError, match="no E-SCMA-layers runs found"):
         layer_ablation_table([r for r in runs if r.name == "nothing"])
+
+
+def test_runs_recorded_with_relative_paths_are_found_from_elsewhere(tmp_path, monkeypatch):
+    """run_protocol records work_dirs/... and leaderboard/... relative to where it ran."""
+    root = tmp_path / "project"
+    work, board = _fake_run(root, "escma_1_layers", 1, 0.5)
+    record = json.loads((work / "result.json").read_text())
+    record["exported"] = [str(Path(p).relative_to(root)) for p in record["exported"]]
+    record["leaderboard"] = str(Path(record["leaderboard"]).relative_to(root))
+    (work / "result.json").write_text(json.dumps(record))
+    monkeypatch.chdir(tmp_path)
+    (run,) = find_runs([root / "work"])
+    assert run.source == board / "leaderboard.csv"
+    assert run.encoder_layers == 1 and run.checkpoint is not None
+    assert run.trainable_params == checkpoint_trainable_parameters(run.checkpoint)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -121,14 +122,33 @@ def _trained_rows(csv: Path) -> pd.DataFrame:
     return summary.reset_index(drop=True)
 
 
+def _locate(recorded: str, result: Path) -> Path | None:
+    """A path ``result.json`` recorded, found again: as written, or (relative paths are relative to where
+    the run was started) below an ancestor of the work dir, or as a tail of it below the work dir."""
+    path = Path(recorded).expanduser()
+    if path.exists():
+        return path
+    if not path.is_absolute():
+        for ancestor in result.parent.resolve().parents:
+            if (ancestor / path).exists():
+                return ancestor / path
+    for k in range(1, len(path.parts)):
+        candidate = result.parent.joinpath(*path.parts[k:])
+        if candidate.exists():
+            return candidate
+    return None
+
+
 def _from_result(result: Path) -> MeasuredRun | None:
     record = json.loads(result.read_text())
-    board = record.get("leaderboard")
-    csv = Path(board).with_name("leaderboard.csv") if board else None
+    board = _locate(record["leaderboard"], result) if record.get("leaderboard") else None
+    csv = board.with_name("leaderboard.csv") if board else None
     if csv is None or not csv.is_file():
+        warnings.warn(f"{result}: its leaderboard {record.get('leaderboard')!r} is not found; pass the "
+                      "leaderboard folder as well (or run from the folder the protocol ran in)", stacklevel=3)
         return None
     run = MeasuredRun(name=result.parent.name, source=csv, rows=_trained_rows(csv))
-    exported = [Path(p) for p in record.get("exported", []) if Path(p).is_file()]
+    exported = [found for p in record.get("exported", []) if (found := _locate(p, result)) is not None]
     if exported:
         from qclip_plugin.models import read_checkpoint_metadata
 
