@@ -289,3 +289,24 @@ def test_model_follows_dtype_and_device_moves(tiny):
     frames = _frames(b=1, t=2, seed=9)
     with torch.no_grad():
         torch.testing.assert_close(model(frames.double()).float(), tiny(frames), rtol=0, atol=1e-5)
+
+
+def test_context_position_follows_the_tokenizer():
+    """CLIP's BPE puts a start token before the context; tokenizers without one (SigLIP) do not."""
+    import open_clip
+
+    from qclip_plugin.models.prompts import PromptLearner
+
+    embedding = torch.nn.Embedding(49408, 8)
+
+    def no_start_token(texts, context_length=16):
+        return open_clip.tokenize(texts, context_length + 1)[:, 1:]
+
+    x_id = open_clip.tokenize(["X"])[0, 1]
+    with_sot = PromptLearner(open_clip.tokenize, embedding, n_ctx=2, context_length=16)
+    without = PromptLearner(no_start_token, embedding, n_ctx=2, context_length=16)
+    assert (with_sot.ctx_start, without.ctx_start) == (1, 0)
+    assert (without.token_ids[:, :2] == x_id).all()
+    torch.testing.assert_close(without.ctx.detach(), embedding.weight[x_id].expand(2, -1).detach())
+    embeds, _ = without(embedding)
+    torch.testing.assert_close(embeds[:, 2:], embedding(without.token_ids)[:, 2:])

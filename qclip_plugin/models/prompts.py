@@ -54,6 +54,7 @@ class PromptLearner(nn.Module):
         learnable_context: bool = True,
         context_word: str = "X",
         context_length: int | None = None,
+        check_fit: bool = True,
     ):
         super().__init__()
         if "{}" not in template:
@@ -65,18 +66,33 @@ class PromptLearner(nn.Module):
         self.n_ctx = int(n_ctx)
         prefix = " ".join([context_word] * self.n_ctx)
         self.texts = tuple(f"{prefix} {template.format(level)}".strip() for level in self.levels)
-        ids = tokenizer(list(self.texts)) if context_length is None else tokenizer(list(self.texts), context_length)
-        ids = torch.as_tensor(ids, dtype=torch.long)
+        ids = self._tokenize(tokenizer, self.texts, context_length)
         # a prompt filling the whole context may have been truncated: EOT pooling would read a cut prompt
-        if ((ids != 0).sum(dim=-1) >= ids.shape[1]).any():
+        if check_fit and ((ids != 0).sum(dim=-1) >= ids.shape[1]).any():
             raise ValueError(f"a prompt does not fit the text tower's context ({ids.shape[1]} tokens): {self.texts}")
         self.register_buffer("token_ids", ids, persistent=False)
+        # where the context tokens sit: 1 after CLIP's start token, 0 for tokenizers without one
+        self.ctx_start = 0
+        if self.n_ctx:
+            bare = self._tokenize(tokenizer, [template.format(self.levels[0])], context_length)[0]
+            first = ids[0]
+            self.ctx_start = int((first[: bare.numel()] != bare).nonzero()[0, 0])
+            if not torch.equal(first[self.ctx_start + self.n_ctx :][:8], bare[self.ctx_start :][:8]):
+                raise ValueError(
+                    f"the context word {context_word!r} is not a single token for this tokenizer; pick another"
+                )
         if learnable_context:
+            span = ids[0, self.ctx_start : self.ctx_start + self.n_ctx]
             with torch.no_grad():
-                init = token_embedding(ids[0, 1 : 1 + self.n_ctx]).detach().clone().float()
+                init = token_embedding(span).detach().clone().float()
             self.ctx = nn.Parameter(init)
         else:
             self.ctx = None
+
+    @staticmethod
+    def _tokenize(tokenizer: Callable, texts, context_length: int | None) -> torch.Tensor:
+        ids = tokenizer(list(texts)) if context_length is None else tokenizer(list(texts), context_length)
+        return torch.as_tensor(ids, dtype=torch.long)
 
     @property
     def num_prompts(self) -> int:
@@ -88,5 +104,6 @@ class PromptLearner(nn.Module):
         if self.ctx is None:
             return embeds, ids
         ctx = self.ctx.to(embeds.dtype).unsqueeze(0).expand(ids.shape[0], -1, -1)
-        embeds = torch.cat([embeds[:, :1], ctx, embeds[:, 1 + self.n_ctx :]], dim=1)
+        start = self.ctx_start
+        embeds = torch.cat([embeds[:, :start], ctx, embeds[:, start + self.n_ctx :]], dim=1)
         return embeds, ids

@@ -181,6 +181,7 @@ class QCLIP(nn.Module):
             n_ctx=settings["n_ctx"],
             learnable_context=settings["learnable_context"],
             context_length=self._text.context_length,
+            check_fit=self._text.pool_type == "argmax",  # CLIP BPE: pad id 0, EOT = argmax
         )
         self.head = QualityRegressor(len(settings["levels"]), init_std=config.head_init_std)
         self.embed_dim = embed_dim
