@@ -135,3 +135,25 @@ def test_preflight_stops_before_training(tmp_path: Path, shared_data: Path) -> N
     message = str(error.value)
     assert "pre-flight" in message and "1200 of 1200" in message and "missing" in message
     assert not (tmp_path / "w").exists()
+
+
+def test_paper_experiments_override_the_model_helpers_names() -> None:
+    from qclip_plugin.models import ABLATIONS, QCLIPConfig
+
+    paper = CONFIG_ROOT / "paper"
+    table1 = {p.stem: Config.fromfile(str(p)) for p in sorted((paper / "table1_sampling").glob("*.py"))}
+    names = ["RandSampl", "UNISampl", "UNIRandStart", "MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed"]
+    assert sorted(table1) == sorted(n.lower() for n in names)
+    for name in names:
+        cfg = table1[name.lower()]
+        assert cfg.train_pipeline[0]["sampler"] == cfg.test_pipeline[0]["sampler"] == name
+        assert list(cfg.protocol.test_sets) == ["LSVQ_test", "LSVQ_1080p", "KoNViD-1k", "LIVE-VQC"]
+        assert cfg.protocol.method == f"Q-CLIP ({name})"
+    sharing = {Config.fromfile(str(p)).model.qclip.sharing for p in (paper / "table3_scma").glob("*.py")}
+    assert sharing == {v["sharing"] for k, v in ABLATIONS.items() if k.startswith("scma_")}
+    modes = {Config.fromfile(str(p)).model.qclip.prompt_mode for p in (paper / "table4_prompts").glob("*.py")}
+    assert modes == {v["prompt_mode"] for k, v in ABLATIONS.items() if k.startswith("prompts_")}
+    layers = {Config.fromfile(str(p)).model.qclip.layers for p in (paper / "figure5_escma_layers").glob("*.py")}
+    assert layers == {2, 4, 6, 8, 12, 24}
+    fields = set(QCLIPConfig.__dataclass_fields__)
+    assert {"sharing", "prompt_mode", "layers"} <= fields

@@ -2,6 +2,7 @@
 # Model selection: the best validation SROCC on 5 % of LSVQ_train held out (seed 42), never a test set.
 #   qclip-bench run protocol=cross-dataset data_root.LSVQ=... data_root.KoNViD=... data_root.LIVE_VQC=...
 _base_ = [
+    '../_base_/models/qclip_paper.py',
     '../_base_/default_runtime.py',
     '../_base_/schedules/adamw_cosine_8e.py',
     '../_base_/datasets/video_pipeline.py',
@@ -9,10 +10,7 @@ _base_ = [
     '../_base_/datasets/konvid.py',
     '../_base_/datasets/live_vqc.py',
 ]
-model = dict(
-    type='QCLIPVQAModel',
-    qclip=dict(preset='paper'),  # model.preset=release, model.layers=12, ... (build_qclip arguments)
-    loss=dict(type='PLCCRankLoss', plcc_weight=1.0, rank_weight=0.3))
+# model: _base_/models/qclip_paper.py (override with model.preset=release, model.layers=12, ...)
 protocol = dict(
     name='cross-dataset',
     method='Q-CLIP',

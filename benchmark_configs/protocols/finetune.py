@@ -5,6 +5,7 @@
 #   qclip-bench run protocol=finetune init_checkpoint=work_dirs/cross-dataset/LSVQ_train/seed42/selected.safetensors
 #   (train that first with protocol=cross-dataset) and data_root.<dataset>=... ; datasets=KoNViD-1k,CVD2014 picks some.
 _base_ = [
+    '../_base_/models/qclip_paper.py',
     '../_base_/default_runtime.py',
     '../_base_/schedules/adamw_cosine_8e.py',
     '../_base_/datasets/video_pipeline.py',
@@ -14,10 +15,6 @@ _base_ = [
     '../_base_/datasets/cvd2014.py',
     '../_base_/datasets/live_qualcomm.py',
 ]
-model = dict(
-    type='QCLIPVQAModel',
-    qclip=dict(preset='paper'),
-    loss=dict(type='PLCCRankLoss', plcc_weight=1.0, rank_weight=0.3))
 protocol = dict(
     name='finetune',
     method='Q-CLIP',

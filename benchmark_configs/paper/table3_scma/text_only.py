@@ -1,6 +1,7 @@
 # Paper, table 3 (structure of SCMA): SCMA text only (model override sharing='text_only').
 # Trained on LSVQ_train, tested on LSVQ_test; published rows: leaderboard/published/ablations.
 _base_ = ['../../protocols/intra-dataset.py']
+# as _base_/models/qclip_paper_scma_text_only.py (one model base per config: the protocol brings the paper's)
 model = dict(qclip=dict(sharing='text_only'))
 protocol = dict(
     method='Q-CLIP (SCMA text only)',

@@ -1,6 +1,7 @@
 # Paper, table 4 (prompts): prompts antonym (model override prompt_mode='antonym').
 # Trained on LSVQ_train, tested on LSVQ_test, KoNViD-1k and LIVE-VQC; published rows: leaderboard/published/ablations.
 _base_ = ['../lsvq_four_test_sets.py']
+# as _base_/models/qclip_paper_prompts_antonym.py
 model = dict(qclip=dict(prompt_mode='antonym'))
 protocol = dict(
     method='Q-CLIP (prompts antonym)',

@@ -3,6 +3,7 @@
 # part B (new content). The untrained model is scored too. Numbers say nothing about real VQA.
 #   qclip-bench run protocol=cross-dataset preset=demo
 _base_ = [
+    '../../_base_/models/qclip_tiny.py',
     '../../_base_/default_runtime.py',
     '../../_base_/schedules/adamw_cosine_8e.py',
     '../../_base_/datasets/video_pipeline.py',
@@ -17,10 +18,6 @@ test_pipeline = [
     dict(type='LoadVideoFrames', num_frames=8, sampler='UNISampl', size=image_size, test_mode=True),
     dict(type='PackVQAInputs'),
 ]
-model = dict(
-    type='QCLIPVQAModel',
-    qclip=dict(preset='tiny', pretrained=None),
-    loss=dict(type='PLCCRankLoss', plcc_weight=1.0, rank_weight=0.3))
 # the tiny random model learns faster with a larger step (DESIGN.md section 8)
 optim_wrapper = dict(optimizer=dict(lr=3e-3))
 train_cfg = dict(max_epochs=8)
