@@ -400,3 +400,20 @@ def test_official_with_other_prompts_is_refused(pe_clip):
     sd["prompt_suffix"] = sd["prompt_suffix"] + 0.01
     with pytest.raises(ValueError, match="match none of the known prompts"):
         convert_official_state_dict(sd, layers=2)
+
+
+def test_official_file_with_python_objects_needs_trust(pe_clip, tmp_path):
+    import numpy as np
+
+    from qclip_plugin.models.official import load_official_state_dict
+
+    sd, _ = official_state_dict(pe_clip)
+    path = tmp_path / "with_numpy.pth"
+    torch.save({"state_dict": sd, "best_srocc": np.float64(0.9)}, path)
+    with pytest.raises(ValueError, match="--trust-pickle"):
+        load_official_state_dict(path)
+    loaded = load_official_state_dict(path, trust_pickle=True)
+    assert set(loaded) == set(sd) and torch.equal(loaded["score_proj"], sd["score_proj"])
+    with pytest.raises(ValueError, match="no 'clip_model.' keys"):
+        torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "other.pth")
+        load_official_state_dict(tmp_path / "other.pth")

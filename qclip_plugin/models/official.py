@@ -59,18 +59,22 @@ _LAYER_PARTS = {"down_proj": "down", "up_proj": "up", "ln": "norm"}
 _PROJ_PARTS = {"0": "down", "1": "ffn", "3": "up"}
 
 
-def load_official_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read an official ``.pth`` (``{'state_dict': ...}``, or a bare state dict), tensors only."""
+def load_official_state_dict(path: str | os.PathLike, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """Read an official ``.pth`` (``{'state_dict': ...}``, or a bare state dict), tensors only.
+
+    ``trust_pickle=True`` unpickles arbitrary objects (numpy scalars and the like that training
+    scripts store beside the weights); only for files from a source you trust.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"official Q-CLIP checkpoint {path} does not exist")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as exc:
         raise ValueError(
-            f"{path} could not be read as a weights-only torch checkpoint ({exc}); if you trust the file, load it "
-            "yourself with torch.load(..., weights_only=False) and pass obj['state_dict'] to "
-            "convert_official_state_dict"
+            f"{path} could not be read as a weights-only torch checkpoint ({type(exc).__name__}: {str(exc)[:300]}); "
+            "it stores other Python objects beside the weights. If you trust the file, convert with "
+            "--trust-pickle (trust_pickle=True)"
         ) from exc
     state_dict = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
     if not isinstance(state_dict, dict) or not any(k.startswith("clip_model.") for k in state_dict):
@@ -180,6 +184,7 @@ def convert_official_checkpoint(
     layers: int | Sequence[int] = 6,
     include_backbone: bool = True,
     rope_layout: str = "meta",
+    trust_pickle: bool = False,
 ) -> dict:
     """Convert the official checkpoint ``src`` to this project's ``dst`` (safetensors).
 
@@ -191,7 +196,8 @@ def convert_official_checkpoint(
     """
     from qclip_plugin.models.qclip import build_qclip
 
-    tensors, overrides, report = convert_official_state_dict(load_official_state_dict(src), layers=layers)
+    state_dict = load_official_state_dict(src, trust_pickle=trust_pickle)
+    tensors, overrides, report = convert_official_state_dict(state_dict, layers=layers)
     model = build_qclip("release", pretrained=None, backbone=backbone, rope_layout=rope_layout, **overrides)
     backbone_sd = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
     result = model.backbone.load_state_dict(backbone_sd, strict=False)

@@ -21,6 +21,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="adapter layers the official model uses: N (the last N, default 6 = blocks 18-23) or a comma list",
     )
     parser.add_argument("--adapters-only", action="store_true", help="leave the backbone out of DST")
+    parser.add_argument(
+        "--trust-pickle", action="store_true",
+        help="allow non-tensor Python objects in SRC (torch.load weights_only=False); trusted files only",
+    )
     parser.set_defaults(func=run)
 
 
@@ -33,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from qclip_plugin.models.official import convert_official_checkpoint
 
     report = convert_official_checkpoint(
-        args.src, args.dst, backbone=args.backbone, layers=_layers(args.layers), include_backbone=not args.adapters_only
+        args.src, args.dst, backbone=args.backbone, layers=_layers(args.layers), include_backbone=not args.adapters_only,
+        trust_pickle=args.trust_pickle,
     )
     print(f"wrote {report['dst']}")
     print(f"used adapter layers {report['used_layers']} of {len(report['allocated_layers'])} allocated; "
