@@ -230,6 +230,12 @@ def test_visualize_efficiency_command(tmp_path, capsys):
     assert sorted(measured["test_set"]) == ["demo-A (held-out)", "demo-B"]  # untrained rows left out
     assert (measured["trainable_params"] == 4091).all()
     assert measured["SROCC"].tolist() == pytest.approx([0.61, 0.62])
+    # a leaderboard folder without its work dir: counted by building the row's preset
+    _, board = _fake_run(tmp_path, "board_only", None, 0.4, test_sets=("demo-B",), with_result=False)
+    assert main(["visualize", "efficiency", str(board), "--no-published", "--out", str(out / "b")]) == 0
+    only = pd.read_csv(out / "b" / "efficiency.csv")
+    assert only["kind"].tolist() == ["measured"] and only["trainable_params"].tolist() == [4091]
+    assert only["params_source"].iloc[0].startswith("preset 'tiny' as built")
     note = json.loads((out / "efficiency.json").read_text())["note"]
     assert "197×, 666×, 3,964×, 58,556×" in note
     assert "Q-Align" in capsys.readouterr().out
