@@ -23,9 +23,13 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from qclip_plugin.data.synthetic import DemoConfig
 
 __all__ = [
     "FROZEN_PROMPT_MODES",
@@ -79,7 +83,7 @@ class FeatureSet:
 
 
 def _dataset_items(dataset: str, data_root: str | os.PathLike | None, ann_file: str | os.PathLike | None,
-                   demo_seed: int, demo_config) -> list[VideoItem]:
+                   demo_seed: int, demo_config: DemoConfig | None) -> list[VideoItem]:
     import qclip_plugin.data.datasets as datasets
 
     if dataset in DEMO_NAMES:
@@ -134,7 +138,7 @@ def resolve_videos(
     ann_file: str | os.PathLike | None = None,
     max_videos: int | None = None,
     demo_seed: int = 0,
-    demo_config=None,
+    demo_config: DemoConfig | None = None,
 ) -> list[VideoItem]:
     """The videos of ``dataset``: ``demo`` (both parts of the synthetic set, generated on first use),
     ``demo-A``/``demo-B``, a dataset key (``KoNViD``, ``LIVE_VQC``, ``LSVQ``, ...) or class name
