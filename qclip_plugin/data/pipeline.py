@@ -25,6 +25,7 @@ from qclip_plugin.sampling import (
     build_sampler,
     cached_profile,
     frame_difference_profile,
+    free_frame_arena,
     profile_single_pass,
     store_profile,
 )
@@ -116,7 +117,9 @@ def sample_video(
                       and path.suffix.lower() not in YUV_SUFFIXES)
     cached = None if cache_dir is False else cached_profile(path, profile_size, cache_dir=cache_dir,
                                                              **reader_options)
-    if cached is None and single_pass_ok:
+    if cached is not None:
+        free_frame_arena()  # profiles are being served from the cache: the first-pass buffer can go
+    elif single_pass_ok:
         # First pass: one PyAV decode gives the profile and keeps the frames, no decord at all.
         profile, kept = profile_single_pass(path, size=profile_size, keep_size=as_size(size),
                                             max_bytes=retain_bytes, cache_dir=cache_dir)

@@ -200,7 +200,10 @@ def _arena(nbytes: int) -> tuple[np.ndarray, int]:
 
 
 def free_frame_arena() -> None:
-    """Release this thread's buffer of kept frames (it is otherwise reused by the next video)."""
+    """Release this thread's buffer of kept frames (it is otherwise reused by the next video).
+
+    ``load_video`` calls it when it finds a profile cached, i.e. once the first epoch is over.
+    """
     _ARENA.buf = None
 
 
