@@ -17,9 +17,11 @@ LEVEL_RANK: dict[str, int] = {"bad": 1, "poor": 2, "fair": 3, "good": 4, "excell
 
 def new_figure(width_px: int, height_px: int, rows: int = 1, cols: int = 1):
     """A ``matplotlib.figure.Figure`` on the Agg canvas (no pyplot state, safe in threads) and its axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width_px / DPI, height_px / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
     axes = fig.subplots(rows, cols, squeeze=False)
     return fig, axes
 
