@@ -308,7 +308,9 @@ def load_backbone(
 
     rope = None
     trunk = getattr(getattr(model, "visual", None), "trunk", None)
-    if rope_layout is not None and trunk is not None and getattr(trunk, "rope", None) is not None:
+    # the layout question is PE's alone (EVA-02 and other RoPE towers keep timm's own behaviour)
+    architecture = str(getattr(trunk, "pretrained_cfg", {}).get("architecture", "")) if trunk is not None else ""
+    if rope_layout is not None and architecture.startswith("vit_pe_") and getattr(trunk, "rope", None) is not None:
         set_rope_layout(trunk, rope_layout)
         rope = rope_layout
 

@@ -153,13 +153,12 @@ class QCLIP(nn.Module):
         self._vision = VisionTower(self.backbone)
         self._text = TextTower(self.backbone)
 
-        scma_cfg = config.scma_config(0)
         layers = config.layers
         vis_idx = resolve_layer_indices(layers, self._vision.depth)
         txt_idx = resolve_layer_indices(layers, self._text.depth)
         if len(vis_idx) != len(txt_idx):
             raise ValueError(f"layers={layers!r} selects {len(vis_idx)} visual and {len(txt_idx)} text blocks")
-        num_layers = len(vis_idx) if scma_cfg.encoder else 0
+        num_layers = len(vis_idx) if config.encoder_adapters else 0
         self.adapter_layers = {"visual": vis_idx, "text": txt_idx}
         self._adapter_at = {branch: {blk: k for k, blk in enumerate(idx)} for branch, idx in self.adapter_layers.items()}
         embed_dim = self._text.output_dim
@@ -334,20 +333,19 @@ def build_qclip(
     ``bottleneck=16, layers=4, placement='serial', gate_init=0.0, sharing='unshared',
     prompt_mode='antonym', n_ctx=4, rope_layout='timm', backbone='PE-Core-T-16-384'``.
     """
-    from qclip_plugin.models.checkpoint import read_checkpoint_metadata
+    from qclip_plugin.models.checkpoint import CheckpointMismatchError, read_checkpoint_metadata
 
     data = get_preset(preset)
-    recorded: dict | None = None
     if checkpoint is not None:
         meta = read_checkpoint_metadata(checkpoint)
         if meta.get("preset") != preset:
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"checkpoint {checkpoint} was made for the Q-CLIP preset {meta.get('preset')!r}, "
                 f"not {preset!r}; build it with build_qclip({meta.get('preset')!r}, checkpoint=...)"
             )
         recorded = dict(meta.get("config", {}))
         if "backbone" in overrides and overrides["backbone"] != meta.get("backbone"):
-            raise ValueError(
+            raise CheckpointMismatchError(
                 f"checkpoint {checkpoint} was made for the backbone {meta.get('backbone')!r}, not "
                 f"{overrides['backbone']!r}"
             )
