@@ -91,6 +91,23 @@ def test_first_pass_cached_pass_and_two_pass_agree_bit_exactly(lsvq, tmp_path, s
     assert torch.equal(first, cached) and torch.equal(first, two_pass)
 
 
+def test_first_pass_of_a_rotated_video_matches_the_cached_pass(tmp_path):
+    container = av.open(str(tmp_path / "portrait.mp4"), "w")
+    stream = container.add_stream("libx264", rate=25)
+    stream.height, stream.width, stream.pix_fmt = 48, 80, "yuv420p"
+    stream.set_display_rotation(90)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        frame = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
+        container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+    container.mux(stream.encode())
+    container.close()
+    path = tmp_path / "portrait.mp4"
+    first = load_video(path, num_frames=4, sampler="MSESortedUNI", size=None, cache_dir=tmp_path)
+    cached = load_video(path, num_frames=4, sampler="MSESortedUNI", size=None, cache_dir=tmp_path)
+    assert first.shape == (4, 3, 80, 48) and torch.equal(first, cached)
+
+
 def test_short_video_repeats_frames(tmp_path):
     container = av.open(str(tmp_path / "short.mp4"), "w")
     stream = container.add_stream("libx264", rate=25)

@@ -31,13 +31,15 @@ CLIPS = {  # name: (frames, (height, width), fps)
 }
 
 
-def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, faststart: bool = False) -> Path:
-    """H.264 (lossless, qp 0) mp4 of ``uint8 (T, H, W, 3)`` frames."""
+def write_mp4(path: Path, frames: np.ndarray, fps: int = 25, faststart: bool = False, rotation: int = 0) -> Path:
+    """H.264 (lossless, qp 0) mp4 of ``uint8 (T, H, W, 3)`` frames, with an optional display rotation."""
     container = av.open(str(path), "w", options={"movflags": "faststart"} if faststart else {})
     stream = container.add_stream("libx264", rate=fps)
     stream.height, stream.width = frames.shape[1:3]
     stream.pix_fmt = "yuv420p"
     stream.options = {"qp": "0", "preset": "ultrafast"}
+    if rotation:
+        stream.set_display_rotation(rotation)
     for frame in frames:
         container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
     container.mux(stream.encode())
@@ -78,6 +80,27 @@ def test_decord_and_pyav_are_bit_exact(videos_dir, name, size):
     expected = (len(idx), *(size or CLIPS[name][1]), 3)
     assert a.shape == b.shape == expected and a.dtype == b.dtype == np.uint8
     assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("rotation,corner", [(90, "bottom-left"), (180, "bottom-right"), (270, "top-right")])
+def test_display_rotation_is_applied_like_decord(tmp_path, rotation, corner):
+    # Phone videos carry a display rotation; decord turns frames upright, so the PyAV fallback and
+    # the first-pass frames must too (same transposes before the scale).
+    frames = np.zeros((3, 32, 64, 3), np.uint8)
+    frames[:, :8, :16] = 255  # marker in the coded frame's top-left corner
+    path = write_mp4(tmp_path / f"rot{rotation}.mp4", frames, rotation=rotation)
+    for size in (None, (20, 30)):
+        with open_video(path, size=size, backend="decord") as dec, open_video(path, size=size, backend="pyav") as pav:
+            upright = (64, 32) if rotation in (90, 270) else (32, 64)
+            assert dec.size == pav.size == (size or upright)
+            a, b = dec.get_batch([0, 2]), pav.get_batch([0, 2])
+        assert np.array_equal(a, b)
+    with open_video(path) as reader:
+        img = reader.get_batch([0])[0, ..., 0] > 128
+    h, w = img.shape
+    ys, xs = np.nonzero(img)
+    where = ("top" if ys.mean() < h / 2 else "bottom") + "-" + ("left" if xs.mean() < w / 2 else "right")
+    assert where == corner
 
 
 def test_iter_chunks_equals_get_batch_across_backends(videos_dir):

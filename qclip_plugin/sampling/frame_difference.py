@@ -29,7 +29,7 @@ import numpy as np
 from qclip_plugin.cache import cache_dir as user_cache_dir
 from qclip_plugin.video import VideoReader, open_video
 from qclip_plugin.video.guard import check_file
-from qclip_plugin.video.pyav_reader import PyAVReader, RGBConverter
+from qclip_plugin.video.pyav_reader import PyAVReader, RGBConverter, display_rotation
 from qclip_plugin.video.reader import DEFAULT_CHUNK, as_size
 
 #: Decoding size for the profile: motion shows at 112 px and the decode stays cheap.
@@ -244,6 +244,7 @@ class RetainedFrames:
                 self._arena[base:base + h * w].reshape(h, w)[:] = src
                 base += h * w
             tags = {k: getattr(frame, k) for k in _COLOR_TAGS}
+            tags["rotation"] = display_rotation(frame)  # side data does not survive the copy
             self._items.append((i * self._frame_bytes, frame.format.name, tags))
             return True
         self._bytes += sum(plane.buffer_size for plane in frame.planes)
@@ -253,22 +254,22 @@ class RetainedFrames:
         self._items.append(frame)
         return True
 
-    def _frame(self, i: int) -> av.VideoFrame:
+    def _frame(self, i: int) -> tuple[av.VideoFrame, int | None]:
         item = self._items[i]
         if isinstance(item, av.VideoFrame):
-            return item
+            return item, None
         if getattr(_ARENA, "generation", 0) != self._generation:
             raise RuntimeError("these kept frames were overwritten by a later profile pass in this thread")
         offset, fmt, tags = item
         height, width = self._geometry
         raw = self._arena[offset:offset + self._frame_bytes].reshape(height * 3 // 2, width)
         frame = av.VideoFrame.from_ndarray(raw, format=fmt)
-        for key, value in tags.items():
-            setattr(frame, key, value)
-        return frame
+        for key in _COLOR_TAGS:
+            setattr(frame, key, tags[key])
+        return frame, tags["rotation"]
 
     def get_batch(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
-        return np.stack([self._convert(self._frame(i)) for i in np.asarray(indices, np.int64).tolist()])
+        return np.stack([self._convert(*self._frame(i)) for i in np.asarray(indices, np.int64).tolist()])
 
 
 def profile_single_pass(

@@ -44,12 +44,19 @@ class DecordReader(VideoReader):
             raise DecordOpenError(str(err).splitlines()[0] if str(err) else type(err).__name__) from err
         if num_frames <= 0:
             raise DecordOpenError("decord found no frames")
+        shape = None
         if source_size is None or size is None:
-            # One decoded frame tells the output size; with size=None it is the coded size.
-            shape = self._vr[0].shape
+            # One decoded frame tells the output size: with size=None the coded size, turned
+            # upright when the file carries a display rotation (decord applies it).
+            try:
+                shape = self._vr[0].shape
+                self._vr.seek(0)
+            except Exception as err:
+                raise DecordOpenError(str(err).splitlines()[0] if str(err) else type(err).__name__) from err
             source_size = source_size or (shape[0], shape[1])
-            self._vr.seek(0)
         super().__init__(path, num_frames, fps, source_size, size)
+        if size is None:
+            self.height, self.width = shape[0], shape[1]
         self._size = size
         self._fallback: PyAVReader | None = None
 

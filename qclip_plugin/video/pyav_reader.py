@@ -19,11 +19,22 @@ import numpy as np
 from qclip_plugin.video.errors import VideoReadError
 from qclip_plugin.video.reader import DEFAULT_CHUNK, VideoReader
 
+#: Display rotation (counter-clockwise degrees, as ``VideoFrame.rotation``) -> the transposes
+#: decord 0.6 inserts before scaling for the same file (from its "rotate" tag).
+_ROTATION_FILTERS = {90: ("2",), 180: ("1", "1"), 270: ("1",)}
+
+
+def display_rotation(frame: av.VideoFrame) -> int:
+    """The frame's display rotation in counter-clockwise degrees, in ``{0, 90, 180, 270}``."""
+    return int(round(frame.rotation or 0)) % 360
+
 
 class RGBConverter:
-    """Decoded frame (any pixel format) -> ``uint8 (H, W, 3)`` RGB, squash-resized bilinearly.
+    """Decoded frame (any pixel format) -> ``uint8 (H, W, 3)`` RGB, upright, squash-resized bilinearly.
 
-    Built lazily from the first frame, rebuilt if the frame geometry changes mid-stream.
+    The filter chain is decord's: the display rotation (phone videos) as transposes, then
+    ``scale=W:H:flags=bilinear``, then ``rgb24``. Built lazily from the first frame, rebuilt if
+    the frame geometry changes mid-stream.
     """
 
     def __init__(self, size: tuple[int, int] | None) -> None:
@@ -31,27 +42,28 @@ class RGBConverter:
         self._graph: av.filter.Graph | None = None
         self._key: tuple | None = None
 
-    def _build(self, frame: av.VideoFrame) -> None:
+    def _build(self, frame: av.VideoFrame, rotation: int) -> None:
         graph = av.filter.Graph()
-        src = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format.name,
-                               time_base=frame.time_base or Fraction(1, 1000))
-        last = src
+        last = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format.name,
+                                time_base=frame.time_base or Fraction(1, 1000))
+        steps = [("transpose", d) for d in _ROTATION_FILTERS.get(rotation, ())]
         if self.size is not None:
             # decord 0.6 asks FFmpeg for "scale=W:H"; FFmpeg 4.1's default flags there are bilinear.
-            scale = graph.add("scale", f"{self.size[1]}:{self.size[0]}:flags=bilinear")
-            last.link_to(scale)
-            last = scale
-        fmt = graph.add("format", "rgb24")
-        sink = graph.add("buffersink")
-        last.link_to(fmt)
-        fmt.link_to(sink)
+            steps.append(("scale", f"{self.size[1]}:{self.size[0]}:flags=bilinear"))
+        steps += [("format", "rgb24"), ("buffersink", None)]
+        for name, args in steps:
+            node = graph.add(name, args) if args is not None else graph.add(name)
+            last.link_to(node)
+            last = node
         graph.configure()
         self._graph = graph
-        self._key = (frame.width, frame.height, frame.format.name)
+        self._key = (frame.width, frame.height, frame.format.name, rotation)
 
-    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        if self._key != (frame.width, frame.height, frame.format.name):
-            self._build(frame)
+    def __call__(self, frame: av.VideoFrame, rotation: int | None = None) -> np.ndarray:
+        """``rotation`` overrides the frame's own (for frames rebuilt without their side data)."""
+        rotation = display_rotation(frame) if rotation is None else rotation
+        if self._key != (frame.width, frame.height, frame.format.name, rotation):
+            self._build(frame, rotation)
         self._graph.push(frame)
         return self._graph.pull().to_ndarray()
 
@@ -93,6 +105,13 @@ class PyAVReader(VideoReader):
         super().__init__(path, num_frames, float(rate) if rate else 0.0, (height, width), size)
         self._size = size
         self._threads = threads
+        if size is None:
+            # Frames come out upright: a 90/270-degree display rotation swaps the native size.
+            first = next(iter(self.decode_raw()), None)
+            if first is None:
+                raise self.fail(0)
+            if display_rotation(first) in (90, 270):
+                self.height, self.width = width, height
 
     def close(self) -> None:
         if self._unused is not None:
