@@ -1,0 +1,50 @@
+"""``qclip-bench prepare``: precompute a dataset's frame-difference profiles with N processes,
+resumably, and list its unreadable videos once."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "prepare",
+        help="precompute frame-difference profiles (eq. 13) of a dataset; list bad videos once",
+        description=(
+            "Compute the frame-difference profile of every video of a dataset into the cache the MSE samplers "
+            "read, with --workers processes. Re-running skips cached profiles and, unless they changed, the "
+            "videos of the bad list. DATASET is a dataset key or class (KoNViD, LSVQ, KoNViDDataset, ...; "
+            "see qclip-bench list datasets) or video files, folders and list files."
+        ),
+    )
+    parser.add_argument("dataset", nargs="+", metavar="DATASET", help="a dataset key/class, or videos, folders, lists")
+    parser.add_argument("--data-root", help="the dataset's data root (default: its environment variable)")
+    parser.add_argument("--ann-file", help="the dataset's label file (default: found in the data root)")
+    parser.add_argument("--split", help="LSVQ split: train, test, 1080p")
+    parser.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")
+    parser.add_argument("--profile-size", type=int, nargs=2, metavar=("H", "W"), help="default 112 112")
+    parser.add_argument("--cache-dir", help="profile cache (default $QCLIP_CACHE_DIR/frame_difference)")
+    parser.add_argument("--bad-list", help="CSV of unreadable videos (default $QCLIP_CACHE_DIR/bad_videos/<dataset>.csv)")
+    parser.add_argument("--retry-bad", action="store_true", help="decode the listed bad videos again")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from qclip_plugin.bench.prepare import dataset_by_name, prepare_profiles
+    from qclip_plugin.bench.scoring import collect_videos
+
+    videos = None
+    if len(args.dataset) == 1:
+        videos = dataset_by_name(args.dataset[0], data_root=args.data_root, ann_file=args.ann_file,
+                                     split=args.split)
+    if videos is None:
+        videos = collect_videos(args.dataset)
+    report = prepare_profiles(
+        videos, num_workers=args.workers, profile_size=args.profile_size, cache_dir=args.cache_dir,
+        bad_list=args.bad_list, retry_bad=args.retry_bad, progress=not args.quiet,
+    )
+    for path, reason in report.bad.items():
+        print(f"bad: {path}: {reason}")
+    print(report.summary())
+    return 0

@@ -1,0 +1,249 @@
+"""Prepare a dataset before training: frame-difference profiles (eq. 13) of every video, computed
+once with N processes, and the unreadable videos written to a list once, instead of being met
+again at every epoch.
+
+>>> from qclip_plugin.bench.prepare import prepare_profiles
+>>> report = prepare_profiles(dataset, num_workers=8)       # doctest: +SKIP
+>>> print(report.summary())                                  # doctest: +SKIP
+KoNViD: 1200 videos: 1187 profiles computed, 11 already cached, 2 bad (listed in .../KoNViD.csv)
+
+The profiles go to the cache the MSE samplers read (``LoadVideoFrames``/``load_video`` with the
+default ``profile_size`` and ``cache_dir``), so training's first epoch decodes only the sampled
+frames. Resuming is free: cached profiles are not computed again, and videos already in the bad
+list are not decoded again unless the file changed since (size or modification time) or
+``retry_bad=True``.
+
+The bad list is a CSV ``path,reason,size,mtime_ns``; :func:`read_bad_videos` reads it and
+:func:`without_bad_videos` drops its videos from a list of paths (its first column also makes it
+a video list for ``qclip-bench score``).
+"""
+
+from __future__ import annotations
+
+import csv
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "BAD_LIST_COLUMNS",
+    "PrepareReport",
+    "dataset_by_name",
+    "default_bad_list",
+    "prepare_profiles",
+    "read_bad_videos",
+    "without_bad_videos",
+]
+
+BAD_LIST_COLUMNS: tuple[str, ...] = ("path", "reason", "size", "mtime_ns")
+
+
+@dataclass
+class PrepareReport:
+    """What :func:`prepare_profiles` did (paths as strings)."""
+
+    source: str
+    total: int = 0
+    computed: int = 0
+    cached: int = 0
+    bad: dict[str, str] = field(default_factory=dict)  # path -> reason, found by this run
+    known_bad: dict[str, str] = field(default_factory=dict)  # path -> reason, from the bad list (not retried)
+    bad_list: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def num_bad(self) -> int:
+        return len(self.bad) + len(self.known_bad)
+
+    def summary(self) -> str:
+        listed = f" (listed in {self.bad_list})" if self.bad_list is not None and self.num_bad else ""
+        known = f", {len(self.known_bad)} of them already known" if self.known_bad else ""
+        return (
+            f"{self.source}: {self.total} videos: {self.computed} profiles computed, {self.cached} already "
+            f"cached, {self.num_bad} bad{known}{listed} in {self.seconds:.1f} s"
+        )
+
+
+def default_bad_list(source: str) -> Path:
+    """Where the bad list of ``source`` (a dataset key such as ``KoNViD``) goes by default."""
+    from qclip_plugin.cache import cache_dir
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in source) or "videos"
+    return cache_dir("bad_videos") / f"{safe}.csv"
+
+
+def read_bad_videos(path: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """The rows of a bad list by video path (empty when the file does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"path", "reason"} <= set(reader.fieldnames):
+            raise ValueError(f"{path} is not a bad-video list (columns {reader.fieldnames}, expected "
+                             f"{list(BAD_LIST_COLUMNS)}); pass another --bad-list")
+        return {row["path"]: row for row in reader}
+
+
+def without_bad_videos(paths: Iterable[str | os.PathLike], bad_list: str | os.PathLike) -> list[str]:
+    """``paths`` minus the videos of ``bad_list``, in order."""
+    bad = read_bad_videos(bad_list)
+    return [os.fspath(p) for p in paths if os.fspath(p) not in bad]
+
+
+def dataset_by_name(name: str, data_root: str | os.PathLike | None = None,
+                    ann_file: str | os.PathLike | None = None, split: str | None = None) -> Any | None:
+    """The registered dataset whose class name or key (``KoNViD``, ``LSVQ``, ...) is ``name``, built
+    with the given data root and label file; None when no dataset has that name."""
+    import qclip_plugin.data.datasets  # noqa: F401  (registers the datasets)
+    from qclip_plugin.registry import DATASETS
+
+    for cls_name, cls in sorted(DATASETS.module_dict.items()):
+        key = getattr(cls, "DATASET_KEY", None)
+        if name in (cls_name, key) or (key and name.lower() == key.lower()):
+            kwargs: dict[str, Any] = {"data_root": data_root, "ann_file": ann_file or "", "test_mode": True}
+            if split is not None:
+                kwargs["split"] = split
+            return cls(**kwargs)
+    return None
+
+
+def _items(videos: Any) -> tuple[list[tuple[str, tuple[int, int] | None]], str]:
+    """``(path, yuv_geometry)`` of a dataset (``get_data_info``) or of paths, and a display name."""
+    if hasattr(videos, "get_data_info") and hasattr(videos, "__len__"):
+        infos = [videos.get_data_info(i) for i in range(len(videos))]
+        name = getattr(videos, "DATASET_KEY", None) or (getattr(videos, "metainfo", {}) or {}).get("dataset_name")
+        return [(str(i["filename"]), i.get("yuv_geometry")) for i in infos], str(name or type(videos).__name__)
+    return [(os.fspath(p), None) for p in videos], "videos"
+
+
+def _stamp(path: str) -> tuple[str, str]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "", ""
+    return str(stat.st_size), str(stat.st_mtime_ns)
+
+
+def _options(geometry: Sequence[int] | None) -> dict[str, Any]:
+    return {"yuv_geometry": tuple(geometry)} if geometry is not None else {}
+
+
+def _profile_one(path: str, geometry: tuple[int, int] | None, size: tuple[int, int],
+                 cache_dir: str | None) -> tuple[str, str | None]:
+    """Compute and cache one profile (in a worker process); ``(path, None)`` or ``(path, reason)``."""
+    from qclip_plugin.sampling.frame_difference import frame_difference_profile
+    from qclip_plugin.video.errors import VideoReadError
+
+    try:
+        frame_difference_profile(path, size=size, cache_dir=cache_dir, **_options(geometry))
+    except VideoReadError as error:
+        return path, error.reason
+    except Exception as error:  # a decoder bug on one file must not stop the other videos
+        return path, f"{type(error).__name__}: {error}"
+    return path, None
+
+
+def _write_bad_list(path: Path, rows: dict[str, dict[str, str]]) -> None:
+    from qclip_plugin.bench.atomic_files import atomic_write
+
+    def write(handle):
+        writer = csv.DictWriter(handle, fieldnames=BAD_LIST_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows.values())
+
+    atomic_write(path, write)
+
+
+def prepare_profiles(
+    videos: Any,
+    *,
+    num_workers: int = 1,
+    profile_size: int | Sequence[int] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    bad_list: str | os.PathLike | None = None,
+    retry_bad: bool = False,
+    progress: bool = True,
+) -> PrepareReport:
+    """Compute the frame-difference profile (eq. 13) of every video into the profile cache.
+
+    Args:
+        videos: a dataset (:class:`~qclip_plugin.data.datasets.VQADataset`, or any object with
+            ``get_data_info(i)["filename"]`` and ``len``; its items' ``yuv_geometry`` is used) or paths.
+        num_workers: processes decoding in parallel (1: this process).
+        profile_size: ``(height, width)`` of the profile (default the samplers' 112 x 112).
+        cache_dir: the profile cache (default ``$QCLIP_CACHE_DIR/frame_difference``, what training reads).
+        bad_list: where unreadable videos are listed (default :func:`default_bad_list` of the
+            dataset's key); rewritten after each newly found bad video, so an interrupted run keeps them.
+        retry_bad: decode the videos of the bad list again even when unchanged.
+        progress: show a progress bar on stderr.
+    """
+    from qclip_plugin.sampling import PROFILE_SIZE
+    from qclip_plugin.sampling.frame_difference import cached_profile
+    from qclip_plugin.video.reader import as_size
+
+    start = time.perf_counter()
+    items, source = _items(videos)
+    size = as_size(profile_size if profile_size is not None else PROFILE_SIZE)
+    report = PrepareReport(source=source, total=len(items))
+    report.bad_list = Path(bad_list) if bad_list is not None else default_bad_list(source)
+    known = read_bad_videos(report.bad_list)
+    listed = {p: row for p, row in known.items()}  # rows for videos outside this run stay listed
+    todo = []
+    for path, geometry in items:
+        row = known.get(path)
+        if row is not None and not retry_bad and (row.get("size", ""), row.get("mtime_ns", "")) == _stamp(path):
+            report.known_bad[path] = row["reason"]
+            continue
+        listed.pop(path, None)
+        try:
+            hit = cached_profile(path, size, cache_dir=cache_dir, **_options(geometry))
+        except Exception:  # a missing file: decoding reports it properly
+            hit = None
+        if hit is not None:
+            report.cached += 1
+        else:
+            todo.append((path, geometry))
+    if len(listed) != len(known):
+        _write_bad_list(report.bad_list, listed)  # fixed videos leave the list
+
+    def record(path: str, reason: str | None) -> None:
+        if reason is None:
+            report.computed += 1
+            return
+        report.bad[path] = reason
+        size_, mtime = _stamp(path)
+        listed[path] = {"path": path, "reason": reason, "size": size_, "mtime_ns": mtime}
+        _write_bad_list(report.bad_list, listed)
+
+    cache = os.fspath(cache_dir) if cache_dir is not None else None
+    bar = _progress(len(todo), progress)
+    try:
+        if num_workers <= 1 or len(todo) <= 1:
+            for path, geometry in todo:
+                record(*_profile_one(path, geometry, size, cache))
+                bar.update()
+        else:
+            # spawn: the parent may hold torch's thread pools, which a forked child must not inherit
+            context = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=num_workers, mp_context=context) as pool:
+                futures = [pool.submit(_profile_one, path, geometry, size, cache) for path, geometry in todo]
+                for future in as_completed(futures):
+                    record(*future.result())
+                    bar.update()
+    finally:
+        bar.close()
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _progress(total: int, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="video", disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True)
