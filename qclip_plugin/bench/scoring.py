@@ -199,6 +199,7 @@ def score_videos(
         output: the CSV to write (appended after each batch), or None to only return the scores.
         batch_size: videos per forward pass (they are sampled to the same number of frames).
         num_workers: decoding processes (torch ``DataLoader`` workers); 0 decodes in this process.
+            With workers on CPU the model uses at most the cores they leave (at least one thread).
         strict: stop at the first unreadable video instead of recording it.
         resume: skip the videos ``output`` already scored (``status == ok``); failed ones are retried.
         root: the folder list files' relative paths start from (default: each list's folder).
@@ -258,6 +259,11 @@ def score_videos(
         **extra,
     )
     bar = _progress(len(todo), progress)
+    threads = torch.get_num_threads()
+    if num_workers > 0 and torch.device(getattr(metric, "device", "cpu")).type == "cpu":
+        # the decoding processes hold num_workers cores; more intra-op threads than the cores left
+        # make torch's thread pool spin against them (50x slower forward passes on a busy 2-core CPU)
+        torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - num_workers)))
     try:
         for batch in loader:
             good = [(p, frames) for p, frames, _ in batch if frames is not None]
@@ -288,6 +294,7 @@ def score_videos(
                 handle.flush()
             bar.update(len(batch))
     finally:
+        torch.set_num_threads(threads)
         bar.close()
         if handle is not None:
             handle.close()

@@ -1,0 +1,48 @@
+"""``qclip-bench bench``: the throughput benchmark (decode floor, loading per sampler, forward,
+end-to-end scoring; 1 and 2 workers; PE-Core-L on a GPU), written as JSON and a Markdown table."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+#: The real clips beside the repository (a checkout's ../shared/data/videos).
+DEFAULT_VIDEOS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "videos"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="throughput benchmark: decode floor, loading per sampler, forward, end-to-end scoring (videos/s)",
+        description=(
+            "Measure videos/s of decoding (the floor), loading with each sampler, the model's forward pass and "
+            "end-to-end scoring at each --workers count in one run, and the ratios scoring/decoding and "
+            "2 workers/1 worker. Writes OUT/throughput.json and OUT/throughput.md. On a CUDA machine it also "
+            "measures PE-Core-L (preset paper, random weights) in fp32 and bf16 with peak memory."
+        ),
+    )
+    parser.add_argument("videos", nargs="*", help=f"video files or folders (default {DEFAULT_VIDEOS})")
+    parser.add_argument("--out", default="benchmarks/results", help="output folder (default benchmarks/results)")
+    parser.add_argument("--preset", default="tiny", help="model scored end to end (default tiny)")
+    parser.add_argument("--frames", type=int, default=8, help="frames per video (default 8)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
+    parser.add_argument("--repeats", type=int, default=4, help="times each clip is listed per pass (default 4)")
+    parser.add_argument("--batch-size", type=int, default=4, help="videos per batch (default 4)")
+    parser.add_argument("--samplers", nargs="+", help="samplers measured (default: all seven)")
+    parser.add_argument("--no-gpu", action="store_true", help="skip the GPU measurements")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from qclip_plugin.bench.scoring import collect_videos
+    from qclip_plugin.bench.throughput import SAMPLERS, run_throughput, write_results
+
+    videos = [v for v in collect_videos(args.videos or [DEFAULT_VIDEOS]) if v.stat().st_size > 0]
+    result = run_throughput(
+        videos, preset=args.preset, num_frames=args.frames, workers=args.workers, repeats=args.repeats,
+        batch_size=args.batch_size, samplers=args.samplers or SAMPLERS, gpu=not args.no_gpu,
+    )
+    print(result.markdown())
+    json_path, md_path = write_results(result, args.out)
+    print(f"wrote {json_path} and {md_path}")
+    return 0

@@ -1,0 +1,317 @@
+"""Throughput benchmark: videos/s of decoding (the floor), loading with each sampler, the model's
+forward pass and end-to-end scoring, at 1 and 2 DataLoader workers, all in one run.
+
+Every data stage is measured the same way as ``qclip-bench score`` runs: one pass of a fresh
+``torch.utils.data.DataLoader`` (``num_workers`` processes, batches of ``batch_size``) over the
+clips, each clip listed ``repeats`` times (through symbolic links, so no cache is shared
+between the copies); startup is included. Stages:
+
+- ``decode``: bare decord, the sampled frames at the model's input size, nothing else (the floor);
+- ``load/<sampler>``: :func:`qclip_plugin.data.load_video` (decode, sample, resize, normalise);
+  the MSE samplers twice: ``first`` with an empty profile cache (eq. 13 computed), then ``cached``;
+- ``forward``: the model alone on random frames in this process (fp32 and bf16 autocast), with one
+  intra-op thread (as ``score_videos`` runs it beside 2 decoding workers on 2 cores) and torch's default;
+- ``score``: :func:`qclip_plugin.bench.scoring.score_videos` end to end (decode -> model -> scores);
+- on a GPU: ``gpu/<preset>``, forward videos/s in fp32, bf16 autocast and bf16 autocast with the
+  frozen weights stored in bf16, with the peak memory of each.
+
+Ratios reported (same run): end-to-end scoring at 2 workers over the decode floor at 2 workers
+(target >= 0.8) and loading at 2 workers over 1 worker (target >= 1.6 on 2 cores).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["Measurement", "ThroughputResult", "run_throughput", "write_results"]
+
+SAMPLERS: tuple[str, ...] = ("UNISampl", "RandSampl", "UNIRandStart", "MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed")
+MSE_SAMPLERS = frozenset({"MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed"})
+TARGETS: dict[str, tuple[str, float]] = {
+    "score_2w_over_decode_2w": (">=", 0.8),
+    "load_UNISampl_2w_over_1w": (">=", 1.6),
+}
+
+
+@dataclass
+class Measurement:
+    """One stage at one worker count."""
+
+    stage: str
+    workers: int
+    videos: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def videos_per_second(self) -> float:
+        return self.videos / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class ThroughputResult:
+    """All measurements of one run, the ratios against the targets, and the machine."""
+
+    measurements: list[Measurement]
+    ratios: dict[str, float]
+    config: dict[str, Any]
+    machine: dict[str, Any]
+
+    def rate(self, stage: str, workers: int) -> float:
+        for m in self.measurements:
+            if m.stage == stage and m.workers == workers:
+                return m.videos_per_second
+        raise KeyError(f"no measurement of {stage} at {workers} workers")
+
+    def to_json(self) -> str:
+        rows = [{**asdict(m), "videos_per_second": m.videos_per_second} for m in self.measurements]
+        return json.dumps({"measurements": rows, "ratios": self.ratios, "targets": TARGETS,
+                           "config": self.config, "machine": self.machine}, indent=2)
+
+    def markdown(self) -> str:
+        """Two tables: videos/s per stage and worker count, and the ratios against their targets."""
+        counts = sorted({m.workers for m in self.measurements if m.workers > 0})
+        stages = list(dict.fromkeys(m.stage for m in self.measurements))
+        lines = ["| stage | " + " | ".join(f"{w} worker{'s' if w > 1 else ''} (videos/s)" for w in counts) + " | in process |",
+                 "|---|" + "---:|" * (len(counts) + 1)]
+        for stage in stages:
+            cells = []
+            for w in [*counts, 0]:
+                found = [m for m in self.measurements if m.stage == stage and m.workers == w]
+                cells.append(f"{found[0].videos_per_second:.2f}" if found else "")
+            lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+        lines += ["", "| ratio (same run) | measured | target | met |", "|---|---:|---|---|"]
+        for key, value in self.ratios.items():
+            op, bound = TARGETS.get(key, ("", float("nan")))
+            met = "" if not op else ("yes" if (value >= bound if op == ">=" else value <= bound) else "NO")
+            lines.append(f"| {key} | {value:.3f} | {op} {bound if op else ''} | {met} |")
+        gpu = [m for m in self.measurements if m.stage.startswith("gpu/")]
+        if gpu:
+            lines += ["", "| GPU stage | videos/s | peak memory (GiB) |", "|---|---:|---:|"]
+            lines += [f"| {m.stage} | {m.videos_per_second:.1f} | {m.extra.get('peak_gib', float('nan')):.2f} |" for m in gpu]
+        return "\n".join(lines) + "\n"
+
+
+class _Clips(torch.utils.data.Dataset):
+    """Applies ``load`` to each path; returns a small summary so workers send little back."""
+
+    def __init__(self, paths: Sequence[str], load: Callable[[str], Any]) -> None:
+        self.paths, self.load = list(paths), load
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> int:
+        out = self.load(self.paths[index])
+        return int(out.shape[0])
+
+
+def _as_list(batch: list) -> list:
+    return batch
+
+
+def _one_thread(_: int) -> None:
+    # each worker is one decoding process; torch's intra-op pool would only contend with the others
+    torch.set_num_threads(1)
+
+
+def _pass(paths: Sequence[str], load: Callable[[str], Any], workers: int, batch_size: int) -> float:
+    start = time.perf_counter()
+    loader = torch.utils.data.DataLoader(_Clips(paths, load), batch_size=batch_size, num_workers=workers,
+                                         collate_fn=_as_list, worker_init_fn=_one_thread if workers else None)
+    for _ in loader:
+        pass
+    return time.perf_counter() - start
+
+
+class _BareDecode:
+    """decord, the sampled frames at ``size``: the least any loader must do."""
+
+    def __init__(self, num_frames: int, size: tuple[int, int]) -> None:
+        self.num_frames, self.size = num_frames, size
+
+    def __call__(self, path: str):
+        import decord
+
+        from qclip_plugin.sampling import uniform_indices
+
+        vr = decord.VideoReader(path, height=self.size[0], width=self.size[1])
+        return vr.get_batch(uniform_indices(len(vr), self.num_frames)).asnumpy()
+
+
+class _Load:
+    def __init__(self, num_frames: int, sampler: str, size: tuple[int, int], cache_dir: str) -> None:
+        self.num_frames, self.sampler, self.size, self.cache_dir = num_frames, sampler, size, cache_dir
+
+    def __call__(self, path: str):
+        from qclip_plugin.data import load_video
+
+        return load_video(path, self.num_frames, self.sampler, self.size, seed=0, cache_dir=self.cache_dir)
+
+
+def _replicate(videos: Sequence[Path], repeats: int, folder: Path) -> list[str]:
+    paths = []
+    for r in range(repeats):
+        for i, video in enumerate(videos):
+            link = folder / f"r{r}_{i}_{video.name}"
+            link.symlink_to(video.resolve())
+            paths.append(str(link))
+    return paths
+
+
+def _forward(metric: Any, batch_size: int, num_frames: int, amp: str | None, iterations: int) -> float:
+    from qclip_plugin.bench.precision import autocast
+
+    h, w = metric.preprocessing.image_size
+    frames = torch.randn(batch_size, num_frames, 3, h, w, device=metric.device)
+    with torch.no_grad(), autocast(metric.device, amp):
+        metric.score_frames(frames)  # warm-up (allocations, kernels)
+        if metric.device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        for _ in range(iterations):
+            metric.score_frames(frames)
+        if metric.device.type == "cuda":
+            torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def _gpu_measurements(preset: str, batch_size: int, num_frames: int, iterations: int) -> list[Measurement]:
+    """PE-Core-L (preset ``paper``) on the GPU: fp32, bf16 autocast, bf16 weights; peak memory."""
+    from qclip_plugin.api import create_metric
+    from qclip_plugin.bench.precision import cast_frozen
+
+    out = []
+    for label, amp, stored in (("fp32", None, None), ("bf16", "bf16", None), ("bf16 weights", "bf16", "bf16")):
+        torch.cuda.empty_cache()
+        metric = create_metric("qclip", preset=preset, pretrained=False, backbone_pretrained=None,
+                               device="cuda", num_frames=num_frames)
+        cast_frozen(metric, stored)
+        torch.cuda.reset_peak_memory_stats()
+        seconds = _forward(metric, batch_size, num_frames, amp, iterations)
+        peak = torch.cuda.max_memory_allocated() / 2**30
+        out.append(Measurement(f"gpu/{preset} forward {label}", 0, batch_size * iterations, seconds,
+                               {"peak_gib": peak, "device": torch.cuda.get_device_name()}))
+        del metric
+    return out
+
+
+def run_throughput(
+    videos: Sequence[str | os.PathLike],
+    *,
+    preset: str = "tiny",
+    num_frames: int = 8,
+    workers: Sequence[int] = (1, 2),
+    samplers: Sequence[str] = SAMPLERS,
+    repeats: int = 4,
+    batch_size: int = 4,
+    forward_iterations: int = 10,
+    gpu: bool = True,
+    gpu_preset: str = "paper",
+    log: Callable[[str], None] = print,
+) -> ThroughputResult:
+    """Measure every stage (see the module docstring) on ``videos`` and return the result.
+
+    Args:
+        videos: readable video files (the real clips of ``../shared/data/videos``).
+        preset: the Q-CLIP preset scored end to end and in ``forward`` (untrained weights: speed
+            does not depend on them).
+        num_frames: frames sampled per video.
+        workers: DataLoader worker counts to compare.
+        samplers: samplers measured under ``load/``.
+        repeats: each clip is listed this many times per pass.
+        batch_size: videos per batch (loading and scoring) and per forward pass.
+        forward_iterations: forward passes timed per precision.
+        gpu: on a CUDA machine also measure ``gpu_preset`` (PE-Core-L for ``paper``) on the GPU.
+        log: where progress lines go.
+    """
+    from qclip_plugin.api import create_metric
+    from qclip_plugin.bench.scoring import score_videos
+
+    videos = [Path(v) for v in videos]
+    if not videos:
+        raise ValueError("no videos to benchmark; pass readable video files (e.g. ../shared/data/videos/*.mp4)")
+    metric = create_metric("qclip", preset=preset, pretrained=False, device="cpu", num_frames=num_frames)
+    size = metric.preprocessing.image_size
+    measurements: list[Measurement] = []
+
+    def add(stage: str, count: int, items: int, seconds: float, **extra: Any) -> None:
+        m = Measurement(stage, count, items, seconds, extra)
+        measurements.append(m)
+        log(f"{stage:<28} {count} worker(s): {m.videos_per_second:7.2f} videos/s")
+
+    with tempfile.TemporaryDirectory(prefix="qclip-throughput-") as tmp:
+        root = Path(tmp)
+        for count in workers:
+            folder = root / f"links-{count}"
+            folder.mkdir()
+            paths = _replicate(videos, repeats, folder)
+            add("decode (floor)", count, len(paths), _pass(paths, _BareDecode(num_frames, size), count, batch_size))
+            for sampler in samplers:
+                cache = root / f"cache-{sampler}-{count}"
+                load = _Load(num_frames, sampler, size, str(cache))
+                if sampler in MSE_SAMPLERS:
+                    add(f"load/{sampler} first", count, len(paths), _pass(paths, load, count, batch_size))
+                    add(f"load/{sampler} cached", count, len(paths), _pass(paths, load, count, batch_size))
+                else:
+                    add(f"load/{sampler}", count, len(paths), _pass(paths, load, count, batch_size))
+            summary = score_videos(metric, [folder], None, batch_size=batch_size, num_workers=count, progress=False)
+            if summary.failed:
+                raise RuntimeError(f"scoring failed on {summary.failures}; benchmark readable videos only")
+            add("score (end to end)", count, summary.scored, summary.seconds)
+        threads = torch.get_num_threads()
+        try:
+            for count in sorted({1, threads}):
+                torch.set_num_threads(count)  # 1: how scoring runs beside its decoding workers on 2 cores
+                for amp in (None, "bf16"):
+                    seconds = _forward(metric, batch_size, num_frames, amp, forward_iterations)
+                    add(f"forward {amp or 'fp32'} (batch {batch_size}, {count} thread{'s' * (count > 1)})", 0,
+                        batch_size * forward_iterations, seconds)
+        finally:
+            torch.set_num_threads(threads)
+    if gpu and torch.cuda.is_available():
+        for m in _gpu_measurements(gpu_preset, batch_size, num_frames, forward_iterations):
+            measurements.append(m)
+            log(f"{m.stage}: {m.videos_per_second:.1f} videos/s, peak {m.extra['peak_gib']:.2f} GiB")
+
+    result = ThroughputResult(measurements, {}, {
+        "videos": [str(v) for v in videos], "preset": preset, "num_frames": num_frames, "size": list(size),
+        "workers": list(workers), "repeats": repeats, "batch_size": batch_size,
+    }, {
+        "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()), "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    })
+    low, high = min(workers), max(workers)
+    if low != high:
+        result.ratios[f"score_{high}w_over_decode_{high}w"] = result.rate("score (end to end)", high) / result.rate(
+            "decode (floor)", high)
+        for sampler in samplers:
+            stage = f"load/{sampler}" + (" cached" if sampler in MSE_SAMPLERS else "")
+            key = f"load_{sampler}_{high}w_over_{low}w"
+            result.ratios[key] = result.rate(stage, high) / result.rate(stage, low)
+        result.ratios[f"decode_{high}w_over_{low}w"] = result.rate("decode (floor)", high) / result.rate(
+            "decode (floor)", low)
+        result.ratios[f"score_{high}w_over_{low}w"] = result.rate("score (end to end)", high) / result.rate(
+            "score (end to end)", low)
+    return result
+
+
+def write_results(result: ThroughputResult, out: str | os.PathLike) -> tuple[Path, Path]:
+    """Write ``throughput.json`` and ``throughput.md`` into ``out``; return their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "throughput.json", out / "throughput.md"
+    json_path.write_text(result.to_json())
+    md_path.write_text(result.markdown())
+    return json_path, md_path
