@@ -156,6 +156,25 @@ def test_global_batch_loss_without_process_group_is_the_inner_loss() -> None:
     assert wrapped.keys() == plain.keys() and all(torch.equal(wrapped[k], plain[k]) for k in plain)
 
 
+def test_loader_workers_reach_the_dataloaders() -> None:
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+
+    from qclip_plugin.bench.loader_options import set_loader_workers
+
+    loader = dict(batch_size=2, num_workers=0, sampler=dict(type="DefaultSampler", shuffle=False),
+                  collate_fn=dict(type="default_collate"))
+    cfg = Config(dict(train_dataloader=dict(loader), val_dataloader=dict(loader), test_dataloader=dict(loader)))
+    set_loader_workers(cfg, 2, prefetch_factor=3)
+    train_cfg = dict(cfg.train_dataloader, dataset=NoisyTextures(4, seed=0))
+    built = Runner.build_dataloader(train_cfg, seed=0)
+    assert (built.num_workers, built.persistent_workers, built.prefetch_factor) == (2, True, 3)
+    assert (cfg.val_dataloader.num_workers, cfg.val_dataloader.persistent_workers) == (2, False)
+    set_loader_workers(cfg, 0, prefetch_factor=3)
+    built = Runner.build_dataloader(dict(cfg.train_dataloader, dataset=NoisyTextures(4, seed=0)), seed=0)
+    assert (built.num_workers, built.persistent_workers, built.prefetch_factor) == (0, False, None)
+
+
 if __name__ == "__main__":  # one rank of the torchrun run of the fixture ``two_ranks``
     out = Path(sys.argv[1])
     summary = train(out / "work")
