@@ -345,3 +345,13 @@ def test_build_sampler_forms():
 def test_repeat_indices():
     assert repeat_indices(3, 8).tolist() == [0, 0, 0, 1, 1, 1, 2, 2]
     assert repeat_indices(1, 4).tolist() == [0, 0, 0, 0]
+
+
+def test_frame_buffer_released_after_a_run_of_cache_hits(videos_dir):
+    profile_single_pass(videos_dir / "carphone_distorted.mp4", size=(16, 16), cache_dir=False)
+    assert frame_difference._ARENA.buf is not None
+    for _ in range(frame_difference.ARENA_IDLE_HITS - 1):
+        frame_difference.note_cache_hit()
+    assert frame_difference._ARENA.buf is not None  # a partly cached dataset does not thrash it
+    frame_difference.note_cache_hit()
+    assert frame_difference._ARENA.buf is None

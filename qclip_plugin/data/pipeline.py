@@ -25,7 +25,7 @@ from qclip_plugin.sampling import (
     build_sampler,
     cached_profile,
     frame_difference_profile,
-    free_frame_arena,
+    note_cache_hit,
     profile_single_pass,
     store_profile,
 )
@@ -118,7 +118,7 @@ def sample_video(
     cached = None if cache_dir is False else cached_profile(path, profile_size, cache_dir=cache_dir,
                                                              **reader_options)
     if cached is not None:
-        free_frame_arena()  # profiles are being served from the cache: the first-pass buffer can go
+        note_cache_hit()  # once profiles keep coming from the cache, the first-pass buffer goes
     elif single_pass_ok:
         # First pass: one PyAV decode gives the profile and keeps the frames, no decord at all.
         profile, kept = profile_single_pass(path, size=profile_size, keep_size=as_size(size),

@@ -192,6 +192,7 @@ _COLOR_TAGS = ("colorspace", "color_range", "color_primaries", "color_trc")
 
 
 def _arena(nbytes: int) -> tuple[np.ndarray, int]:
+    _ARENA.idle = 0
     buf = getattr(_ARENA, "buf", None)
     if buf is None or buf.size < nbytes:
         buf = _ARENA.buf = np.empty(nbytes, np.uint8)
@@ -200,11 +201,21 @@ def _arena(nbytes: int) -> tuple[np.ndarray, int]:
 
 
 def free_frame_arena() -> None:
-    """Release this thread's buffer of kept frames (it is otherwise reused by the next video).
-
-    ``load_video`` calls it when it finds a profile cached, i.e. once the first epoch is over.
-    """
+    """Release this thread's buffer of kept frames (it is otherwise reused by the next video)."""
     _ARENA.buf = None
+    _ARENA.idle = 0
+
+
+#: Cache hits in a row after which ``load_video`` releases the buffer (the first epoch is over);
+#: fewer would free and re-map it between every uncached video of a partly cached dataset.
+ARENA_IDLE_HITS = 32
+
+
+def note_cache_hit() -> None:
+    """Count a profile served from the cache; release the buffer after ``ARENA_IDLE_HITS`` in a row."""
+    _ARENA.idle = getattr(_ARENA, "idle", 0) + 1
+    if _ARENA.idle >= ARENA_IDLE_HITS:
+        free_frame_arena()
 
 
 class RetainedFrames:
