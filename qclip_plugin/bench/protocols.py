@@ -72,6 +72,7 @@ PRESETS: tuple[str, ...] = ("demo",)
 #: Run options accepted among the ``key=value`` overrides (not config keys).
 RUN_OPTIONS: tuple[str, ...] = (
     "protocol", "preset", "work_dir", "leaderboard_dir", "resume", "preflight", "datasets", "init_checkpoint",
+    "launcher", "amp", "frozen_dtype", "workers", "prefetch",
 )  # fmt: skip
 
 
@@ -110,7 +111,8 @@ class ProtocolResult:
         shown = self.rows[self.rows["split"].isin(["", "mean±std"]) | self.rows["split"].isna()]
         for _, row in shown.iterrows():
             std = f" ± {row['SROCC_std']:.4f}" if isinstance(row.get("SROCC_std"), float) and row["SROCC_std"] == row["SROCC_std"] else ""
-            epoch = f", epoch {row['selected_epoch']}" if str(row.get("selected_epoch", "")) not in ("", "nan") else ""
+            epoch = str(row.get("selected_epoch", ""))
+            epoch = f", epoch {epoch.removesuffix('.0')}" if epoch not in ("", "nan") else ""
             lines.append(
                 f"  {row['test_set']:<20} {row['method']:<28} SROCC {row['SROCC']:.4f}{std}  PLCC {row['PLCC']:.4f}"
                 f"  KROCC {row['KROCC']:.4f}  RMSE {row['RMSE']:.4f}{epoch}"
@@ -388,6 +390,7 @@ def run_protocol(
     name = str(options.get("protocol", name))
     preset = options.get("preset", preset)
     cfg = load_protocol_config(name, preset, options)
+    main_rank = _apply_scale_options(cfg, options)
     spec = cfg.protocol
     experiment = _experiment_name(name, preset)
     work_root = Path(options.get("work_dir") or work_dir or Path("work_dirs") / experiment)
@@ -398,7 +401,12 @@ def run_protocol(
         spec.init_checkpoint = options["init_checkpoint"]
     metadata: dict[str, Any] = {}
     if preset == "demo" or spec.get("preset") == "demo":
-        metadata.update(_prepare_demo(cfg, log))
+        # rank 0 generates the demo data; the others wait and then find it in the cache
+        if main_rank:
+            metadata.update(_prepare_demo(cfg, log))
+        _barrier()
+        if not main_rank:
+            metadata.update(_prepare_demo(cfg, log))
 
     train_sets = dict(spec.train_sets)
     if "datasets" in options:
@@ -450,6 +458,10 @@ def run_protocol(
             sizes = {role: len(v) for role, v in parts.items()}
             runs.append(SplitRun(train_name, seed, index if multi else None, sizes, result))
 
+    if not main_rank:  # the leaderboard and the run records are rank 0's to write
+        _barrier()
+        return ProtocolResult(experiment, preset, cfg, work_root, pd.DataFrame(), runs, None, metadata,
+                              time.perf_counter() - start)
     rows = pd.DataFrame([row for run in runs for row in _rows(run, method, multi)])
     epochs = sorted({r.result.selected_epoch for r in runs if r.result.selected_epoch is not None})
     metadata = {
@@ -492,5 +504,35 @@ def run_protocol(
     measured = measured[measured["kind"] == "measured"].fillna({"split": ""}).reset_index(drop=True)
     result = ProtocolResult(experiment, preset, cfg, work_root, measured, runs, files, metadata, wall)
     log(result.summary())
+    _barrier()
     return result
+
+
+def _apply_scale_options(cfg: Config, options: Mapping[str, Any]) -> bool:
+    """``launcher=pytorch`` (torchrun), ``amp=bf16|fp16``, ``frozen_dtype=bf16|fp16``, ``workers=N``,
+    ``prefetch=N`` (see :mod:`qclip_plugin.bench.distributed`, ``precision``, ``loader_options``);
+    return whether this process is rank 0."""
+    import torch.distributed as dist
+
+    from qclip_plugin.bench.distributed import configure_launcher, dist_info
+    from qclip_plugin.bench.loader_options import set_loader_workers
+    from qclip_plugin.bench.precision import apply_amp
+
+    # a protocol started inside a distributed run (fine-tune's dependency) stays distributed
+    default = "pytorch" if dist.is_available() and dist.is_initialized() else cfg.get("launcher", "none")
+    configure_launcher(cfg, str(options.get("launcher", default)))
+    if options.get("amp") or options.get("frozen_dtype"):
+        apply_amp(cfg, options.get("amp"), options.get("frozen_dtype"))
+    if "workers" in options:
+        set_loader_workers(cfg, int(options["workers"]), prefetch_factor=options.get("prefetch"))
+    elif "prefetch" in options:
+        raise ProtocolError("prefetch=N needs workers=N (only worker processes prefetch)")
+    return dist_info().is_main
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 

@@ -193,6 +193,9 @@ def evaluate(
 
 
 def _best_checkpoint(runner: Runner) -> tuple[Path | None, float | None, int | None]:
+    from mmengine.dist import barrier
+
+    barrier()  # rank 0 may still be writing the checkpoint the others are about to load
     hub = runner.message_hub
     path = hub.get_info("best_ckpt")
     if not path or not Path(path).is_file():
@@ -208,8 +211,12 @@ def _export(runner: Runner, path: Path, metadata: Mapping[str, Any]) -> Path | N
     qclip = getattr(model, "qclip", None)
     if qclip is None or not hasattr(qclip, "adapter_state_dict"):
         return None
+    from mmengine.dist import is_main_process
+
     from qclip_plugin.models import save_checkpoint
 
+    if not is_main_process():  # every rank holds the same weights; rank 0 writes them
+        return path
     return save_checkpoint(qclip, path, metadata=dict(metadata))
 
 

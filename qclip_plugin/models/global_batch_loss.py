@@ -12,6 +12,7 @@ with one process) it is the inner loss itself.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +44,9 @@ def gather_batch(pred: torch.Tensor, mos: torch.Tensor) -> tuple[torch.Tensor, t
     pad = largest - pred.numel()
     padded_pred = torch.cat([pred, pred.new_zeros(pad)]) if pad else pred
     padded_mos = torch.cat([mos, mos.new_zeros(pad)]) if pad else mos
-    preds = all_gather(padded_pred.contiguous())
+    with warnings.catch_warnings():  # its suggested successor is private (_functional_collectives)
+        warnings.simplefilter("ignore", FutureWarning)
+        preds = all_gather(padded_pred.contiguous())
     moses = [torch.empty_like(padded_mos) for _ in counts]
     dist.all_gather(moses, padded_mos.contiguous())
     return (
