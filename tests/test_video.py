@@ -205,7 +205,7 @@ def test_corrupt_stream_raises(tmp_path, videos_dir):
     _assert_names_file(info.value, path)
 
 
-def test_header_guard_costs_little_and_reports(videos_dir):
+def test_header_guard_reports_the_stream(videos_dir):
     header = check_header(videos_dir / "bigbuckbunny.mp4")
     assert (header.height, header.width, header.num_frames, header.codec) == (720, 1280, 132, "h264")
     assert "mp4" in header.container
