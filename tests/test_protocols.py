@@ -157,3 +157,15 @@ def test_paper_experiments_override_the_model_helpers_names() -> None:
     assert layers == {2, 4, 6, 8, 12, 24}
     fields = set(QCLIPConfig.__dataclass_fields__)
     assert {"sharing", "prompt_mode", "layers"} <= fields
+
+
+def test_run_command_only_parses(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch) -> None:
+    from qclip_plugin.bench.cli import main
+
+    assert main(["run"]) == 2
+    assert "protocol=cross-dataset preset=demo" in capsys.readouterr().out
+    assert main(["run", "protocol=cross-dataset", "train.max_epochs"]) == 2
+    assert "not key=value" in capsys.readouterr().out
+    monkeypatch.delenv("QCLIP_DATA_LSVQ", raising=False)
+    assert main(["run", "protocol=cross-dataset", f"work_dir={tmp_path / 'w'}", f"leaderboard_dir={tmp_path / 'lb'}"]) == 1
+    assert "data_root.LSVQ=" in capsys.readouterr().out

@@ -55,7 +55,7 @@ class TrainResult:
     selected_epoch: int | None = None
     selected_score: float | None = None  # validation score of the selected epoch
     selected_checkpoint: Path | None = None  # mmengine .pth (trainable tensors only)
-    exported: Path | None = None  # adapter-only safetensors of the selected model
+    exported: Path | None = None  # safetensors of the selected model (adapters; + backbone if random-init)
     max_epochs: int | None = None
     train_seconds: float = 0.0
 
@@ -217,7 +217,10 @@ def _export(runner: Runner, path: Path, metadata: Mapping[str, Any]) -> Path | N
 
     if not is_main_process():  # every rank holds the same weights; rank 0 writes them
         return path
-    return save_checkpoint(qclip, path, metadata=dict(metadata))
+    # a random-initialised backbone (the demo's tiny model) cannot be rebuilt from a weights tag:
+    # its weights travel with the adapters, or they would be loaded onto another random backbone
+    random_backbone = getattr(qclip, "pretrained", "") in (None, "")
+    return save_checkpoint(qclip, path, include_backbone=random_backbone, metadata=dict(metadata))
 
 
 def train_and_test(
