@@ -1,9 +1,31 @@
-"""Data: the ``load_video`` pipeline and its mmengine step.
+"""Data: the ``load_video`` pipeline and its mmengine step, label parsers, the six VQA
+datasets, splits, the pre-flight check and the synthetic demo benchmark.
 
-Label parsers, datasets, splits, preflight checks and the synthetic benchmark are added
-here as their modules land (``labels``, ``datasets``, ``splits``, ``preflight``, ``synthetic``).
+Importing this package fills the ``DATASETS`` and ``TRANSFORMS`` registries (their location).
+The synthetic benchmark (``qclip_plugin.data.synthetic``) is imported on demand.
 """
 
+from qclip_plugin.data.datasets import (
+    DATA_ROOT_ENV,
+    DATASET_CLASSES,
+    CVD2014Dataset,
+    KoNViDDataset,
+    LIVEQualcommDataset,
+    LIVEVQCDataset,
+    LSVQDataset,
+    PackVQAInputs,
+    VQADataset,
+    YouTubeUGCDataset,
+    resolve_data_root,
+    select_subset,
+)
+from qclip_plugin.data.labels import (
+    LABEL_COLUMNS,
+    LABEL_FORMATS,
+    LabelError,
+    detect_label_format,
+    read_labels,
+)
 from qclip_plugin.data.pipeline import (
     DEFAULT_SIZE,
     PE_MEAN,
@@ -14,14 +36,40 @@ from qclip_plugin.data.pipeline import (
     load_video,
     sample_video,
 )
+from qclip_plugin.data.preflight import PreflightError, PreflightReport, preflight_check
+from qclip_plugin.data.splits import Split, make_splits, split_indices, split_seeds
 
 __all__ = [
+    "DATASET_CLASSES",
+    "DATA_ROOT_ENV",
     "DEFAULT_SIZE",
+    "LABEL_COLUMNS",
+    "LABEL_FORMATS",
     "PE_MEAN",
     "PE_STD",
+    "CVD2014Dataset",
+    "KoNViDDataset",
+    "LIVEQualcommDataset",
+    "LIVEVQCDataset",
+    "LSVQDataset",
+    "LabelError",
     "LoadVideoFrames",
+    "PackVQAInputs",
+    "PreflightError",
+    "PreflightReport",
+    "Split",
+    "VQADataset",
+    "YouTubeUGCDataset",
+    "detect_label_format",
     "frames_to_tensor",
     "load_frames",
     "load_video",
+    "make_splits",
+    "preflight_check",
+    "read_labels",
+    "resolve_data_root",
     "sample_video",
+    "select_subset",
+    "split_indices",
+    "split_seeds",
 ]
