@@ -9,7 +9,9 @@
     towers differ in width (192 / 512), so its Q-CLIP shares nothing between them (``sharing='unshared'``,
     otherwise the paper's structure); PE-Core-L (the paper's) needs ~31 s per 8 frames here, see README.
     The two paths alternate; each timing is the median of ``--repeats`` runs (wall clock and process CPU),
-    and the minimum (the run least disturbed by other work on a shared machine).
+    and the minimum (the run least disturbed by other work on a shared machine). The FLOP ratio (matmul,
+    convolution and attention FLOPs counted by ``torch.utils.flop_counter``) does not depend on the machine;
+    it leaves out element-wise work (LayerNorm, additions), which is what the adapters mostly add.
 (b) Training-step memory on PE-Core-T (paper structure, unshared): a child process builds the model,
     records its resident set size (RSS), runs forward + PLCC/rank loss + backward + AdamW step on 12
     videos x 8 frames, and reports the peak RSS (``ru_maxrss``); the step's own memory is the difference.
@@ -69,6 +71,14 @@ def bench_forward(name: str, case: dict, repeats: int) -> dict:
     def plain():
         return clip.encode_image(frames.flatten(0, 1)), clip.encode_text(ids)
 
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flops = {}
+    with torch.enable_grad():  # FlopCounterMode's module tracker needs autograd on (counts forward only)
+        for key, fn in (("qclip", qclip), ("plain", plain)):
+            with FlopCounterMode(display=False) as counter:
+                fn()
+            flops[key] = counter.get_total_flops()
     with torch.inference_mode():
         qclip(), plain()  # warm-up
         times = {"qclip": [], "plain": []}
@@ -91,6 +101,9 @@ def bench_forward(name: str, case: dict, repeats: int) -> dict:
         qclip_cpu_s=med["qclip"][1],
         plain_cpu_s=med["plain"][1],
         ratio_cpu=med["qclip"][1] / med["plain"][1],
+        qclip_gflop=flops["qclip"] / 1e9,
+        plain_gflop=flops["plain"] / 1e9,
+        ratio_flop=flops["qclip"] / flops["plain"],
         trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad),
     )
 
@@ -152,13 +165,13 @@ def to_markdown(result: dict) -> str:
         f"median of {result['repeats']} alternating runs (best: their minimum).",
         "",
         "| backbone | input (B x T x C x H x W) | Q-CLIP forward (s) | encode_image + encode_text (s) "
-        "| ratio (median wall) | ratio (median CPU) | ratio (best wall) |",
-        "|---|---|---|---|---|---|---|",
+        "| ratio (median wall) | ratio (median CPU) | ratio (best wall) | FLOP ratio |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in result["forward"]:
         lines.append(
             f"| {r['backbone']} | {r['input']} | {r['qclip_wall_s']:.4f} | {r['plain_wall_s']:.4f} | "
-            f"{r['ratio_wall']:.3f} | {r['ratio_cpu']:.3f} | {r['ratio_best']:.3f} |"
+            f"{r['ratio_wall']:.3f} | {r['ratio_cpu']:.3f} | {r['ratio_best']:.3f} | {r['ratio_flop']:.4f} |"
         )
     m = result["memory"]
     if m is None:
