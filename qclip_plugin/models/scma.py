@@ -24,13 +24,13 @@ the towers share them (``share_branches``) and whether the layers share one FFN
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["ESCMALayer", "PSCMA", "SCMAConfig", "SharedCrossModalAdapter", "BRANCHES"]
+__all__ = ["BRANCHES", "ESCMALayer", "PSCMA", "SCMAConfig", "SharedCrossModalAdapter", "resolve_layer_indices"]
 
 BRANCHES: tuple[str, str] = ("visual", "text")
 
@@ -51,7 +51,6 @@ class SCMAConfig:
     projection: bool = True
     proj_norm: bool = True
     proj_act: bool = True
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.placement not in ("parallel", "serial"):
