@@ -114,3 +114,22 @@ def test_bf16_training_step_with_frozen_bf16_weights():
     wrapper.step()
     changed = [n for n, p in model.named_parameters() if p.requires_grad and not torch.equal(p, trainable[n])]
     assert len(changed) == len(trainable)
+
+
+def test_frozen_weights_hook_casts_and_turns_on_the_evaluation_loops_autocast():
+    from types import SimpleNamespace
+
+    from qclip_plugin.bench.precision import FrozenWeightsDtypeHook
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 1))
+    model[0].requires_grad_(False)
+    logged = []
+    runner = SimpleNamespace(model=model, test_loop=SimpleNamespace(fp16=False), val_loop=SimpleNamespace(fp16=False),
+                             logger=SimpleNamespace(info=logged.append))
+    hook = FrozenWeightsDtypeHook("bf16", device_type="cpu")
+    hook.before_test_epoch(runner)
+    assert runner.test_loop.fp16 and not runner.val_loop.fp16
+    assert (model[0].weight.dtype, model[1].weight.dtype) == (torch.bfloat16, torch.float32)
+    assert logged == ["frozen weights stored in bf16: 20 parameters"]
+    hook.before_val_epoch(runner)  # already cast: nothing logged again
+    assert runner.val_loop.fp16 and len(logged) == 1

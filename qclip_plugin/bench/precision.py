@@ -102,7 +102,10 @@ class AutocastOptimWrapper(OptimWrapper):
 
 @HOOKS.register_module()
 class FrozenWeightsDtypeHook(Hook):
-    """Cast the model's frozen parameters to ``dtype`` before the run (see :func:`cast_frozen`).
+    """Cast the model's frozen parameters to ``dtype`` before the run (see :func:`cast_frozen`), and
+    run validation and test epochs under autocast too (training's forward is under the optimizer
+    wrapper's autocast; mmengine's evaluation loops run without one unless ``fp16=True``, and fp32
+    activations cannot meet bf16 weights).
 
     Added by :func:`apply_amp` with ``frozen_dtype``; priority ``VERY_HIGH`` so the cast happens
     before anything else uses the model.
@@ -110,13 +113,38 @@ class FrozenWeightsDtypeHook(Hook):
 
     priority = "VERY_HIGH"
 
-    def __init__(self, dtype: str = "bf16") -> None:
+    def __init__(self, dtype: str = "bf16", device_type: str = "cpu") -> None:
         self.dtype = dtype
+        self.device_type = device_type
+        self._previous: torch.dtype | None = None
 
     def before_run(self, runner: Any) -> None:
         model = runner.model.module if hasattr(runner.model, "module") else runner.model
         count = cast_frozen(model, self.dtype)
-        runner.logger.info(f"frozen weights stored in {self.dtype}: {count:,} parameters")
+        if count:
+            runner.logger.info(f"frozen weights stored in {self.dtype}: {count:,} parameters")
+
+    def _enter(self, runner: Any, loop: Any) -> None:
+        self.before_run(runner)  # evaluation before training (the untrained baseline) comes first
+        # mmengine's loops run each step under autocast(enabled=loop.fp16), which switches an outer
+        # autocast off: turn theirs on, with this dtype (mmengine takes torch's default dtype on GPUs)
+        loop.fp16 = True
+        if self.device_type != "cpu":
+            self._previous = torch.get_autocast_dtype(self.device_type)
+            torch.set_autocast_dtype(self.device_type, amp_dtype(self.dtype))
+
+    def _exit(self, runner: Any, metrics: Any = None) -> None:
+        if self._previous is not None:
+            torch.set_autocast_dtype(self.device_type, self._previous)
+            self._previous = None
+
+    def before_val_epoch(self, runner: Any) -> None:
+        self._enter(runner, runner.val_loop)
+
+    def before_test_epoch(self, runner: Any) -> None:
+        self._enter(runner, runner.test_loop)
+
+    after_val_epoch = after_test_epoch = _exit
 
 
 def apply_amp(cfg: Any, amp: str | None, frozen_dtype: str | None = None, device: str | None = None) -> Any:
@@ -147,6 +175,6 @@ def apply_amp(cfg: Any, amp: str | None, frozen_dtype: str | None = None, device
     wrapper.dtype = name
     if frozen_dtype not in (None, "none"):
         hooks = list(cfg.get("custom_hooks") or [])
-        hooks.append(dict(type="FrozenWeightsDtypeHook", dtype=str(frozen_dtype)))
+        hooks.append(dict(type="FrozenWeightsDtypeHook", dtype=str(frozen_dtype), device_type=device_type))
         cfg.custom_hooks = hooks
     return cfg
