@@ -72,7 +72,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     shard = parse_shard(args.shard) if args.shard else None
     device = args.device
-    torchrun = shard is None and launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1
+    torchrun = launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1
+    if torchrun and shard is not None:
+        print("--shard and torchrun both split the videos: under torchrun each rank scores the shard of its rank; "
+              "drop --shard (or run without torchrun)")
+        return 2
     if torchrun:
         import torch
 
