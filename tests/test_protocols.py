@@ -71,7 +71,8 @@ def test_every_config_loads(path: Path) -> None:
     assert spec.split.val_ratio > 0, "model selection needs a validation part"
     loaders = [s for s in cfg.train_pipeline + cfg.test_pipeline if s["type"] == "LoadVideoFrames"]
     assert len(loaders) == 2 and loaders[1]["test_mode"] is True
-    assert loaders[0]["num_frames"] == 8
+    # the paper's 8 frames; the CPU demo samples 4 of its 16-frame clips
+    assert loaders[0]["num_frames"] == (4 if "demo" in path.parts else 8)
 
 
 def test_protocol_configs_say_what_the_paper_says() -> None:
