@@ -287,3 +287,24 @@ def test_runs_recorded_with_relative_paths_are_found_from_elsewhere(tmp_path, mo
     assert run.source == board / "leaderboard.csv"
     assert run.encoder_layers == 1 and run.checkpoint is not None
     assert run.trainable_params == checkpoint_trainable_parameters(run.checkpoint)
+
+
+def test_load_model_recreates_the_seeded_random_backbone(tmp_path):
+    """The protocol runner seeds torch (randomness.seed) right before building the model; adapter-only
+    checkpoints of the random `tiny` backbone then need the same seed to mean anything."""
+    from mmengine.runner import set_random_seed
+
+    from qclip_plugin.analysis import load_model
+
+    set_random_seed(0)  # as mmengine's Runner does before building the model
+    trained = _trained_like(build_qclip("tiny", pretrained=None).eval(), seed=3)
+    checkpoint = trained.save_checkpoint(tmp_path / "selected.safetensors")
+    frames = torch.randn(2, 4, 3, 112, 112, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = trained(frames)
+        state = torch.random.get_rng_state()
+        same = load_model(checkpoint)  # preset read from the file, init_seed 0
+        assert torch.equal(torch.random.get_rng_state(), state)  # the caller's RNG is left alone
+        other = load_model(checkpoint, init_seed=1)
+        assert torch.equal(same(frames), expected)
+        assert not torch.allclose(other(frames), expected)

@@ -234,10 +234,18 @@ def load_model(
     preset: str | None = None,
     pretrained: object = ...,
     device: str | torch.device | None = None,
+    init_seed: int | None = 0,
 ):
     """The Q-CLIP model to analyse: ``checkpoint``'s (its preset read from the file unless given), or
     ``preset`` as built (untrained adapters). ``pretrained``: the backbone weights (default: the
-    preset's; the ``tiny`` preset has none)."""
+    preset's; the ``tiny`` preset has none).
+
+    ``init_seed``: the model is built right after ``torch.manual_seed(init_seed)`` (the global RNG
+    state is restored afterwards). That matters for random backbones (``pretrained=None``, the
+    ``tiny`` preset): adapter checkpoints do not carry the backbone, and the protocol runner builds
+    the model right after seeding with ``randomness.seed`` (0 in the shipped configs), so the same
+    seed re-creates the backbone the adapters were trained on (tested against a run's predictions).
+    """
     from qclip_plugin.models import build_qclip, read_checkpoint_metadata
 
     if checkpoint is None and preset is None:
@@ -245,5 +253,8 @@ def load_model(
     if checkpoint is not None and preset is None:
         preset = read_checkpoint_metadata(checkpoint).get("preset")
     kwargs = {} if pretrained is ... else {"pretrained": pretrained}
-    model = build_qclip(preset, checkpoint=checkpoint, **kwargs).eval()
+    with torch.random.fork_rng(devices=[]):
+        if init_seed is not None:
+            torch.manual_seed(init_seed)
+        model = build_qclip(preset, checkpoint=checkpoint, **kwargs).eval()
     return model.to(device) if device is not None else model

@@ -410,19 +410,21 @@ def visualize_tsne(
     max_videos: int | None = None,
     demo_seed: int = 0,
     demo_config=None,
+    init_seed: int | None = 0,
     **options: Any,
 ) -> TSNEFiles:
     """Figure 6 from names: the model of ``checkpoint`` (or ``preset`` untrained) on ``dataset``
-    (:func:`~qclip_plugin.analysis.features.resolve_videos`); ``options`` go to :func:`run_tsne`."""
+    (:func:`~qclip_plugin.analysis.features.resolve_videos`); ``init_seed``: see
+    :func:`~qclip_plugin.analysis.features.load_model`; ``options`` go to :func:`run_tsne`."""
     from qclip_plugin.analysis.features import load_model, resolve_videos
 
     videos = resolve_videos(dataset, data_root=data_root, ann_file=ann_file, max_videos=max_videos,
                             demo_seed=demo_seed, demo_config=demo_config)
-    model = load_model(checkpoint, preset, pretrained, options.get("device"))
+    model = load_model(checkpoint, preset, pretrained, options.get("device"), init_seed=init_seed)
     weights = f"adapters {Path(checkpoint).name}" if checkpoint else "untrained adapters"
     description = {"dataset": dataset, "checkpoint": str(checkpoint) if checkpoint else None,
                    "preset": model.preset, "backbone": model.backbone_name, "pretrained": model.pretrained,
-                   "videos": len(videos)}
+                   "init_seed": init_seed, "videos": len(videos)}
     options.setdefault("title", f"t-SNE on {dataset} ({len(videos)} videos): {model.backbone_name} frozen vs "
                                 f"Q-CLIP {model.preset} ({weights})")
     return run_tsne(model, videos, out_dir, description=description, **options)

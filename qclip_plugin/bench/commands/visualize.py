@@ -35,6 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tsne.add_argument("--preset", help="Q-CLIP preset (default: the checkpoint's; with --untrained: tiny)")
     tsne.add_argument("--pretrained", help="backbone weights: an open_clip tag or file, 'none' for random "
                                            "(default: the preset's)")
+    tsne.add_argument("--init-seed", type=int, default=0,
+                      help="torch seed the model is built under (default 0, the protocols' randomness.seed): "
+                           "re-creates a random backbone (tiny preset) the adapters were trained on")
     tsne.add_argument("--data-root", help="folder of the dataset's videos (default: $QCLIP_DATA_<KEY>)")
     tsne.add_argument("--ann-file", help="label file of the dataset (default: found in the data root)")
     tsne.add_argument("--max-videos", type=int, help="at most this many videos, evenly spread over the MOS ranking")
@@ -94,7 +97,7 @@ def run_tsne(args: argparse.Namespace) -> int:
     files = visualize_tsne(
         args.dataset, out, checkpoint=args.checkpoint, preset=args.preset or (None if args.checkpoint else "tiny"),
         pretrained=_pretrained(args.pretrained), data_root=args.data_root, ann_file=args.ann_file,
-        max_videos=args.max_videos, demo_seed=args.demo_seed, num_frames=args.frames, sampler=args.sampler,
+        max_videos=args.max_videos, demo_seed=args.demo_seed, init_seed=args.init_seed, num_frames=args.frames, sampler=args.sampler,
         batch_size=args.batch_size, device=args.device, frozen_prompts=args.frozen_prompts,
         perplexity=args.perplexity, seed=args.seed,
     )
