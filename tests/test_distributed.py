@@ -175,8 +175,34 @@ def test_loader_workers_reach_the_dataloaders() -> None:
     assert (built.num_workers, built.persistent_workers, built.prefetch_factor) == (0, False, None)
 
 
+def uneven_gather() -> dict:
+    """Rank r holds 3 - r scores: what ``gather_batch`` returns and the gradient it sends back."""
+    import torch.distributed as dist
+
+    from qclip_plugin.models.global_batch_loss import gather_batch
+
+    rank = dist.get_rank()
+    local = torch.arange(3 - rank, dtype=torch.float32).add(10 * rank).requires_grad_()
+    pred, mos = gather_batch(local * 1.0, local.detach() + 100)
+    (pred * torch.arange(1, len(pred) + 1)).sum().backward()  # the same loss on every rank
+    return {"pred": pred.tolist(), "mos": mos.tolist(), "grad": local.grad.tolist()}
+
+
+def test_gather_of_uneven_batches(two_ranks: dict) -> None:
+    # rank 0 holds [0, 1, 2], rank 1 [10, 11]; the loss weights them 1..5 on both ranks, so each
+    # rank's gradient is 2 x its weights (DDP then averages over the 2 ranks)
+    gathered = two_ranks["gather"]
+    assert gathered[0]["pred"] == gathered[1]["pred"] == [0, 1, 2, 10, 11]
+    assert gathered[0]["mos"] == [100, 101, 102, 110, 111]
+    assert (gathered[0]["grad"], gathered[1]["grad"]) == ([2, 4, 6], [8, 10])
+
+
 if __name__ == "__main__":  # one rank of the torchrun run of the fixture ``two_ranks``
+    import torch.distributed as dist
+
     out = Path(sys.argv[1])
     summary = train(out / "work")
+    gathered = [None, None]
+    dist.all_gather_object(gathered, uneven_gather())
     if summary is not None:
-        (out / "result.json").write_text(json.dumps(summary))
+        (out / "result.json").write_text(json.dumps({**summary, "gather": gathered}))
