@@ -88,7 +88,7 @@ def test_protocol_configs_say_what_the_paper_says() -> None:
     assert finetune.protocol.split.seeds == list(range(10)) and finetune.protocol.split.ratio == 0.8
     assert finetune.protocol.heldout_test is True
     demo = load_protocol_config("cross-dataset", preset="demo")
-    assert demo.model.qclip == {"preset": "tiny", "pretrained": None}
+    assert demo.model.qclip == {"preset": "tiny", "pretrained": None, "layers": 4, "bottleneck": 32}
     assert list(demo.protocol.test_sets) == ["demo-B"] and demo.protocol.heldout_test is True
     demo_ft = load_protocol_config("finetune", preset="demo")
     assert demo_ft.protocol.init_from_protocol == "cross-dataset" and len(demo_ft.protocol.split.seeds) == 10

@@ -45,6 +45,7 @@ class NoisyTextures(Dataset):
 
 def _cfg(max_epochs: int = 5, batch_size: int = 8):
     cfg = load_protocol_config("cross-dataset", preset="demo")
+    cfg.model.qclip = {"preset": "tiny", "pretrained": None}  # the plain tiny preset, not the demo's tweaks
     cfg.train_cfg.max_epochs = max_epochs
     cfg.train_dataloader.batch_size = batch_size
     cfg.val_dataloader.batch_size = 16
