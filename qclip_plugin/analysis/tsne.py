@@ -326,13 +326,13 @@ def tsne_figure(data: Mapping[str, Any] | str | os.PathLike, title: str = ""):
         ax.set_title(f"({'cd'[col]}) {names[space]}: videos by MOS\n"
                      f"MOS-level silhouette {_fmt(stats['tsne_mos_level_silhouette'])}, "
                      f"SROCC(t-SNE 1, MOS) {_fmt(stats['tsne_axis1_srocc'])}", fontsize=10)
-        corners = _corners_by_emptiness(ax, xy, prompt_xy)
         if crowded:
-            _prompt_inset(ax, corners[0], video_xy, prompt_xy, levels, None)
+            _prompt_inset(ax, _corners_by_emptiness(ax, xy, prompt_xy)[0], video_xy, prompt_xy, levels, None)
         else:
             for i, level in enumerate(levels):
                 ax.annotate(level, prompt_xy[i], textcoords="offset points", xytext=(6, 6), fontsize=8)
-        ax.legend(loc=corners[1] if crowded else "best", fontsize=8, framealpha=0.8)
+        # below the panel (its right side holds the colour bar): the map stays uncovered
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, borderaxespad=0)
     for ax in axes.flat:
         ax.set_xlabel("t-SNE 1")
         ax.set_ylabel("t-SNE 2")
