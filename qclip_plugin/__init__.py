@@ -8,6 +8,7 @@ Public entry points (imported lazily, so ``import qclip_plugin`` stays cheap):
 - :func:`load_video` — a video file to a normalised ``(T, 3, H, W)`` frames tensor
   with any of the paper's frame-sampling strategies.
 - :class:`VideoReadError` — the one exception raised for unreadable videos.
+- :func:`build_qclip` — the Q-CLIP model from a preset (``paper``, ``release``, ``tiny``).
 
 Importing the package also makes ``pyiqa.create_metric("qclip")`` work: pyiqa checks its
 ``DEFAULT_CONFIGS`` table before loading plugins, so the entry is added the moment pyiqa defines
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.abc
+import logging
 import sys
 from typing import Any
 
@@ -28,7 +30,12 @@ _LAZY = {
     "VideoReadError": "qclip_plugin.video.errors",
     "create_metric": "qclip_plugin.api",
     "list_metrics": "qclip_plugin.api",
+    "build_qclip": "qclip_plugin.models",
 }
+
+# open_clip imports transformers, which imports bitsandbytes; on CPUs with AVX512-BF16 that logs a
+# warning about an optional kernel package nothing here uses
+logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
 
 __all__ = ["__version__", *_LAZY]
 

@@ -57,6 +57,20 @@ def test_checkpoint_round_trip_holds_only_adapters(tmp_path):
         torch.testing.assert_close(fresh(_frames()), model(_frames()), rtol=0, atol=0)
 
 
+def test_random_backbone_is_the_same_in_every_process_so_checkpoints_find_it(tmp_path):
+    model = _trained_tiny(seed=1)
+    path = model.save_checkpoint(tmp_path / "tiny.safetensors")
+    torch.manual_seed(999)  # another process: other global RNG state, no shared backbone
+    loaded = build_qclip("tiny", checkpoint=path)
+    for (name, a), (_, b) in zip(model.backbone.state_dict().items(), loaded.backbone.state_dict().items()):
+        assert torch.equal(a, b), name
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(_frames()), model(_frames()), rtol=0, atol=0)
+    other = build_qclip("tiny", pretrained=None, backbone_seed=1)
+    assert not torch.equal(other.backbone.state_dict()["visual.trunk.patch_embed.proj.weight"],
+                           model.backbone.state_dict()["visual.trunk.patch_embed.proj.weight"])
+
+
 def test_checkpoint_refuses_other_preset_backbone_or_structure(tmp_path):
     path = _trained_tiny().save_checkpoint(tmp_path / "tiny.safetensors")
     other_preset = build_qclip("release", pretrained=None, backbone="QCLIP-Tiny", layers=2)

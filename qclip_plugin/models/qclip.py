@@ -73,6 +73,9 @@ class QCLIPConfig:
     prompt_template: str = "a video of {} quality"
     n_ctx: int = 3
     head_init_std: float | None = None
+    # a random backbone (pretrained=None) is drawn from this seed, so that it is the same in every
+    # process and an adapter-only checkpoint, which does not store it, finds it again
+    backbone_seed: int = 0
 
     def __post_init__(self):
         if self.sharing not in SHARING_MODES:
@@ -361,7 +364,10 @@ def build_qclip(
     if pretrained is not _UNSET:
         data["pretrained"] = None if pretrained is None else str(pretrained)
     config = QCLIPConfig.from_dict(data)
-    backbone = load_backbone(config.backbone, config.pretrained, rope_layout=config.rope_layout)
+    with torch.random.fork_rng(devices=[]):
+        if config.pretrained is None:
+            torch.manual_seed(config.backbone_seed)
+        backbone = load_backbone(config.backbone, config.pretrained, rope_layout=config.rope_layout)
     model = QCLIP(backbone, config, preset=preset)
     if checkpoint is not None:
         model.load_checkpoint(checkpoint)
