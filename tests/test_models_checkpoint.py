@@ -62,7 +62,7 @@ def test_random_backbone_is_the_same_in_every_process_so_checkpoints_find_it(tmp
     path = model.save_checkpoint(tmp_path / "tiny.safetensors")
     torch.manual_seed(999)  # another process: other global RNG state, no shared backbone
     loaded = build_qclip("tiny", checkpoint=path)
-    for (name, a), (_, b) in zip(model.backbone.state_dict().items(), loaded.backbone.state_dict().items()):
+    for (name, a), (_, b) in zip(model.backbone.state_dict().items(), loaded.backbone.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
     with torch.no_grad():
         torch.testing.assert_close(loaded(_frames()), model(_frames()), rtol=0, atol=0)
