@@ -4,7 +4,8 @@ forward pass and end-to-end scoring, at 1 and 2 DataLoader workers, all in one r
 Every data stage is measured the same way as ``qclip-bench score`` runs: one pass of a fresh
 ``torch.utils.data.DataLoader`` (``num_workers`` processes, batches of ``batch_size``) over the
 clips, each clip listed ``repeats`` times (through symbolic links, so no cache is shared
-between the copies); startup is included. Stages:
+between the copies); startup is included. Every stage is measured ``rounds`` times, the rounds
+interleaving all stages, and the median pass is reported. Stages:
 
 - ``decode``: bare decord, the sampled frames at the model's input size, nothing else (the floor);
 - ``load/<sampler>``: :func:`qclip_plugin.data.load_video` (decode, sample, resize, normalise);
@@ -24,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -214,6 +216,7 @@ def run_throughput(
     workers: Sequence[int] = (1, 2),
     samplers: Sequence[str] = SAMPLERS,
     repeats: int = 4,
+    rounds: int = 3,
     batch_size: int = 4,
     forward_iterations: int = 10,
     gpu: bool = True,
@@ -230,6 +233,7 @@ def run_throughput(
         workers: DataLoader worker counts to compare.
         samplers: samplers measured under ``load/``.
         repeats: each clip is listed this many times per pass.
+        rounds: every stage is measured this many times, interleaved; the median is reported.
         batch_size: videos per batch (loading and scoring) and per forward pass.
         forward_iterations: forward passes timed per precision.
         gpu: on a CUDA machine also measure ``gpu_preset`` (PE-Core-L for ``paper``) on the GPU.
@@ -243,42 +247,51 @@ def run_throughput(
         raise ValueError("no videos to benchmark; pass readable video files (e.g. ../shared/data/videos/*.mp4)")
     metric = create_metric("qclip", preset=preset, pretrained=False, device="cpu", num_frames=num_frames)
     size = metric.preprocessing.image_size
-    measurements: list[Measurement] = []
+    timings: dict[tuple[str, int], list[tuple[int, float]]] = {}
 
-    def add(stage: str, count: int, items: int, seconds: float, **extra: Any) -> None:
-        m = Measurement(stage, count, items, seconds, extra)
-        measurements.append(m)
-        log(f"{stage:<28} {count} worker(s): {m.videos_per_second:7.2f} videos/s")
+    def add(stage: str, count: int, items: int, seconds: float) -> None:
+        timings.setdefault((stage, count), []).append((items, seconds))
+        log(f"{stage:<36} {count} worker(s): {items / seconds:7.2f} videos/s")
 
     with tempfile.TemporaryDirectory(prefix="qclip-throughput-") as tmp:
         root = Path(tmp)
+        folders = {}
         for count in workers:
-            folder = root / f"links-{count}"
-            folder.mkdir()
-            paths = _replicate(videos, repeats, folder)
-            add("decode (floor)", count, len(paths), _pass(paths, _BareDecode(num_frames, size), count, batch_size))
-            for sampler in samplers:
-                cache = root / f"cache-{sampler}-{count}"
-                load = _Load(num_frames, sampler, size, str(cache))
-                if sampler in MSE_SAMPLERS:
-                    add(f"load/{sampler} first", count, len(paths), _pass(paths, load, count, batch_size))
-                    add(f"load/{sampler} cached", count, len(paths), _pass(paths, load, count, batch_size))
-                else:
-                    add(f"load/{sampler}", count, len(paths), _pass(paths, load, count, batch_size))
-            summary = score_videos(metric, [folder], None, batch_size=batch_size, num_workers=count, progress=False)
-            if summary.failed:
-                raise RuntimeError(f"scoring failed on {summary.failures}; benchmark readable videos only")
-            add("score (end to end)", count, summary.scored, summary.seconds)
-        threads = torch.get_num_threads()
-        try:
-            for count in sorted({1, threads}):
-                torch.set_num_threads(count)  # 1: how scoring runs beside its decoding workers on 2 cores
-                for amp in (None, "bf16"):
-                    seconds = _forward(metric, batch_size, num_frames, amp, forward_iterations)
-                    add(f"forward {amp or 'fp32'} (batch {batch_size}, {count} thread{'s' * (count > 1)})", 0,
-                        batch_size * forward_iterations, seconds)
-        finally:
-            torch.set_num_threads(threads)
+            folders[count] = root / f"links-{count}"
+            folders[count].mkdir()
+            _replicate(videos, repeats, folders[count])
+        # rounds interleave every stage, so a busy spell of the machine hits them all alike
+        for round_ in range(rounds):
+            for count in workers:
+                paths = sorted(str(p) for p in folders[count].iterdir())
+                add("decode (floor)", count, len(paths), _pass(paths, _BareDecode(num_frames, size), count, batch_size))
+                for sampler in samplers:
+                    load = _Load(num_frames, sampler, size, str(root / f"cache-{sampler}-{count}-{round_}"))
+                    if sampler in MSE_SAMPLERS:
+                        add(f"load/{sampler} first", count, len(paths), _pass(paths, load, count, batch_size))
+                        add(f"load/{sampler} cached", count, len(paths), _pass(paths, load, count, batch_size))
+                    else:
+                        add(f"load/{sampler}", count, len(paths), _pass(paths, load, count, batch_size))
+                summary = score_videos(metric, [folders[count]], None, batch_size=batch_size, num_workers=count,
+                                       progress=False)
+                if summary.failed:
+                    raise RuntimeError(f"scoring failed on {summary.failures}; benchmark readable videos only")
+                add("score (end to end)", count, summary.scored, summary.seconds)
+            threads = torch.get_num_threads()
+            try:
+                for count in sorted({1, threads}):
+                    torch.set_num_threads(count)  # 1: how scoring runs beside its decoding workers on 2 cores
+                    for amp in (None, "bf16"):
+                        seconds = _forward(metric, batch_size, num_frames, amp, forward_iterations)
+                        add(f"forward {amp or 'fp32'} (batch {batch_size}, {count} thread{'s' * (count > 1)})", 0,
+                            batch_size * forward_iterations, seconds)
+            finally:
+                torch.set_num_threads(threads)
+    measurements = []
+    for (stage, count), runs in timings.items():
+        items = runs[0][0]
+        seconds = statistics.median(sec for _, sec in runs)
+        measurements.append(Measurement(stage, count, items, seconds, {"seconds": [sec for _, sec in runs]}))
     if gpu and torch.cuda.is_available():
         for m in _gpu_measurements(gpu_preset, batch_size, num_frames, forward_iterations):
             measurements.append(m)
@@ -286,7 +299,7 @@ def run_throughput(
 
     result = ThroughputResult(measurements, {}, {
         "videos": [str(v) for v in videos], "preset": preset, "num_frames": num_frames, "size": list(size),
-        "workers": list(workers), "repeats": repeats, "batch_size": batch_size,
+        "workers": list(workers), "repeats": repeats, "rounds": rounds, "batch_size": batch_size,
     }, {
         "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
         "load_average": list(os.getloadavg()), "torch_threads": torch.get_num_threads(),

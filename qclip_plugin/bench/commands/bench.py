@@ -27,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--frames", type=int, default=8, help="frames per video (default 8)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     parser.add_argument("--repeats", type=int, default=4, help="times each clip is listed per pass (default 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, median reported (default 3)")
     parser.add_argument("--batch-size", type=int, default=4, help="videos per batch (default 4)")
     parser.add_argument("--samplers", nargs="+", help="samplers measured (default: all seven)")
     parser.add_argument("--no-gpu", action="store_true", help="skip the GPU measurements")
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     videos = [v for v in collect_videos(args.videos or [DEFAULT_VIDEOS]) if v.stat().st_size > 0]
     result = run_throughput(
-        videos, preset=args.preset, num_frames=args.frames, workers=args.workers, repeats=args.repeats,
+        videos, preset=args.preset, num_frames=args.frames, workers=args.workers, repeats=args.repeats, rounds=args.rounds,
         batch_size=args.batch_size, samplers=args.samplers or SAMPLERS, gpu=not args.no_gpu,
     )
     print(result.markdown())
