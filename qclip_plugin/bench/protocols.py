@@ -280,6 +280,14 @@ def _backbone(cfg: Config) -> str:
         return "unknown"
 
 
+def _shown_path(path: Path) -> str:
+    """A config path relative to the repository when it is one of its configs."""
+    try:
+        return str(path.resolve().relative_to(CONFIG_ROOT.parent))
+    except ValueError:
+        return str(path)
+
+
 def _experiment_name(name: str, preset: str | None) -> str:
     stem = Path(name).with_suffix("").as_posix().replace("/", "_") if name.endswith(".py") or "/" in name else name
     return f"{stem}-{preset}" if preset else stem
@@ -466,7 +474,7 @@ def run_protocol(
     epochs = sorted({r.result.selected_epoch for r in runs if r.result.selected_epoch is not None})
     metadata = {
         "protocol": spec.name,
-        "config": str(protocol_config_path(name, preset)),
+        "config": _shown_path(protocol_config_path(name, preset)),
         "backbone": _backbone(cfg),
         "preset": cfg.model.qclip.get("preset", "paper"),
         "protocol preset": preset or "",
