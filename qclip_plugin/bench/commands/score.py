@@ -95,11 +95,15 @@ def run(args: argparse.Namespace) -> int:
     metric = create_metric(args.metric, device=device, **options)
     if args.weights_dtype:
         cast_frozen(metric, args.weights_dtype)
-    summary = score_videos(
-        metric, args.paths, args.output, batch_size=args.batch_size, num_workers=args.workers,
-        strict=args.strict, resume=not args.no_resume, root=args.root,
-        progress=not args.quiet and dist_info().is_main, shard=shard, amp=args.amp, prefetch_factor=args.prefetch,
-    )
+    try:
+        summary = score_videos(
+            metric, args.paths, args.output, batch_size=args.batch_size, num_workers=args.workers,
+            strict=args.strict, resume=not args.no_resume, root=args.root,
+            progress=not args.quiet and dist_info().is_main, shard=shard, amp=args.amp, prefetch_factor=args.prefetch,
+        )
+    except (ValueError, FileNotFoundError) as error:  # another metric in the output, a missing input
+        print(f"qclip-bench score: {error}")
+        return 1
     for path, reason in summary.failures.items():
         print(f"failed: {path}: {reason}")
     print(summary)
