@@ -35,11 +35,15 @@ def run(args: argparse.Namespace) -> int:
     from qclip_plugin.bench.scoring import collect_videos
 
     videos = None
-    if len(args.dataset) == 1:
-        videos = dataset_by_name(args.dataset[0], data_root=args.data_root, ann_file=args.ann_file,
+    try:
+        if len(args.dataset) == 1:
+            videos = dataset_by_name(args.dataset[0], data_root=args.data_root, ann_file=args.ann_file,
                                      split=args.split)
-    if videos is None:
-        videos = collect_videos(args.dataset)
+        if videos is None:
+            videos = collect_videos(args.dataset)
+    except (FileNotFoundError, ValueError, TypeError) as error:  # no data root, no label file, bad --split
+        print(f"qclip-bench prepare: {error}")
+        return 1
     report = prepare_profiles(
         videos, num_workers=args.workers, profile_size=args.profile_size, cache_dir=args.cache_dir,
         bad_list=args.bad_list, retry_bad=args.retry_bad, progress=not args.quiet,
