@@ -14,10 +14,13 @@ from scipy import stats
 from qclip_plugin.api import create_metric
 from qclip_plugin.bench.precision import AutocastOptimWrapper, amp_dtype, apply_amp, autocast, cast_frozen
 
-#: Measured on 24 smooth textures with noise (seed 0): max |bf16 - fp32| = 0.035 x the scores' std
-#: with bf16 autocast, 0.025 x with the frozen weights stored in bf16 too; SROCC 1.0, PLCC 0.99998.
-#: bf16 keeps 8 significant bits (relative error 2^-9 per rounding), so the bounds leave ~3x margin.
-MAX_DIFF_OVER_STD = 0.1
+#: Measured on 24 smooth textures with noise, untrained tiny models of init seeds 0, 1, 2 (fp32 scores
+#: ~0.02-0.2): bf16 autocast moves scores by at most 1% of their magnitude (SROCC >= 0.995, PLCC
+#: >= 0.9993 against fp32); frozen weights stored in bf16 too, by at most 3.3% (mostly a common
+#: shift: rounding the weights is a fixed change of the model; SROCC >= 0.998, PLCC >= 0.9993).
+#: VQA is judged by correlations, which bf16 keeps; the bounds leave ~1.5x margin.
+MAX_DIFF_OVER_MAGNITUDE = 0.05
+MIN_SROCC, MIN_PLCC = 0.99, 0.999
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -36,8 +39,9 @@ def _videos(n: int = 24, frames: int = 4, size: int = 112) -> torch.Tensor:
     return (base[:, None] + level * torch.randn(n, frames, 3, size, size, generator=g)).clamp(-1, 1)
 
 
-def test_bf16_scores_stay_close_to_fp32():
-    metric = create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)
+@pytest.mark.parametrize("init_seed", [0, 1, 2])
+def test_bf16_scores_stay_close_to_fp32(init_seed):
+    metric = create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4, init_seed=init_seed)
     x = _videos()
     with torch.no_grad():
         fp32 = metric.score_frames(x)
@@ -52,9 +56,9 @@ def test_bf16_scores_stay_close_to_fp32():
     assert all(p.dtype == torch.float32 for p in metric.parameters() if p.requires_grad)
     for low in (mixed.float(), stored.float()):
         assert not torch.equal(low, fp32)  # bf16 really ran
-        assert float((low - fp32).abs().max()) <= MAX_DIFF_OVER_STD * float(fp32.std())
-        assert stats.spearmanr(fp32, low)[0] >= 0.99
-        assert stats.pearsonr(fp32, low)[0] >= 0.999
+        assert float((low - fp32).abs().max()) <= MAX_DIFF_OVER_MAGNITUDE * float(fp32.abs().max())
+        assert stats.spearmanr(fp32, low)[0] >= MIN_SROCC
+        assert stats.pearsonr(fp32, low)[0] >= MIN_PLCC
 
 
 def test_amp_names_and_cpu_fp16_refused():
