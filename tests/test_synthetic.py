@@ -362,10 +362,10 @@ def test_root_handling(small_bench, tmp_path):
 
 def test_default_root_in_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("QCLIP_CACHE_DIR", str(tmp_path))
-    assert generate_module.default_root(0) == tmp_path / "demo" / "v1-seed0"
-    assert generate_module.default_root(3, DemoConfig()) == tmp_path / "demo" / "v1-seed3"
+    assert generate_module.default_root(0) == tmp_path / "demo" / "v2-seed0"
+    assert generate_module.default_root(3, DemoConfig()) == tmp_path / "demo" / "v2-seed3"
     custom = generate_module.default_root(0, SMALL)
-    assert custom.parent == tmp_path / "demo" and custom.name.startswith("v1-seed0-")
+    assert custom.parent == tmp_path / "demo" and custom.name.startswith("v2-seed0-")
 
 
 def test_config_validation():
@@ -378,3 +378,14 @@ def test_config_validation():
     with pytest.raises(ValueError, match="even"):
         DemoConfig(size=(63, 64))
     assert DemoConfig().param_hash(0) != DemoConfig().param_hash(1) != SMALL.param_hash(0)
+
+
+def test_project_dataset_reads_both_parts(default_bench):
+    datasets = pytest.importorskip("qclip_plugin.data.datasets")
+    bench, _ = default_bench
+    for part, count in (("A", 120), ("B", 60)):
+        ds = datasets.VQADataset(ann_file=str(bench.labels[part]), data_root=str(bench.root), pipeline=[])
+        assert len(ds) == count
+        item = ds[0]
+        assert Path(item["filename"]).is_file() and item["name"].startswith(f"{part}/")
+        assert 1.0 < item["mos"] < 5.0

@@ -19,6 +19,13 @@ import av
 import numpy as np
 
 LOSSLESS_CRF = 0
+# swscale picks SIMD or C paths by buffer alignment, and they round differently: the same
+# frames then encode differently from run to run. Bit-exact, accurately rounded conversion:
+_SWS_FLAGS = int(
+    av.video.reformatter.Interpolation.BILINEAR
+    | av.video.reformatter.Interpolation.ACCURATE_RND
+    | av.video.reformatter.Interpolation.BITEXACT
+)
 
 
 def write_h264(
@@ -39,10 +46,11 @@ def write_h264(
         ctx = stream.codec_context
         ctx.thread_count = 1  # x264's output depends on its thread count
         ctx.colorspace, ctx.color_range = av.video.reformatter.Colorspace.ITU601, av.video.reformatter.ColorRange.MPEG
-        for rgb in frames:
+        for index, rgb in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(
-                format="yuv420p", dst_colorspace="ITU601", dst_color_range="MPEG"
+                format="yuv420p", dst_colorspace="ITU601", dst_color_range="MPEG", interpolation=_SWS_FLAGS
             )
+            frame.pts, frame.time_base = index, 1 / _rate(fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))
 

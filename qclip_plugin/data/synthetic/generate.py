@@ -137,9 +137,28 @@ def generate_demo_benchmark(
     config = config or DemoConfig()
     root = Path(root).expanduser() if root is not None else default_root(seed, config)
     param_hash = config.param_hash(seed)
-    if verbose and not logger.handlers:
-        logger.addHandler(logging.StreamHandler(sys.stderr))
-        logger.setLevel(logging.INFO)
+    with _progress_to_stderr(verbose):
+        return _generate(root, seed, config, param_hash, force, workers)
+
+
+@contextlib.contextmanager
+def _progress_to_stderr(enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    handler, level = logging.StreamHandler(sys.stderr), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def _generate(
+    root: Path, seed: int, config: DemoConfig, param_hash: str, force: bool, workers: int | None
+) -> DemoBenchmark:
     if not force and (bench := _load_complete(root, param_hash)) is not None:
         return bench
     root.parent.mkdir(parents=True, exist_ok=True)
