@@ -1,7 +1,7 @@
 """Training on mmengine's Runner: trainable-only optimizer and checkpoints, learning, resume.
 
-The data is an in-memory synthetic set (textures with a known amount of noise, MOS falling
-with it), so these tests exercise the training machinery, not video decoding.
+The data is an in-memory synthetic set (textures with a known amount of noise and darkening,
+MOS falling with it), so these tests exercise the training machinery, not video decoding.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ pytest.importorskip("qclip_plugin.models.qclip")
 
 
 class NoisyTextures(Dataset):
-    """Smooth random textures plus white noise; MOS = 5 - 4 * noise level (a clean signal)."""
+    """Smooth random textures, noisier and darker with a level; MOS = 5 - 4 * level (a clean signal)."""
 
     def __init__(self, n: int, seed: int, frames: int = 2, size: int = 112) -> None:
         rng = np.random.default_rng(seed)
@@ -33,7 +33,8 @@ class NoisyTextures(Dataset):
         base = torch.nn.functional.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
         noise = torch.from_numpy(rng.normal(0, 1, (n, frames, 3, size, size))).float()
         level = torch.from_numpy(self.level).float().view(n, 1, 1, 1, 1)
-        self.frames = (base[:, None] + 0.8 * level * noise).clamp(-1, 1)
+        # degradation = white noise and under-exposure, both growing with the level
+        self.frames = ((base[:, None] + 0.8 * level * noise) * (1 - 0.5 * level) - 0.5 * level).clamp(-1, 1)
         self.mos = 5.0 - 4.0 * self.level
 
     def __len__(self) -> int:
@@ -43,7 +44,7 @@ class NoisyTextures(Dataset):
         return {"inputs": self.frames[i], "data_samples": {"name": f"v{i:03d}", "mos": float(self.mos[i])}}
 
 
-def _cfg(max_epochs: int = 5, batch_size: int = 8):
+def _cfg(max_epochs: int = 4, batch_size: int = 8):
     cfg = load_protocol_config("cross-dataset", preset="demo")
     cfg.model.qclip = {"preset": "tiny", "pretrained": None}  # the plain tiny preset, not the demo's tweaks
     cfg.train_cfg.max_epochs = max_epochs
@@ -121,11 +122,11 @@ def test_training_improves_heldout_srocc_and_checkpoints_are_trainable_only(tmp_
     before, after = result.untrained["test"].metrics["SROCC"], result.trained["test"].metrics["SROCC"]
     preds = result.trained["test"].predictions
     assert after == pytest.approx(stats.spearmanr(preds["pred"], preds["mos"])[0], abs=1e-9)
-    assert after > before + 0.3, (before, after)
-    assert result.selected_epoch in range(1, 6) and result.selected_checkpoint.name.endswith(f"epoch_{result.selected_epoch}.pth")
+    assert after > before + 0.3 and after > 0.7, (before, after)
+    assert result.selected_epoch in range(1, 5) and result.selected_checkpoint.name.endswith(f"epoch_{result.selected_epoch}.pth")
 
     # every epoch checkpoint holds exactly the trainable tensors, and loads with weights_only=True
-    ckpt_path = tmp_path / "epoch_5.pth"
+    ckpt_path = tmp_path / "epoch_4.pth"
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
     model = build_runner(_cfg(), tmp_path / "fresh", data["train"], data["val"], name="fresh").model
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
