@@ -362,10 +362,10 @@ def test_root_handling(small_bench, tmp_path):
 
 def test_default_root_in_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("QCLIP_CACHE_DIR", str(tmp_path))
-    assert generate_module.default_root(0) == tmp_path / "demo" / "v2-seed0"
-    assert generate_module.default_root(3, DemoConfig()) == tmp_path / "demo" / "v2-seed3"
+    assert generate_module.default_root(0) == tmp_path / "demo" / "v3-seed0"
+    assert generate_module.default_root(3, DemoConfig()) == tmp_path / "demo" / "v3-seed3"
     custom = generate_module.default_root(0, SMALL)
-    assert custom.parent == tmp_path / "demo" and custom.name.startswith("v2-seed0-")
+    assert custom.parent == tmp_path / "demo" and custom.name.startswith("v3-seed0-")
 
 
 def test_config_validation():

@@ -26,7 +26,7 @@ from qclip_plugin.data.synthetic.content import CONTENT_KINDS
 from qclip_plugin.data.synthetic.distortions import DISTORTIONS
 
 # Bump when a change in the generation code changes the clips: cached sets then regenerate.
-GENERATOR_VERSION = "v2"
+GENERATOR_VERSION = "v3"
 
 DEFAULT_CONTENT_KINDS = ("texture", "gradient", "shapes", "pan", "checkerboard", "particles")
 SHARED_DISTORTIONS = ("blur", "noise", "h264", "scaling", "frame_drop", "exposure")
