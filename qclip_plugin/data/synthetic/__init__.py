@@ -1,4 +1,4 @@
-"""The embedded synthetic demo VQA benchmark: procedural content, six distortions, pseudo-MOS from SSIM.
+"""The embedded synthetic demo VQA benchmark: procedural content, seven distortions, pseudo-MOS from SSIM.
 
 It is synthetic: no human rated these clips. It exists so that the benchmark
 protocols run end to end on a fresh machine with no download; its numbers say
