@@ -11,6 +11,8 @@ custom_imports = dict(
         'qclip_plugin.evaluation',
         'qclip_plugin.bench.hooks',
         'qclip_plugin.bench.optim_constructor',
+        'qclip_plugin.bench.precision',
+        'qclip_plugin.models.global_batch_loss',
     ],
     allow_failed_imports=False)
 

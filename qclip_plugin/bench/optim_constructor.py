@@ -14,14 +14,14 @@ from __future__ import annotations
 import inspect
 
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
-from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS, OPTIM_WRAPPERS, OPTIMIZERS
+from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 from torch import nn
+
+from qclip_plugin.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 __all__ = ["TrainableOptimWrapperConstructor"]
 
 
-# mmengine looks constructors up in its root registry when the project scope has no child
-# registry of that kind, so registering there keeps configs as plain ``constructor='...'``.
 @OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class TrainableOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """``DefaultOptimWrapperConstructor`` restricted to ``requires_grad`` parameters.

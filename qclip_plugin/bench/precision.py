@@ -19,10 +19,9 @@ from typing import Any
 import torch
 from mmengine.hooks import Hook
 from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
 from torch import nn
 
-from qclip_plugin.registry import HOOKS
+from qclip_plugin.registry import HOOKS, OPTIM_WRAPPERS
 
 __all__ = [
     "AMP_DTYPES",
