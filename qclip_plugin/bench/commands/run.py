@@ -8,7 +8,7 @@ EPILOG = """\
 protocols: intra-dataset, cross-dataset, finetune (or a config path, e.g. paper/table1_sampling/segmsemean)
 
 examples:
-  qclip-bench run protocol=cross-dataset preset=demo          # synthetic demo, tiny model, ~3 min on CPU
+  qclip-bench run protocol=cross-dataset preset=demo          # synthetic demo, tiny model, ~1 min on 2 CPU cores
   qclip-bench run protocol=finetune preset=demo               # 10 splits on demo part B, mean ± std
   qclip-bench run protocol=cross-dataset data_root.LSVQ=/data/LSVQ data_root.KoNViD=/data/KoNViD \\
       data_root.LIVE_VQC=/data/LIVE-VQC
@@ -19,6 +19,10 @@ overrides (key=value, Python literals): model.preset=release, model.layers=12, t
   sampler=SegMSEMean, train_sampler=Mixed, batch_size=6, seed=1, optim_wrapper.optimizer.lr=3e-3,
   data_root.<dataset>=PATH (or $QCLIP_DATA_<DATASET>), work_dir=..., leaderboard_dir=...,
   resume=true, preflight=false|deep, datasets=A,B, init_checkpoint=PATH
+
+scale: launcher=pytorch (under torchrun: DDP, NCCL on GPUs, gloo on CPU), amp=bf16|fp16,
+  frozen_dtype=bf16|fp16 (frozen backbone weights stored in half precision), workers=N, prefetch=N
+  torchrun --nproc_per_node=4 -m qclip_plugin.bench.cli run protocol=cross-dataset launcher=pytorch ...
 """
 
 
