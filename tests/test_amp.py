@@ -8,11 +8,11 @@ import copy
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import OPTIM_WRAPPERS
 from scipy import stats
 
 from qclip_plugin.api import create_metric
 from qclip_plugin.bench.precision import AutocastOptimWrapper, amp_dtype, apply_amp, autocast, cast_frozen
+from qclip_plugin.registry import OPTIM_WRAPPERS
 
 #: Measured on 24 smooth textures with noise, untrained tiny models of init seeds 0, 1, 2 (fp32 scores
 #: ~0.02-0.2): bf16 autocast moves scores by at most 1% of their magnitude (SROCC >= 0.995, PLCC

@@ -403,13 +403,15 @@ def test_official_with_other_prompts_is_refused(pe_clip):
 
 
 def test_official_file_with_python_objects_needs_trust(pe_clip, tmp_path):
-    import numpy as np
+    import argparse
 
     from qclip_plugin.models.official import load_official_state_dict
 
     sd, _ = official_state_dict(pe_clip)
-    path = tmp_path / "with_numpy.pth"
-    torch.save({"state_dict": sd, "best_srocc": np.float64(0.9)}, path)
+    path = tmp_path / "with_args.pth"
+    # training scripts often save their argparse namespace beside the weights; not on any torch
+    # allow-list (numpy scalars are, once mmengine's checkpoint types have been allowed)
+    torch.save({"state_dict": sd, "args": argparse.Namespace(lr=1e-3)}, path)
     with pytest.raises(ValueError, match="--trust-pickle"):
         load_official_state_dict(path)
     loaded = load_official_state_dict(path, trust_pickle=True)
