@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -20,3 +21,20 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def videos_dir(shared_data: Path) -> Path:
     return shared_data / "videos"
+
+
+@pytest.fixture(scope="module")
+def single_thread():
+    """Tiny models run faster on one thread than on two contended ones; restore the count after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def tiny_metric():
+    """The untrained `tiny` Q-CLIP metric (random weights drawn from a fixed seed), 4 frames."""
+    from qclip_plugin.api import create_metric
+
+    return create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)

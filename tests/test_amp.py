@@ -23,12 +23,7 @@ MAX_DIFF_OVER_MAGNITUDE = 0.05
 MIN_SROCC, MIN_PLCC = 0.99, 0.999
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _videos(n: int = 24, frames: int = 4, size: int = 112) -> torch.Tensor:

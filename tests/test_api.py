@@ -23,13 +23,7 @@ FAKE_DIST = Path(__file__).parent / "fixtures" / "fake_dist"
 CLIP = "carphone_distorted.mp4"  # 176x144, small: decodes fast
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models run faster on one thread, and the suite shares the CPU with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,7 @@ from qclip_plugin.baselines.dover import DOVER_FUSION, fuse_dover_branches
 from qclip_plugin.baselines.third_party import BaselineUnavailableError
 from qclip_plugin.baselines.zero_shot import FIVE_LEVELS, ZeroShotPromptScorer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models run faster on one thread, and the suite shares the CPU with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,12 @@ from qclip_plugin.video.errors import VideoReadError
 CLIPS = ("carphone_distorted.mp4", "carphone_pristine.mp4", "bikes.mp4")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models run faster on one thread, and the suite shares the CPU with other processes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def metric():
-    return create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)
+def metric(tiny_metric):
+    return tiny_metric
 
 
 @pytest.fixture()

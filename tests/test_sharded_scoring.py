@@ -7,9 +7,7 @@ import csv
 import shutil
 
 import pytest
-import torch
 
-from qclip_plugin.api import create_metric
 from qclip_plugin.bench.cli import main
 from qclip_plugin.bench.distributed import parse_shard, shard_slice
 from qclip_plugin.bench.scoring import manifest_path, merge_shards, score_videos, shard_output
@@ -17,17 +15,12 @@ from qclip_plugin.bench.scoring import manifest_path, merge_shards, score_videos
 CLIPS = ("carphone_distorted.mp4", "carphone_pristine.mp4", "bikes.mp4")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def metric():
-    return create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)
+def metric(tiny_metric):
+    return tiny_metric
 
 
 @pytest.fixture(scope="module")
