@@ -251,3 +251,27 @@ def test_preflight_lists_missing_empty_and_unreadable(videos_dir, tmp_path):
     assert [p for p, _ in deep.unreadable] == [str(root / "short.yuv"), str(root / "garbage.mp4")]
     good = preflight_check([root / "lsvq_1724.mp4", root / "bikes.mp4"], deep=True)
     assert good.ok and good.total == 2 and "all 2 videos" in good.summary()
+
+
+def test_preflight_takes_known_bad_videos_from_the_bad_list_without_opening_them(videos_dir, tmp_path, monkeypatch):
+    import qclip_plugin.data.preflight as preflight
+
+    good, garbage = tmp_path / "good.mp4", tmp_path / "garbage.mp4"
+    good.write_bytes((videos_dir / "carphone_distorted.mp4").read_bytes())
+    garbage.write_bytes(b"\x01" * 4096)
+    size, mtime = preflight.file_stamp(garbage)
+    bad_list = tmp_path / "bad.csv"
+    bad_list.write_text(f"path,reason,size,mtime_ns\n{garbage},no video stream,{size},{mtime}\n")
+
+    opened = []
+    real_deep = preflight._deep
+    monkeypatch.setattr(preflight, "_deep", lambda path, geometry, guard: opened.append(path) or real_deep(path, geometry, guard))
+    report = preflight_check([good, garbage], deep=True, strict=False, bad_list=bad_list)
+    assert report.unreadable == [(str(garbage), f"no video stream (listed in {bad_list})")]
+    assert opened == [str(good)]  # the listed video is not decoded again
+
+    garbage.write_bytes(b"\x01" * 4097)  # changed since it was listed: checked afresh
+    opened.clear()
+    report = preflight_check([good, garbage], deep=True, strict=False, bad_list=bad_list)
+    assert sorted(opened) == sorted([str(good), str(garbage)])
+    assert [p for p, _ in report.unreadable] == [str(garbage)] and "listed in" not in report.unreadable[0][1]

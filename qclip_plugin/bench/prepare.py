@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qclip_plugin.data.preflight import BAD_LIST_COLUMNS, file_stamp, read_bad_videos, still_bad
+
 __all__ = [
     "BAD_LIST_COLUMNS",
     "PrepareReport",
@@ -40,8 +42,6 @@ __all__ = [
     "read_bad_videos",
     "without_bad_videos",
 ]
-
-BAD_LIST_COLUMNS: tuple[str, ...] = ("path", "reason", "size", "mtime_ns")
 
 
 @dataclass
@@ -78,19 +78,6 @@ def default_bad_list(source: str) -> Path:
     return cache_dir("bad_videos") / f"{safe}.csv"
 
 
-def read_bad_videos(path: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """The rows of a bad list by video path (empty when the file does not exist)."""
-    path = Path(path)
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not {"path", "reason"} <= set(reader.fieldnames):
-            raise ValueError(f"{path} is not a bad-video list (columns {reader.fieldnames}, expected "
-                             f"{list(BAD_LIST_COLUMNS)}); pass another --bad-list")
-        return {row["path"]: row for row in reader}
-
-
 def without_bad_videos(paths: Iterable[str | os.PathLike], bad_list: str | os.PathLike) -> list[str]:
     """``paths`` minus the videos of ``bad_list``, in order."""
     bad = read_bad_videos(bad_list)
@@ -121,14 +108,6 @@ def _items(videos: Any) -> tuple[list[tuple[str, tuple[int, int] | None]], str]:
         name = getattr(videos, "DATASET_KEY", None) or (getattr(videos, "metainfo", {}) or {}).get("dataset_name")
         return [(str(i["filename"]), i.get("yuv_geometry")) for i in infos], str(name or type(videos).__name__)
     return [(os.fspath(p), None) for p in videos], "videos"
-
-
-def _stamp(path: str) -> tuple[str, str]:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return "", ""
-    return str(stat.st_size), str(stat.st_mtime_ns)
 
 
 def _options(geometry: Sequence[int] | None) -> dict[str, Any]:
@@ -198,7 +177,7 @@ def prepare_profiles(
     todo = []
     for path, geometry in items:
         row = known.get(path)
-        if row is not None and not retry_bad and (row.get("size", ""), row.get("mtime_ns", "")) == _stamp(path):
+        if row is not None and not retry_bad and still_bad(row, path):
             report.known_bad[path] = row["reason"]
             continue
         listed.pop(path, None)
@@ -218,7 +197,7 @@ def prepare_profiles(
             report.computed += 1
             return
         report.bad[path] = reason
-        size_, mtime = _stamp(path)
+        size_, mtime = file_stamp(path)
         listed[path] = {"path": path, "reason": reason, "size": size_, "mtime_ns": mtime}
         _write_bad_list(report.bad_list, listed)
 

@@ -5,12 +5,17 @@ that are not a whole number of frames. The deep check also opens each video with
 :func:`qclip_plugin.video.open_video` and decodes its first frame (a few ms to a few tens of
 ms per video, run on a thread pool).
 
+A bad-video list (``path,reason,size,mtime_ns``, written once per dataset by
+``qclip-bench prepare``) makes known-bad videos count as unreadable without decoding them
+again, as long as the file has not changed since (same size and mtime).
+
 >>> report = preflight_check(dataset, strict=False)            # doctest: +SKIP
 >>> print(report.summary())                                     # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import csv
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +25,36 @@ from typing import Any
 
 #: Paths listed per kind of problem in summaries and errors.
 MAX_LISTED = 5
+
+#: Columns of a bad-video list.
+BAD_LIST_COLUMNS: tuple[str, ...] = ("path", "reason", "size", "mtime_ns")
+
+
+def read_bad_videos(path: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """The rows of a bad-video list by video path (empty when the file does not exist)."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"path", "reason"} <= set(reader.fieldnames):
+            raise ValueError(f"{path} is not a bad-video list (columns {reader.fieldnames}, expected "
+                             f"{list(BAD_LIST_COLUMNS)}); pass another --bad-list")
+        return {row["path"]: row for row in reader}
+
+
+def file_stamp(path: str | os.PathLike) -> tuple[str, str]:
+    """``(size, mtime_ns)`` of a file as a bad-video list records them (empty strings if absent)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return "", ""
+    return str(stat.st_size), str(stat.st_mtime_ns)
+
+
+def still_bad(row: dict[str, str], path: str | os.PathLike) -> bool:
+    """Whether a bad-list row still describes ``path`` (the file has not changed since)."""
+    return (row.get("size", ""), row.get("mtime_ns", "")) == file_stamp(path)
 
 
 @dataclass
@@ -149,6 +184,7 @@ def preflight_check(
     num_workers: int = 4,
     guard: str = "header",
     yuv_geometry: Sequence[int] = (1080, 1920),
+    bad_list: str | os.PathLike | None = None,
 ) -> PreflightReport:
     """Check that every video of a dataset exists and can be read.
 
@@ -160,6 +196,8 @@ def preflight_check(
         num_workers: threads for the deep check.
         guard: decord guard of the deep check (see :func:`qclip_plugin.video.open_video`).
         yuv_geometry: ``(height, width)`` of ``.yuv`` files whose items do not carry one.
+        bad_list: a bad-video list (``qclip-bench prepare``); its unchanged videos are reported
+            unreadable with the recorded reason, without being opened again.
 
     Returns:
         The :class:`PreflightReport` (also when strict and everything is fine).
@@ -167,8 +205,13 @@ def preflight_check(
     items, source = _paths_and_geometry(videos)
     report = PreflightReport(total=len(items), deep=deep, source=source)
     default = (int(yuv_geometry[0]), int(yuv_geometry[1]))
+    known_bad = read_bad_videos(bad_list) if bad_list is not None else {}
     to_open = []
     for path, geometry in items:
+        row = known_bad.get(path)
+        if row is not None and still_bad(row, path):
+            report.unreadable.append((path, f"{row['reason']} (listed in {bad_list})"))
+            continue
         problem = _cheap(path, geometry, default)
         if problem is None:
             to_open.append((path, geometry or (default if path.lower().endswith(".yuv") else None)))
