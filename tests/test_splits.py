@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qclip_plugin.data.splits import make_splits, split_indices, split_seeds
+from qclip_plugin.data.splits import group_split_indices, make_splits, split_indices, split_seeds
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,46 @@ def test_bad_arguments():
         split_indices(1)
     with pytest.raises(ValueError, match="empty validation"):
         split_indices(5, val_ratio=0.05, role="val")
+
+
+def _live_style(sources: int = 30, levels: int = 4) -> list[int]:
+    """The demo's part A layout: each source video in ``levels`` consecutive distorted versions."""
+    return [s for s in range(sources) for _ in range(levels)]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 7])
+def test_group_split_keeps_each_source_in_one_part(seed):
+    groups = _live_style()
+    parts = {r: group_split_indices(groups, 0.7, seed=seed, role=r, val_ratio=0.2) for r in ("train", "val", "test")}
+    sources = {r: {groups[i] for i in p} for r, p in parts.items()}
+    assert sources["train"].isdisjoint(sources["val"]) and sources["train"].isdisjoint(sources["test"])
+    assert sources["val"].isdisjoint(sources["test"])
+    assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(120))
+    # counted in sources: int(0.7 * 30) = 21 training sources, round(0.2 * 21) = 4 of them validate
+    assert (len(sources["train"]), len(sources["val"]), len(sources["test"])) == (17, 4, 9)
+    assert (len(parts["train"]), len(parts["val"]), len(parts["test"])) == (68, 16, 36)
+
+
+def test_group_split_is_the_video_split_of_the_groups():
+    groups = _live_style()
+    for role in ("train", "val", "test"):
+        chosen = set(split_indices(30, 0.7, seed=5, role=role, val_ratio=0.2))
+        assert group_split_indices(groups, 0.7, seed=5, role=role, val_ratio=0.2) == [
+            i for i, g in enumerate(groups) if g in chosen
+        ]
+    # one video per group: exactly split_indices
+    assert group_split_indices(list(range(50)), 0.8, seed=2, role="test") == split_indices(50, 0.8, seed=2, role="test")
+
+
+def test_group_split_does_not_depend_on_the_video_order():
+    groups = [f"src{s}" for s in _live_style(10, 3)]
+    shuffled = list(reversed(groups))
+    test = {groups[i] for i in group_split_indices(groups, 0.6, seed=4, role="test")}
+    assert test == {shuffled[i] for i in group_split_indices(shuffled, 0.6, seed=4, role="test")}
+
+
+def test_group_split_errors_count_groups():
+    with pytest.raises(ValueError, match="splitting 1 groups"):
+        group_split_indices(["a", "a", "a"], 0.5, seed=0, role="test")
+    with pytest.raises(ValueError, match="role"):
+        group_split_indices(["a", "b"], 0.5, seed=0, role="holdout")

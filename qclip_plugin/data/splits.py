@@ -5,8 +5,15 @@ training part, never from the test part, so model selection never sees test vide
 (DESIGN.md §5). The fine-tune protocol uses :func:`make_splits`: 10 random 80/20 splits,
 each with its seed recorded.
 
+Datasets made of several distorted versions of each source video (LIVE-style: the demo's
+part A has 30 sources x 4 levels) split by source with :func:`group_split_indices`, so that
+no source is seen in training and in test (a random split of clips would test on the
+contents it trained on).
+
 >>> split_indices(10, ratio=0.8, seed=0, role="test")
 [1, 8]
+>>> group_split_indices(["s0", "s0", "s1", "s1", "s2", "s2"], ratio=0.7, seed=0, role="test")
+[2, 3]
 """
 
 from __future__ import annotations
@@ -71,6 +78,41 @@ def split_indices(
     if len(set(names)) != len(names):
         raise ValueError("split_indices: video names must be unique")
     return [names[i] for i in _parts(len(names), ratio, seed, val_ratio)[role]]
+
+
+def group_split_indices(
+    groups: Sequence[object],
+    ratio: float = 0.8,
+    seed: int = DEFAULT_SEED,
+    role: str = "train",
+    val_ratio: float = 0.0,
+) -> list[int]:
+    """One part of a random split of the *groups* of ``groups`` (e.g. source videos).
+
+    The distinct groups are split exactly as :func:`split_indices` splits videos (same
+    ``ratio``, ``seed`` and ``val_ratio`` semantics, counted in groups); every video goes to
+    its group's part, so the parts share no group.
+
+    Args:
+        groups: the group of each video (any hashable value, e.g. the source id).
+        ratio, seed, role, val_ratio: as in :func:`split_indices`, over groups.
+
+    Returns:
+        Positions of the videos in that part, ascending.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+    labels = list(groups)
+    try:  # a fixed order, independent of the videos' order
+        distinct = sorted(set(labels))
+    except TypeError:  # mixed types
+        distinct = sorted(set(labels), key=repr)
+    try:
+        chosen = set(_parts(len(distinct), ratio, seed, val_ratio)[role])
+    except ValueError as error:
+        raise ValueError(f"splitting {len(distinct)} groups: {error}") from error
+    index = {g: i for i, g in enumerate(distinct)}
+    return [i for i, g in enumerate(labels) if index[g] in chosen]
 
 
 @dataclass(frozen=True)
