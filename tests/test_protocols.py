@@ -11,6 +11,7 @@ from qclip_plugin.bench.overrides import OverrideError, apply_overrides, parse_o
 from qclip_plugin.bench.protocols import (
     CONFIG_ROOT,
     ProtocolError,
+    _split_groups,
     _split_positions,
     load_protocol_config,
     protocol_config_path,
@@ -113,6 +114,29 @@ def test_splits_keep_validation_inside_training() -> None:
     assert parts != _split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=4)
     whole = _split_positions(100, {"ratio": None, "val_ratio": 0.05}, seed=42)
     assert (len(whole["train"]), len(whole["val"]), whole["test"]) == (95, 5, [])
+
+
+def test_group_by_split_keeps_sources_apart(tmp_path: Path) -> None:
+    # LIVE-style: 12 sources x 4 distortion levels, listed in the label file's order
+    names = [f"A/a{3 * i:03d}.mp4" for i in range(48)]
+    table = tmp_path / "metadata.csv"
+    table.write_text("path,source,mos\n" + "".join(f"{n},{i // 4},3.0\n" for i, n in enumerate(reversed(names))))
+    split = {"ratio": 0.75, "val_ratio": 0.25, "group_by": "source", "groups_file": str(table)}
+    groups = _split_groups(names, split)
+    assert groups == [str(11 - i // 4) for i in range(48)]
+    parts = _split_positions(48, split, seed=0, groups=groups)
+    owners = {role: {groups[i] for i in p} for role, p in parts.items()}
+    # int(0.75 * 12) = 9 training sources, round(0.25 * 9) = 2 of them validate; 3 test sources
+    assert [len(owners[r]) for r in ("train", "val", "test")] == [7, 2, 3]
+    assert not owners["train"] & owners["test"] and not owners["val"] & owners["test"]
+    assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(48))
+    assert _split_groups(names, {"ratio": 0.8}) is None
+    with pytest.raises(ProtocolError, match="groups_file"):
+        _split_groups(names, {"group_by": "source"})
+    with pytest.raises(ProtocolError, match="no 'source' for 1 video"):
+        _split_groups([*names, "A/extra.mp4"], split)
+    with pytest.raises(ProtocolError, match="needs split.ratio"):
+        _split_positions(48, {"ratio": None, "val_ratio": 0.1}, seed=0, groups=groups)
 
 
 def test_missing_data_root_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

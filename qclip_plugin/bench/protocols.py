@@ -20,7 +20,9 @@ dataloaders, evaluator, hooks) it has a ``protocol`` dict::
 Each training set is trained on once per split seed. The split (:mod:`qclip_plugin.data.splits`)
 takes ``ratio`` of the videos for training (``None``: all of them) and carves ``val_ratio`` of
 those out for validation; the validation part alone selects the epoch, the test sets score
-the selected checkpoint only. Splits are recorded in ``<work_dir>/splits.json``.
+the selected checkpoint only. With ``group_by='source'`` and ``groups_file`` (a CSV with
+``path`` and that column, e.g. the demo's ``'{demo.metadata}'``) whole groups are split instead
+of videos, so no source video is in two parts. Splits are recorded in ``<work_dir>/splits.json``.
 
 Before any training every dataset is pre-flight checked (:func:`qclip_plugin.data.preflight`
 ``.preflight_check``): missing data roots or videos stop the run with the override or
@@ -182,7 +184,8 @@ def _prepare_demo(cfg: Config, log: Callable[[str], None]) -> dict[str, Any]:
     start = time.perf_counter()
     bench = generate_demo_benchmark(seed=seed)
     log(f"demo benchmark (seed {seed}) at {bench.root} ({time.perf_counter() - start:.1f} s)")
-    values = {"demo.root": str(bench.root), **{f"demo.labels.{k}": str(v) for k, v in bench.labels.items()}}
+    values = {"demo.root": str(bench.root), "demo.metadata": str(bench.metadata),
+              **{f"demo.labels.{k}": str(v) for k, v in bench.labels.items()}}
     _fill_demo(cfg.protocol._cfg_dict if hasattr(cfg.protocol, "_cfg_dict") else cfg.protocol, values)
     return {"demo_root": str(bench.root), "demo_seed": seed}
 
@@ -227,11 +230,33 @@ def _preflight(datasets: Mapping[str, Any], deep: bool, log: Callable[[str], Non
         log(f"{name}: {report.summary()}")
 
 
-def _split_positions(n: int, split: Mapping[str, Any], seed: int) -> dict[str, list[int]]:
-    from qclip_plugin.data.splits import split_indices
+def _split_groups(names: list[str], split: Mapping[str, Any]) -> list[str] | None:
+    """The group of each video for ``split.group_by`` (a column of ``split.groups_file``, a CSV
+    with a ``path`` column naming the videos as the label list does), or None."""
+    column = split.get("group_by")
+    if not column:
+        return None
+    table_path = split.get("groups_file")
+    if not table_path:
+        raise ProtocolError(f"split.group_by={column!r} needs split.groups_file (a CSV with 'path' and {column!r})")
+    table = pd.read_csv(table_path, dtype=str)
+    if "path" not in table or column not in table:
+        raise ProtocolError(f"{table_path}: split.group_by needs the columns 'path' and {column!r}")
+    group_of = dict(zip(table["path"], table[column], strict=True))
+    missing = [n for n in names if n not in group_of]
+    if missing:
+        raise ProtocolError(f"{table_path}: no {column!r} for {len(missing)} video(s), e.g. {missing[:3]}")
+    return [group_of[n] for n in names]
+
+
+def _split_positions(n: int, split: Mapping[str, Any], seed: int,
+                     groups: list[str] | None = None) -> dict[str, list[int]]:
+    from qclip_plugin.data.splits import group_split_indices, split_indices
 
     ratio, val_ratio = split.get("ratio"), float(split.get("val_ratio", 0.0))
     if ratio is None:
+        if groups is not None:
+            raise ProtocolError("split.group_by needs split.ratio (the training share of the groups)")
         # every video trains; the validation carve is the "test" side of a (1 - val_ratio) split
         if val_ratio <= 0:
             return {"train": list(range(n)), "val": [], "test": []}
@@ -240,6 +265,9 @@ def _split_positions(n: int, split: Mapping[str, Any], seed: int) -> dict[str, l
             "val": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="test"),
             "test": [],
         }
+    if groups is not None:  # whole groups (e.g. all versions of a source video) per part
+        return {role: group_split_indices(groups, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio)
+                for role in ("train", "val", "test")}
     return {role: split_indices(n, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio)
             for role in ("train", "val", "test")}
 
@@ -443,10 +471,12 @@ def run_protocol(
     recorded: dict[str, Any] = {}
     for train_name, train_cfg in train_sets.items():
         n = len(built[train_name])
+        groups = _split_groups([built[train_name].get_data_info(i)["name"] for i in range(n)], split)
         for index, seed in enumerate(seeds):
-            parts = _split_positions(n, split, seed)
+            parts = _split_positions(n, split, seed, groups)
             recorded.setdefault(train_name, []).append({"seed": seed, "ratio": split.get("ratio"),
-                                                        "val_ratio": split.get("val_ratio", 0.0), **parts})
+                                                        "val_ratio": split.get("val_ratio", 0.0),
+                                                        "group_by": split.get("group_by"), **parts})
             tests = {t: _with(c, cfg.test_pipeline, None, True) for t, c in test_sets.items()}
             if spec.get("heldout_test"):
                 if not parts["test"]:

@@ -1,6 +1,8 @@
 # The cross-dataset protocol on the synthetic demo set with the random-initialised `tiny` model:
-# train on part A (70 %, a fifth of it held out for validation), test on A's held-out 30 % and on
-# part B (new content). The untrained model is scored too. Numbers say nothing about real VQA.
+# train on part A (70 % of its 30 source videos, a fifth of those held out for validation), test
+# on A's held-out sources and on part B (new content). Part A is LIVE-style (4 distorted versions
+# of each source), so it is split by source: a clip-level split would test on contents it trained
+# on. The untrained model is scored too. Numbers say nothing about real VQA.
 # Shortened for a CPU: 4 of each clip's 16 frames (the demo's distortions show in single frames),
 # batch 8, lr 3e-3 and adapters in all four blocks (bottleneck 32) of the random tiny backbone,
 # whose features carry little quality information before adaptation.
@@ -38,7 +40,7 @@ protocol = dict(
     preset='demo',
     method='Q-CLIP',
     train_sets={'demo-A': {{_base_.demo_part_a}}},
-    split=dict(ratio=0.7, val_ratio=0.2, seeds=[0]),
+    split=dict(ratio=0.7, val_ratio=0.2, seeds=[0], group_by='source', groups_file='{demo.metadata}'),
     heldout_test=True,
     test_sets={'demo-B': {{_base_.demo_part_b}}},
     evaluate_untrained=True,
