@@ -194,3 +194,29 @@ def test_run_command_only_parses(capsys: pytest.CaptureFixture[str], tmp_path: P
     monkeypatch.delenv("QCLIP_DATA_LSVQ", raising=False)
     assert main(["run", "protocol=cross-dataset", f"work_dir={tmp_path / 'w'}", f"leaderboard_dir={tmp_path / 'lb'}"]) == 1
     assert "data_root.LSVQ=" in capsys.readouterr().out
+
+
+def test_preflight_before_training_uses_the_bad_list_of_prepare(tmp_path, monkeypatch, videos_dir):
+    from qclip_plugin.bench.prepare import default_bad_list
+    from qclip_plugin.bench.protocols import ProtocolError, _preflight
+    from qclip_plugin.data.datasets import KoNViDDataset
+    from qclip_plugin.data.preflight import file_stamp
+
+    monkeypatch.setenv("QCLIP_CACHE_DIR", str(tmp_path / "cache"))
+    root = tmp_path / "konvid"
+    (root / "v").mkdir(parents=True)
+    (root / "v" / "good.mp4").write_bytes((videos_dir / "carphone_distorted.mp4").read_bytes())
+    (root / "v" / "bad.mp4").write_bytes((videos_dir / "carphone_pristine.mp4").read_bytes())
+    (root / "labels.txt").write_text("v/good.mp4, -1, -1, 3.0\nv/bad.mp4, -1, -1, 2.0\n")
+    dataset = KoNViDDataset(data_root=str(root))
+    logged: list[str] = []
+    _preflight({"KoNViD-1k": dataset}, deep=False, log=logged.append)  # no bad list yet: both fine
+    assert "all 2 videos" in logged[-1]
+
+    bad = root / "v" / "bad.mp4"
+    size, mtime = file_stamp(bad)
+    listed = default_bad_list("KoNViD")
+    listed.parent.mkdir(parents=True)
+    listed.write_text(f"path,reason,size,mtime_ns\n{bad},corrupt frame data at frame 17,{size},{mtime}\n")
+    with pytest.raises(ProtocolError, match="corrupt frame data at frame 17"):
+        _preflight({"KoNViD-1k": dataset}, deep=False, log=logged.append)

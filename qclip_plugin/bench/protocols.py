@@ -220,11 +220,17 @@ def _build_dataset(name: str, dataset_cfg: Mapping[str, Any]):
 
 
 def _preflight(datasets: Mapping[str, Any], deep: bool, log: Callable[[str], None]) -> None:
+    from qclip_plugin.bench.prepare import default_bad_list
     from qclip_plugin.data.preflight import PreflightError, preflight_check
 
     for name, dataset in datasets.items():
+        # videos `qclip-bench prepare` found unreadable are reported from its list, not decoded again
+        key = getattr(dataset, "DATASET_KEY", None)
+        bad_list = default_bad_list(key) if key else None
         try:
-            report = preflight_check(dataset, deep=deep, strict=True)
+            report = preflight_check(
+                dataset, deep=deep, strict=True, bad_list=bad_list if bad_list and bad_list.is_file() else None
+            )
         except PreflightError as error:
             raise ProtocolError(f"pre-flight check of {name!r} failed:\n{error}") from error
         log(f"{name}: {report.summary()}")
