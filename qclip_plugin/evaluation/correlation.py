@@ -78,20 +78,26 @@ def krocc(pred: ArrayLike, mos: ArrayLike) -> float:
     return float(stats.kendalltau(x, y)[0])
 
 
-def plcc(pred: ArrayLike, mos: ArrayLike, mapping: str = "none") -> float:
-    """Pearson linear correlation (``scipy.stats.pearsonr``) after ``mapping``; NaN for constant input."""
-    x, y = _as_pair(pred, mos)
-    mapped = fit_mapping(x, y, mapping)(x)
+def _pearson(mapped: np.ndarray, y: np.ndarray) -> float:
     if _constant(mapped) or _constant(y):
         return float("nan")
     return float(stats.pearsonr(mapped, y)[0])
 
 
+def _rmse(mapped: np.ndarray, y: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((mapped - y) ** 2)))
+
+
+def plcc(pred: ArrayLike, mos: ArrayLike, mapping: str = "none") -> float:
+    """Pearson linear correlation (``scipy.stats.pearsonr``) after ``mapping``; NaN for constant input."""
+    x, y = _as_pair(pred, mos)
+    return _pearson(fit_mapping(x, y, mapping)(x), y)
+
+
 def rmse(pred: ArrayLike, mos: ArrayLike, mapping: str = "none") -> float:
     """Root mean squared error between the mapped predictions and the MOS."""
     x, y = _as_pair(pred, mos)
-    mapped = fit_mapping(x, y, mapping)(x)
-    return float(np.sqrt(np.mean((mapped - y) ** 2)))
+    return _rmse(fit_mapping(x, y, mapping)(x), y)
 
 
 def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
@@ -229,12 +235,11 @@ def evaluate_predictions(pred: ArrayLike, mos: ArrayLike, mapping: str = DEFAULT
     """
     x, y = _as_pair(pred, mos)
     fitted = fit_mapping(x, y, mapping)
-    mapped = fitted(x)
-    constant_y = _constant(y)
+    mapped = fitted(x)  # fitted once for both PLCC and RMSE
     return {
         "SROCC": srocc(x, y),
-        "PLCC": float("nan") if constant_y or _constant(mapped) else float(stats.pearsonr(mapped, y)[0]),
+        "PLCC": _pearson(mapped, y),
         "KROCC": krocc(x, y),
-        "RMSE": float(np.sqrt(np.mean((mapped - y) ** 2))),
+        "RMSE": _rmse(mapped, y),
         "mapping": fitted.name if fitted.fallback is None else f"{fitted.name}->line",
     }
