@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from qclip_plugin.atomic_files import atomic_write_text
 from qclip_plugin.bench import leaderboard as lb
-from qclip_plugin.bench.atomic_files import atomic_write_text
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -123,7 +123,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path: Path) -> None:
         handle.write("half")
         raise Boom
 
-    from qclip_plugin.bench.atomic_files import atomic_write
+    from qclip_plugin.atomic_files import atomic_write
 
     with pytest.raises(Boom):
         atomic_write(target, fail)

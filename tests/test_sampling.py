@@ -139,7 +139,7 @@ def test_cache_invalidated_by_mtime_and_damage(still_then_moving, tmp_path):
     new_entry.write_bytes(b"half a file")  # damaged entry: recomputed, not trusted
     assert np.array_equal(frame_difference_profile(still_then_moving, size=(32, 48), cache_dir=tmp_path), m)
     assert np.array_equal(np.load(new_entry), m)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]  # atomic writes leave nothing
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # atomic writes leave no temp file
 
 
 def test_cache_dir_from_environment(still_then_moving, tmp_path, monkeypatch):

@@ -21,7 +21,7 @@ import pandas as pd
 
 from qclip_plugin.analysis.plotting import new_figure, save_png
 from qclip_plugin.analysis.runs import MeasuredRun, find_runs
-from qclip_plugin.bench.atomic_files import atomic_write_text
+from qclip_plugin.atomic_files import atomic_write_text
 
 __all__ = [
     "ABLATION_COLUMNS",

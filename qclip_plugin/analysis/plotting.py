@@ -6,7 +6,7 @@ import io
 import os
 from pathlib import Path
 
-from qclip_plugin.bench.atomic_files import atomic_write_bytes
+from qclip_plugin.atomic_files import atomic_write_bytes
 
 __all__ = ["DPI", "LEVEL_RANK", "level_colours", "new_figure", "save_png"]
 

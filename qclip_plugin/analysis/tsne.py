@@ -43,7 +43,7 @@ import numpy as np
 
 from qclip_plugin.analysis.features import FeatureSet
 from qclip_plugin.analysis.plotting import LEVEL_RANK, level_colours, new_figure, save_png
-from qclip_plugin.bench.atomic_files import atomic_write, atomic_write_text
+from qclip_plugin.atomic_files import atomic_write, atomic_write_text
 
 __all__ = [
     "SPACES",

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from qclip_plugin.bench.atomic_files import atomic_write_bytes, atomic_write_text
+from qclip_plugin.atomic_files import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "COLUMNS",

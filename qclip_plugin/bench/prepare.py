@@ -130,7 +130,7 @@ def _profile_one(path: str, geometry: tuple[int, int] | None, size: tuple[int, i
 
 
 def _write_bad_list(path: Path, rows: dict[str, dict[str, str]]) -> None:
-    from qclip_plugin.bench.atomic_files import atomic_write
+    from qclip_plugin.atomic_files import atomic_write
 
     def write(handle):
         writer = csv.DictWriter(handle, fieldnames=BAD_LIST_COLUMNS, extrasaction="ignore")

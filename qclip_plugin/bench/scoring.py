@@ -240,7 +240,7 @@ def score_videos(
         output.parent.mkdir(parents=True, exist_ok=True)
         retried = {str(v) for v in todo}
         kept = [row for path, row in previous.items() if path not in retried]
-        from qclip_plugin.bench.atomic_files import atomic_write
+        from qclip_plugin.atomic_files import atomic_write
 
         def rewrite(h):  # previous rows minus those about to be redone, then append as we go
             w = csv.DictWriter(h, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore")
@@ -331,7 +331,7 @@ def write_manifest(output: str | os.PathLike, videos: Sequence[Path], count: int
         ValueError: a manifest of another video list, shard count or metric is already there, so
             the parts on disk would not fit together.
     """
-    from qclip_plugin.bench.atomic_files import atomic_write_text
+    from qclip_plugin.atomic_files import atomic_write_text
 
     path = manifest_path(output)
     manifest = {"shards": int(count), "metric": fingerprint, "videos": [str(v) for v in videos]}
@@ -359,7 +359,7 @@ def merge_shards(output: str | os.PathLike, *, remove_parts: bool = False) -> Pa
         output: the output the shards were started with (``scores.csv``).
         remove_parts: delete the parts and the manifest once the merged file is written.
     """
-    from qclip_plugin.bench.atomic_files import atomic_write
+    from qclip_plugin.atomic_files import atomic_write
 
     output = Path(output)
     manifest_file = manifest_path(output)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +13,7 @@ import numpy as np
 import pandas as pd
 from mmengine.evaluator import BaseMetric
 
+from qclip_plugin.atomic_files import atomic_write
 from qclip_plugin.evaluation.correlation import DEFAULT_MAPPING, MAPPINGS, evaluate_predictions
 from qclip_plugin.registry import METRICS
 
@@ -67,17 +67,7 @@ def aggregate_per_video(records: Sequence[tuple[str, float, float]]) -> pd.DataF
 
 def write_predictions_csv(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write per-video predictions (``name, mos, pred[, num_clips]``) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="") as handle:
-            table.to_csv(handle, index=False, float_format="%.10g")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda handle: table.to_csv(handle, index=False, float_format="%.10g"))
 
 
 @METRICS.register_module()

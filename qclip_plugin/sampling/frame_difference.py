@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Literal
 import av
 import numpy as np
 
+from qclip_plugin.atomic_files import atomic_write
 from qclip_plugin.cache import cache_dir as user_cache_dir
 from qclip_plugin.video import VideoReader, open_video
 from qclip_plugin.video.guard import check_file
@@ -105,15 +105,7 @@ def _load(entry: Path) -> np.ndarray | None:
 
 
 def _store(entry: Path, m: np.ndarray) -> None:
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".tmp-", suffix=".npy")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, m)
-        os.replace(tmp, entry)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(entry, lambda handle: np.save(handle, m), mode="wb")
 
 
 def _cache_entry(path: Path, size: tuple[int, int], cache_dir, options: dict) -> Path | None:

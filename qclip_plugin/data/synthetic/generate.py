@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from qclip_plugin.atomic_files import atomic_write, atomic_write_text
 from qclip_plugin.cache import cache_dir
 from qclip_plugin.data.synthetic.codec import LOSSLESS_CRF, read_rgb, write_h264
 from qclip_plugin.data.synthetic.config import GENERATOR_VERSION, ClipSpec, DemoConfig, plan_clips
@@ -243,7 +244,7 @@ def _build(partial: Path, config: DemoConfig, seed: int, param_hash: str, worker
     finished = 0
     for records in _map(_make_source, todo, config, partial, workers):
         for record in records:
-            _write_atomic(records_dir / (Path(record["path"]).stem + ".json"), json.dumps(record))
+            atomic_write_text(records_dir / (Path(record["path"]).stem + ".json"), json.dumps(record))
             done[record["path"]] = record
         finished += 1
         if finished % 10 == 0 or finished == len(todo):
@@ -320,12 +321,6 @@ def _read_record(record_path: Path, clip_path: Path) -> dict | None:
         return None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _write_outputs(
     root: Path, config: DemoConfig, seed: int, param_hash: str, records: list[dict], elapsed: float, resumed: int
 ) -> None:
@@ -335,14 +330,15 @@ def _write_outputs(
         rows = [r for r in records if r["part"] == part.name]
         text = "".join(f"{r['path']}, {duration}, {float(config.fps)}, {r['mos']:.6f}\n" for r in rows)
         labels[part.name] = f"labels_{part.name}.txt"
-        _write_atomic(root / labels[part.name], text)
-    with open(root / f".{METADATA}.tmp", "w", newline="") as handle:
+        atomic_write_text(root / labels[part.name], text)
+    def write_metadata(handle) -> None:
         writer = csv.DictWriter(handle, fieldnames=METADATA_COLUMNS)
         writer.writeheader()
         for r in records:
             writer.writerow({k: (f"{v:.8f}" if isinstance(v, float) and k in ("ssim", "ssim_db", "mos") else v)
                              for k, v in r.items()})
-    os.replace(root / f".{METADATA}.tmp", root / METADATA)
+
+    atomic_write(root / METADATA, write_metadata)
     manifest = {
         "description": "qclip_plugin synthetic demo VQA benchmark (procedural content, pseudo-MOS from SSIM)",
         "generator": GENERATOR_VERSION,
@@ -356,7 +352,7 @@ def _write_outputs(
         "resumed_clips": resumed,
         "versions": _versions(),
     }
-    _write_atomic(root / MANIFEST, json.dumps(manifest, indent=1))  # last: marks the set complete
+    atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=1))  # last: marks the set complete
 
 
 def _versions() -> dict[str, str]:

@@ -1,7 +1,8 @@
 """Write files atomically: a temporary file in the same folder, then ``os.replace``.
 
-A reader (or a crash) then sees either the old file or the new one, never half of one;
-leaderboards are read while long runs rewrite them.
+A reader (or a crash) then sees either the old file or the new one, never half of one:
+leaderboards are read while long runs rewrite them, and caches (frame-difference profiles,
+the demo set) are shared by processes. The one writer every floor of the package uses.
 """
 
 from __future__ import annotations
