@@ -417,8 +417,8 @@ def create_qclip_metric(
         build_kwargs["checkpoint"] = resolve_checkpoint(preset, checkpoint)
     elif checkpoint is not None:
         raise ValueError("pass either checkpoint= (trained weights) or pretrained=False (untrained), not both")
-    # Whatever is random (an untrained model's adapters, a random-weights backbone such as the tiny
-    # preset's) is drawn from init_seed, so every process builds the same model.
+    # An untrained model's adapters are drawn from init_seed (random backbones from their recorded
+    # backbone_seed), so every process builds the same model.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = build_qclip(preset, **build_kwargs)

@@ -241,10 +241,9 @@ def load_model(
     preset's; the ``tiny`` preset has none).
 
     ``init_seed``: the model is built right after ``torch.manual_seed(init_seed)`` (the global RNG
-    state is restored afterwards). That matters for random backbones (``pretrained=None``, the
-    ``tiny`` preset): adapter checkpoints do not carry the backbone, and the protocol runner builds
-    the model right after seeding with ``randomness.seed`` (0 in the shipped configs), so the same
-    seed re-creates the backbone the adapters were trained on (tested against a run's predictions).
+    state is restored afterwards), which fixes an untrained model's random adapters. Random
+    backbones (``pretrained=None``, the ``tiny`` preset) are drawn from the seed their checkpoint
+    records, so a checkpoint re-creates the backbone its adapters were trained on.
     """
     from qclip_plugin.models import build_qclip, read_checkpoint_metadata
 

@@ -116,9 +116,7 @@ def _create(
 ) -> VideoQualityMetric:
     from qclip_plugin.models.backbone import load_backbone
 
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)  # only matters for random weights (pretrained=None): same model in every process
-        loaded = load_backbone(backbone, pretrained)
+    loaded = load_backbone(backbone, pretrained)  # random weights (pretrained=None) are drawn from seed 0
     net = ZeroShotPromptScorer(loaded.model, loaded.tokenizer, levels, values, template, logit_scale)
     pre = loaded.preprocess
     preprocessing = Preprocessing(

@@ -266,12 +266,15 @@ def load_backbone(
     *,
     rope_layout: str | None = "meta",
     cache_dir: str | None = None,
+    seed: int = 0,
 ) -> Backbone:
     """Build the open_clip model ``name`` with ``pretrained`` weights, frozen and in eval mode.
 
     ``pretrained`` is an open_clip tag, a local file (open_clip checkpoint or Meta's
-    ``PE-Core-*.pt``) or None (random weights). ``rope_layout`` (``'meta'`` | ``'timm'``)
-    applies to PE vision towers and is ignored (recorded as None) for others.
+    ``PE-Core-*.pt``) or None (random weights, drawn from ``seed`` so that they are the same in
+    every process and an adapter-only checkpoint finds its backbone again; the caller's RNG state
+    is left alone). ``rope_layout`` (``'meta'`` | ``'timm'``) applies to PE vision towers and is
+    ignored (recorded as None) for others.
     """
     import open_clip
 
@@ -302,7 +305,10 @@ def load_backbone(
                     + _OFFLINE_HINT.format(cache=_hf_cache_dir(cache_dir), repo=f"<hub repo of {name}>")
                 )
 
-    model = open_clip.create_model(name, pretrained=None, force_quick_gelu=quick_gelu)
+    with torch.random.fork_rng(devices=[]):
+        if weights_path is None:
+            torch.manual_seed(seed)
+        model = open_clip.create_model(name, pretrained=None, force_quick_gelu=quick_gelu)
     if weights_path is not None:
         _load_local(model, weights_path)
 

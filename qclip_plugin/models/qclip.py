@@ -364,10 +364,9 @@ def build_qclip(
     if pretrained is not _UNSET:
         data["pretrained"] = None if pretrained is None else str(pretrained)
     config = QCLIPConfig.from_dict(data)
-    with torch.random.fork_rng(devices=[]):
-        if config.pretrained is None:
-            torch.manual_seed(config.backbone_seed)
-        backbone = load_backbone(config.backbone, config.pretrained, rope_layout=config.rope_layout)
+    backbone = load_backbone(
+        config.backbone, config.pretrained, rope_layout=config.rope_layout, seed=config.backbone_seed
+    )
     model = QCLIP(backbone, config, preset=preset)
     if checkpoint is not None:
         model.load_checkpoint(checkpoint)

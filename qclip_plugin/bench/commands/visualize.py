@@ -36,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tsne.add_argument("--pretrained", help="backbone weights: an open_clip tag or file, 'none' for random "
                                            "(default: the preset's)")
     tsne.add_argument("--init-seed", type=int, default=0,
-                      help="torch seed the model is built under (default 0, the protocols' randomness.seed): "
-                           "re-creates a random backbone (tiny preset) the adapters were trained on")
+                      help="torch seed the model is built under (default 0): fixes an untrained model's random "
+                           "adapters (random backbones follow the seed their checkpoint records)")
     tsne.add_argument("--data-root", help="folder of the dataset's videos (default: $QCLIP_DATA_<KEY>)")
     tsne.add_argument("--ann-file", help="label file of the dataset (default: found in the data root)")
     tsne.add_argument("--max-videos", type=int, help="at most this many videos, evenly spread over the MOS ranking")
