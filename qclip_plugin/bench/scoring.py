@@ -171,10 +171,6 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _as_list(batch: list) -> list:
-    return batch
-
-
 def score_videos(
     metric: Any,
     inputs: Iterable[str | os.PathLike],
@@ -255,7 +251,7 @@ def score_videos(
 
     extra = {"prefetch_factor": prefetch_factor} if num_workers > 0 and prefetch_factor else {}
     loader = torch.utils.data.DataLoader(
-        _Videos(metric, todo, strict), batch_size=batch_size, num_workers=num_workers, collate_fn=_as_list,
+        _Videos(metric, todo, strict), batch_size=batch_size, num_workers=num_workers, collate_fn=list,
         **extra,
     )
     bar = _progress(len(todo), progress)

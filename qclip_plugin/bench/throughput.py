@@ -118,10 +118,6 @@ class _Clips(torch.utils.data.Dataset):
         return int(out.shape[0])
 
 
-def _as_list(batch: list) -> list:
-    return batch
-
-
 def _one_thread(_: int) -> None:
     # each worker is one decoding process; torch's intra-op pool would only contend with the others
     torch.set_num_threads(1)
@@ -130,7 +126,7 @@ def _one_thread(_: int) -> None:
 def _pass(paths: Sequence[str], load: Callable[[str], Any], workers: int, batch_size: int) -> float:
     start = time.perf_counter()
     loader = torch.utils.data.DataLoader(_Clips(paths, load), batch_size=batch_size, num_workers=workers,
-                                         collate_fn=_as_list, worker_init_fn=_one_thread if workers else None)
+                                         collate_fn=list, worker_init_fn=_one_thread if workers else None)
     for _ in loader:
         pass
     return time.perf_counter() - start
