@@ -222,14 +222,16 @@ class VideoQualityMetric(torch.nn.Module):
         self.net = net.to(self.device).eval()
 
     # inputs -> normalised frames --------------------------------------------------------------
-    def load(self, path: str | os.PathLike) -> torch.Tensor:
-        """Decode and sample one video file: normalised ``(T, 3, H, W)`` float32 on the CPU."""
+    def load(self, path: str | os.PathLike, *, normalize: bool = True) -> torch.Tensor:
+        """Decode and sample one video file: normalised ``(T, 3, H, W)`` float32 on the CPU
+        (``normalize=False``: ``uint8``, which ``normalize_frames(x, p.mean, p.std)`` turns into
+        exactly the same float32 frames; what DataLoader workers should send)."""
         from qclip_plugin.data.pipeline import load_video
 
         p = self.preprocessing
         return load_video(
             Path(path), num_frames=p.num_frames, sampler=p.sampler, size=p.image_size,
-            mean=p.mean, std=p.std, seed=p.seed, test_mode=True,
+            mean=p.mean, std=p.std, seed=p.seed, test_mode=True, normalize=normalize,
         )
 
     def from_array(self, video: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -227,3 +227,77 @@ def test_mixed_decodes_everything_only_when_it_draws_an_mse_strategy(lsvq, tmp_p
     load_video(lsvq, num_frames=4, sampler=dict(type="Mixed", strategies=["SegMSEMean"]), size=(32, 32),
                cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.npy"))) == 1
+
+
+# uint8 frames through DataLoader workers, normalised where they are consumed -----------------------
+
+CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
+
+
+@pytest.mark.parametrize("mean, std", [((0.5,) * 3, (0.5,) * 3), (CLIP_MEAN, CLIP_STD)])
+@pytest.mark.parametrize("name", ["lsvq_1724.mp4", "konvid_10053703034.mp4", "carphone_distorted.mp4"])
+def test_uint8_frames_normalised_later_are_bit_identical(videos_dir, name, mean, std):
+    from qclip_plugin.data.pipeline import normalize_frames
+    from qclip_plugin.models.vqa_model import normalize_uint8
+
+    path = videos_dir / name
+    expected = load_video(path, size=(64, 80), mean=mean, std=std)
+    raw = load_video(path, size=(64, 80), mean=mean, std=std, normalize=False)
+    assert raw.dtype == torch.uint8 and raw.shape == (8, 3, 64, 80)
+    frames, _, _ = sample_video(path, size=(64, 80))
+    assert torch.equal(raw, torch.from_numpy(frames).permute(0, 3, 1, 2))  # the decoder's pixels, unchanged
+    # numpy (CPU) path of the scoring loop, one tensor and a batch of them; torch path of the model
+    assert torch.equal(normalize_frames(raw, mean, std), expected)
+    assert torch.equal(normalize_frames([raw, raw.flip(0)], mean, std), torch.stack([expected, expected.flip(0)]))
+    assert torch.equal(normalize_uint8(raw, mean, std), expected)
+    assert torch.equal(normalize_uint8(raw.unsqueeze(0), mean, std)[0], expected)
+    assert normalize_uint8(raw, mean, std).is_contiguous()
+
+
+def test_normalize_frames_inputs():
+    from qclip_plugin.data.pipeline import normalize_frames
+
+    normalised = torch.randn(2, 3, 4, 5)
+    assert normalize_frames(normalised) is normalised  # float frames are taken as normalised already
+    x = torch.tensor([0, 51, 255], dtype=torch.uint8).repeat(3, 1).reshape(3, 1, 3)
+    assert normalize_frames(x).flatten().tolist() == pytest.approx([-1.0, -0.6, 1.0] * 3, abs=1e-7)
+    with pytest.raises(TypeError, match="uint8"):
+        normalize_frames(x.to(torch.int16))
+    with pytest.raises(ValueError, match="one shape"):
+        normalize_frames([x, x[:, :, :2]])
+    with pytest.raises(ValueError, match=r"\(\.\.\., 3, H, W\)"):
+        normalize_frames(x[:2])
+
+
+def test_transform_without_normalising_then_the_model_normalises(lsvq):
+    from qclip_plugin.models.vqa_model import QCLIPVQAModel
+
+    kwargs = dict(num_frames=4, sampler="UNISampl", size=(112, 112))
+    floats = LoadVideoFrames(**kwargs)({"filename": str(lsvq)})["inputs"]
+    step = LoadVideoFrames(**kwargs, normalize=False)
+    raw = step({"filename": str(lsvq)})["inputs"]
+    assert raw.dtype == torch.uint8 and raw.shape == floats.shape and "normalize=False" in repr(step)
+    torch.manual_seed(0)
+    model = QCLIPVQAModel(dict(preset="tiny", pretrained=None)).eval()
+    with torch.no_grad():
+        # default_collate stacks; pseudo_collate hands a list: both normalised exactly like the pipeline
+        assert torch.equal(model(torch.stack([raw, raw])), model(torch.stack([floats, floats])))
+        assert torch.equal(model([raw]), model([floats]))
+
+
+def test_decoder_threads_share_the_cores_between_workers():
+    import os
+
+    from qclip_plugin.data.pipeline import decoder_threads
+
+    class Threads(torch.utils.data.Dataset):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            return decoder_threads()
+
+    assert decoder_threads() == 0  # this process: FFmpeg's own choice
+    cores = len(os.sched_getaffinity(0))
+    loader = torch.utils.data.DataLoader(Threads(), batch_size=None, num_workers=2)
+    assert list(loader) == [max(1, cores // 2)] * 2

@@ -105,6 +105,41 @@ def test_scores_without_output(metric, videos):
     assert summary.scores[str(videos / CLIPS[0])] == pytest.approx(float(metric(videos / CLIPS[0])), abs=1e-6)
 
 
+def test_workers_send_uint8_frames_and_scores_stay_identical(metric, videos):
+    # Workers send uint8 frames (a quarter of float32's bytes) that the loop normalises: the batch is
+    # bit-identical to stacking metric.load's float frames, so the scores equal an in-process run's.
+    from qclip_plugin.bench.scoring import _loads_uint8
+
+    assert _loads_uint8(metric)
+    paths = collect_videos([videos])
+    # one batch (the three readable videos), as the reference below
+    in_process = score_videos(metric, [videos], None, batch_size=4, progress=False)
+    workers = score_videos(metric, [videos], None, batch_size=4, num_workers=2, progress=False)
+    assert workers.scores == in_process.scores and workers.failures == in_process.failures
+    good = [p for p in paths if p.stat().st_size > 0]
+    with torch.no_grad():
+        expected = metric.score_frames(torch.stack([metric.load(p) for p in good])).tolist()
+    assert [in_process.scores[str(p)] for p in good] == expected
+
+
+def test_metrics_without_a_uint8_load_still_score(metric, videos):
+    from qclip_plugin.bench.scoring import _loads_uint8
+
+    class FloatOnly:  # a third-party metric: load(path) -> normalised frames, score_frames(batch)
+        metric_name = "float-only"
+
+        def load(self, path):
+            return metric.load(path)
+
+        def score_frames(self, frames):
+            return metric.score_frames(frames)
+
+    assert not _loads_uint8(FloatOnly())
+    summary = score_videos(FloatOnly(), [videos], None, batch_size=3, num_workers=1, progress=False)
+    reference = score_videos(metric, [videos], None, batch_size=3, progress=False)
+    assert summary.scores == reference.scores
+
+
 def test_refuses_to_overwrite_other_files(metric, videos, tmp_path):
     other = tmp_path / "labels.csv"
     other.write_text("name,mos\na.mp4,3\n")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import inspect
 import json
 import os
 import sys
@@ -144,11 +145,28 @@ def read_scores(output: str | os.PathLike) -> dict[str, dict[str, str]]:
         return {row["path"]: row for row in reader}
 
 
-class _Videos(torch.utils.data.Dataset):
-    """Decodes one video per item; a failure becomes the item's error instead of stopping the loader."""
+def _loads_uint8(metric: Any) -> bool:
+    """Whether ``metric.load(path, normalize=False)`` gives uint8 frames that this process can
+    normalise with ``metric.preprocessing``'s mean/std (Q-CLIP's metrics; not the baselines,
+    which load their own inputs)."""
+    load, preprocessing = getattr(metric, "load", None), getattr(metric, "preprocessing", None)
+    if load is None or hasattr(metric, "collate") or not hasattr(preprocessing, "mean"):
+        return False
+    try:
+        return "normalize" in inspect.signature(load).parameters
+    except (TypeError, ValueError):
+        return False
 
-    def __init__(self, metric: Any, paths: Sequence[Path], strict: bool) -> None:
-        self.metric, self.paths, self.strict = metric, list(paths), strict
+
+class _Videos(torch.utils.data.Dataset):
+    """Decodes one video per item; a failure becomes the item's error instead of stopping the loader.
+
+    With ``raw`` the frames stay uint8: decoding workers send a quarter of the bytes of float32,
+    and the scoring loop normalises them (bit-identically) as it batches them.
+    """
+
+    def __init__(self, metric: Any, paths: Sequence[Path], strict: bool, raw: bool = False) -> None:
+        self.metric, self.paths, self.strict, self.raw = metric, list(paths), strict, raw
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -156,7 +174,7 @@ class _Videos(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, str]:
         path = str(self.paths[index])
         try:
-            return path, self.metric.load(path), ""
+            return path, self.metric.load(path, normalize=False) if self.raw else self.metric.load(path), ""
         except Exception as error:  # recorded per video; --strict re-raises in the main process
             if self.strict:
                 raise
@@ -248,10 +266,14 @@ def score_videos(
         writer = csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS)
 
     from qclip_plugin.bench.precision import autocast
+    from qclip_plugin.data.pipeline import import_decoders, normalize_frames
 
     extra = {"prefetch_factor": prefetch_factor} if num_workers > 0 and prefetch_factor else {}
+    raw = _loads_uint8(metric)
+    if num_workers > 0:
+        import_decoders()  # forked workers inherit them instead of importing them each
     loader = torch.utils.data.DataLoader(
-        _Videos(metric, todo, strict), batch_size=batch_size, num_workers=num_workers, collate_fn=list,
+        _Videos(metric, todo, strict, raw), batch_size=batch_size, num_workers=num_workers, collate_fn=list,
         **extra,
     )
     bar = _progress(len(todo), progress)
@@ -267,7 +289,12 @@ def score_videos(
             if good:
                 with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
                     items = [f for _, f in good]
-                    stacked = metric.collate(items) if hasattr(metric, "collate") else torch.stack(items)
+                    if raw:
+                        stacked = normalize_frames(items, metric.preprocessing.mean, metric.preprocessing.std)
+                    elif hasattr(metric, "collate"):
+                        stacked = metric.collate(items)
+                    else:
+                        stacked = torch.stack(items)
                     values = metric.score_frames(stacked).float().cpu().tolist()
                 scored = {p: v for (p, _), v in zip(good, values, strict=True)}
             for path, _, reason in batch:

@@ -11,7 +11,10 @@ its three modes onto the Q-CLIP module (eqs. 1-12) and the training loss:
 
 Inputs come as a stacked ``(B, T, 3, H, W)`` tensor (``default_collate``) or as a list of
 ``(T, 3, H, W)`` tensors (mmengine's default ``pseudo_collate``); data samples as a list of
-``dict(name=..., mos=...)`` or as a collated ``dict(name=[...], mos=Tensor(B))``.
+``dict(name=..., mos=...)`` or as a collated ``dict(name=[...], mos=Tensor(B))``. Frames are
+float32 already normalised, or ``uint8`` (``LoadVideoFrames(normalize=False)``, a quarter of the
+bytes between DataLoader workers and to the device), normalised here on the model's device with
+the backbone's mean/std, bit-identical to the pipeline's own normalisation.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from torch import nn
 from qclip_plugin.models.losses import PLCCRankLoss
 from qclip_plugin.registry import MODELS
 
-__all__ = ["QCLIPVQAModel"]
+__all__ = ["QCLIPVQAModel", "normalize_uint8"]
 
 
 def _stack_frames(inputs: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
@@ -43,6 +46,38 @@ def _stack_frames(inputs: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor
     if frames.ndim != 5:
         raise ValueError(f"expected frames (B, T, 3, H, W), got shape {tuple(frames.shape)}")
     return frames
+
+
+#: Perception Encoder's normalisation, for wrapped modules without a ``preprocess``.
+_DEFAULT_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+
+
+def normalize_uint8(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``uint8 (..., 3, H, W)`` -> ``(x / 255 - mean) / std`` in float32 on the frames' device.
+
+    The same float32 scale and shift, multiply then subtract, as the pipeline's
+    ``frames_to_tensor`` (computed in float64, rounded once), so the frames are bit-identical
+    to ``LoadVideoFrames(normalize=True)``'s (``tests/test_load_video.py`` pins it). Written
+    here, not imported from ``qclip_plugin.data``, because models sit below data.
+    """
+    mean64 = torch.tensor(mean, dtype=torch.float64).reshape(3, 1, 1)
+    std64 = torch.tensor(std, dtype=torch.float64).reshape(3, 1, 1)
+    scale = (1.0 / (255.0 * std64)).to(torch.float32).to(frames.device)
+    shift = (mean64 / std64).to(torch.float32).to(frames.device)
+    out = frames.to(torch.float32, memory_format=torch.contiguous_format)
+    out.mul_(scale)
+    out.sub_(shift)
+    return out
+
+
+def _normalize(frames: torch.Tensor, qclip: nn.Module) -> torch.Tensor:
+    if frames.dtype != torch.uint8:
+        return frames  # float frames come normalised by the pipeline
+    preprocess = getattr(qclip, "preprocess", None)
+    mean, std = _DEFAULT_MEAN_STD
+    if preprocess is not None:
+        mean, std = preprocess.mean, preprocess.std
+    return normalize_uint8(frames, mean, std)
 
 
 def _samples_as_list(data_samples: Any, batch_size: int) -> list[dict]:
@@ -79,7 +114,8 @@ class QCLIPVQAModel(BaseModel):
             built Q-CLIP module (any ``nn.Module`` mapping frames ``(B, T, 3, H, W)`` to ``(B,)``).
         loss: config of the loss module (default ``PLCCRankLoss``, PLCC + 0.3 x rank).
         data_preprocessor: mmengine data preprocessor config (default: move to device only;
-            frames are normalised by the pipeline).
+            float frames come normalised by the pipeline, uint8 frames are normalised in
+            ``forward`` with ``qclip.preprocess``'s mean/std).
         init_cfg: unused; the weights come from ``build_qclip`` (see :meth:`init_weights`).
     """
 
@@ -113,7 +149,7 @@ class QCLIPVQAModel(BaseModel):
         data_samples: Any = None,
         mode: str = "tensor",
     ) -> torch.Tensor | dict[str, torch.Tensor] | list[dict]:
-        frames = _stack_frames(inputs)
+        frames = _normalize(_stack_frames(inputs), self.qclip)
         scores = self.qclip(frames).reshape(-1)
         if mode == "tensor":
             return scores

@@ -26,6 +26,7 @@ def open_video(
     yuv_fps: float = DEFAULT_YUV_FPS,
     backend: str = "auto",
     guard: str = "header",
+    threads: int = 0,
 ) -> VideoReader:
     """Open a video for frame access.
 
@@ -40,6 +41,8 @@ def open_video(
         guard: checks before decord sees the file: ``"header"`` (cheap, default),
             ``"subprocess"`` (decord first runs in a child process: no abort or hang can reach
             this one; ~0.3 s), ``"none"``. See :mod:`qclip_plugin.video.guard`.
+        threads: decoding threads of decord (``0``: FFmpeg's choice, one per core); DataLoader
+            workers use fewer, see :func:`qclip_plugin.data.pipeline.decoder_threads`.
 
     Raises:
         VideoReadError: missing, empty, truncated, corrupt, or nothing decodable.
@@ -60,7 +63,7 @@ def open_video(
         check_in_subprocess(path)
     try:
         source = (header.height, header.width) if header else None
-        reader = DecordReader(path, out_size, source_size=source)
+        reader = DecordReader(path, out_size, source_size=source, num_threads=threads)
     except DecordOpenError as err:
         if backend == "decord":
             raise VideoReadError(path, f"decord cannot open it ({err})",
