@@ -15,6 +15,11 @@ import numpy as np
 from qclip_plugin.video.errors import VideoReadError
 from qclip_plugin.video.pyav_reader import PyAVReader
 from qclip_plugin.video.reader import DEFAULT_CHUNK, VideoReader
+from qclip_plugin.video.targeted import read_frames
+
+#: Unwanted frames decord would decode below which it reads the frames itself (see
+#: ``DecordReader._prefer_targeted``).
+TARGETED_MIN_SKIPPED = 16
 
 
 class DecordOpenError(Exception):
@@ -59,20 +64,53 @@ class DecordReader(VideoReader):
             self.height, self.width = shape[0], shape[1]
         self._size = size
         self._fallback: PyAVReader | None = None
+        self._keys: np.ndarray | None = None
+        self._threads = num_threads
 
     def _pyav(self, err: Exception) -> PyAVReader:
         if self._fallback is None:
             try:
-                self._fallback = PyAVReader(self.path, self._size)
+                self._fallback = PyAVReader(self.path, self._size, threads=self._threads or True)
             except VideoReadError as pyav_err:
                 raise VideoReadError(self.path, f"{pyav_err.reason} (decord: {err})") from err
         return self._fallback
 
     def _read_sorted(self, indices: np.ndarray) -> np.ndarray:
         try:
+            if self._prefer_targeted(indices):
+                frames = read_frames(self.path, indices, self._size, expected_frames=self.num_frames,
+                                     threads=self._threads)
+                if frames is not None:
+                    return frames
             return self._vr.get_batch(indices).asnumpy()
         except Exception as err:
             return self._pyav(err)._read_sorted(indices)
+
+    def _prefer_targeted(self, indices: np.ndarray) -> bool:
+        """Whether :func:`read_frames` should fetch ``indices`` instead of decord.
+
+        decord decodes every frame from the keyframe before a wanted frame up to it (and on to
+        the next wanted frame after the same keyframe); the targeted read decodes only the
+        reference frames among them, converts only the wanted ones, and costs a second open and
+        a demux of the file (a few ms, the decoding time of a handful of frames). It pays off
+        when decord would decode at least as many unwanted frames as wanted ones, and at least
+        ``TARGETED_MIN_SKIPPED``; it never decodes more frames than decord.
+        """
+        keys = self._key_indices()
+        if keys is None:
+            return False
+        key_of = keys[np.searchsorted(keys, indices, side="right") - 1]
+        decoded = 0
+        for key in np.unique(key_of):
+            decoded += int(indices[key_of == key].max() - key + 1)
+        unwanted = decoded - indices.size
+        return unwanted >= max(TARGETED_MIN_SKIPPED, indices.size)
+
+    def _key_indices(self) -> np.ndarray | None:
+        if self._keys is None:
+            keys = np.asarray(self._vr.get_key_indices(), np.int64)
+            self._keys = keys if keys.size and keys[0] == 0 else np.empty(0, np.int64)
+        return self._keys if self._keys.size else None
 
     def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK) -> Iterator[np.ndarray]:
         start = 0

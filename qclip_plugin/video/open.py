@@ -41,7 +41,7 @@ def open_video(
         guard: checks before decord sees the file: ``"header"`` (cheap, default),
             ``"subprocess"`` (decord first runs in a child process: no abort or hang can reach
             this one; ~0.3 s), ``"none"``. See :mod:`qclip_plugin.video.guard`.
-        threads: decoding threads of decord (``0``: FFmpeg's choice, one per core); DataLoader
+        threads: decoding threads of decord and PyAV (``0``: FFmpeg's choice, one per core); DataLoader
             workers use fewer, see :func:`qclip_plugin.data.pipeline.decoder_threads`.
 
     Raises:
@@ -57,7 +57,7 @@ def open_video(
         geometry = tuple(yuv_geometry) if yuv_geometry is not None else DEFAULT_YUV_GEOMETRY
         return YUVReader(path, out_size, geometry=geometry, fps=yuv_fps)
     if backend == "pyav":
-        return PyAVReader(path, out_size)
+        return PyAVReader(path, out_size, threads=threads or True)
     header = check_header(path) if guard != "none" else None
     if guard == "subprocess":
         check_in_subprocess(path)
@@ -77,7 +77,7 @@ def open_video(
                                  f"{reader.num_frames} are in the file")
         return reader
     try:
-        return PyAVReader(path, out_size)
+        return PyAVReader(path, out_size, threads=threads or True)
     except VideoReadError as err:
         raise VideoReadError(path, f"{err.reason}; decord could not open it either") from err
 

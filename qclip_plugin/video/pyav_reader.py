@@ -68,6 +68,15 @@ class RGBConverter:
         return self._graph.pull().to_ndarray()
 
 
+def set_decoder_threads(stream: av.video.stream.VideoStream, threads: int | bool) -> None:
+    """Decoding threads of ``stream``: ``0`` or ``True`` FFmpeg's choice (one per core, frame and
+    slice threads), ``1`` or ``False`` none, ``n`` at most ``n``."""
+    count = 0 if threads is True else 1 if threads is False else int(threads)
+    if count != 1:
+        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = count
+
+
 def _open_container(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
@@ -80,7 +89,8 @@ class PyAVReader(VideoReader):
 
     backend = "pyav"
 
-    def __init__(self, path: str | Path, size: tuple[int, int] | None = None, *, threads: bool = True) -> None:
+    def __init__(self, path: str | Path, size: tuple[int, int] | None = None, *,
+                 threads: int | bool = True) -> None:
         path = Path(path)
         container = _open_container(path)
         # Kept open for the first decode when reading the header consumed nothing (saves a reopen).
@@ -128,8 +138,7 @@ class PyAVReader(VideoReader):
         self.decode_error = None
         try:
             stream = container.streams.video[0]
-            if self._threads:
-                stream.thread_type = "AUTO"
+            set_decoder_threads(stream, self._threads)
             yield from container.decode(stream)
         except av.error.FFmpegError as err:
             self.decode_error = err
@@ -152,6 +161,15 @@ class PyAVReader(VideoReader):
         return VideoReadError(self.path, reason)
 
     def _read_sorted(self, indices: np.ndarray) -> np.ndarray:
+        # Imported here: the targeted reader builds on this module's converter.
+        from qclip_plugin.video.targeted import read_frames
+
+        frames = read_frames(self.path, indices, self._size, expected_frames=self.num_frames,
+                             threads=self._threads)
+        return frames if frames is not None else self._read_sequential(indices)
+
+    def _read_sequential(self, indices: np.ndarray) -> np.ndarray:
+        """Decode every frame up to the last wanted one (files without usable timestamps; damaged files)."""
         out = np.empty((len(indices), self.height, self.width, 3), np.uint8)
         wanted = iter(enumerate(indices.tolist()))
         pos, target = next(wanted)
