@@ -109,6 +109,45 @@ def test_single_pass_profile_equals_decord_profile(videos_dir, tmp_path, name, t
         kept.get_batch([0])
 
 
+@pytest.mark.parametrize("name", ["bikes.mp4", "carphone_distorted.mp4", "konvid_10053703034.mp4",
+                                  "lsvq_17734.mp4"])
+def test_single_pass_equals_the_decord_profile_on_every_real_clip(videos_dir, name):
+    # The profile pass converts in a second thread; profile and kept frames stay decord's.
+    path = videos_dir / name
+    m_single, kept = profile_single_pass(path, keep_size=(336, 336), cache_dir=False)
+    assert np.array_equal(m_single, frame_difference_profile(path, cache_dir=False))
+    idx = build_sampler("SegMSEMean")(len(m_single), 8, profile=m_single)
+    with open_video(path, size=(336, 336)) as reader:
+        assert np.array_equal(kept.get_batch(idx), reader.get_batch(idx))
+
+
+def test_single_pass_on_generated_video_with_b_frames(tmp_path):
+    from test_video_targeted import write_bframes_mp4
+
+    path = write_bframes_mp4(tmp_path / "bframes.mp4", num_frames=150)  # over two chunks of 64
+    m_single, kept = profile_single_pass(path, size=(32, 48), keep_size=(20, 30), cache_dir=False)
+    with open_video(path, size=(32, 48)) as reader:
+        frames = reader.get_batch(np.arange(150))
+    assert np.array_equal(m_single, frame_difference_profile(path, size=(32, 48), cache_dir=False))
+    assert np.allclose(m_single, reference_profile(frames), rtol=0, atol=1e-9)
+    with open_video(path, size=(20, 30)) as reader:
+        assert np.array_equal(kept.get_batch([0, 63, 64, 149]), reader.get_batch([0, 63, 64, 149]))
+
+
+def test_single_pass_reraises_errors_of_its_worker_thread(still_then_moving, monkeypatch):
+    import threading
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("broken on purpose")
+
+    threads = threading.active_count()
+    monkeypatch.setattr(frame_difference, "QUEUE_FRAMES", 1)  # the decoder would block on a dead consumer
+    monkeypatch.setattr(frame_difference, "consecutive_mse", broken)
+    with pytest.raises(ZeroDivisionError, match="on purpose"):
+        profile_single_pass(still_then_moving, size=(16, 16), cache_dir=False)
+    assert threading.active_count() == threads
+
+
 # ---------------------------------------------------------------- cache
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import queue
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,8 +49,9 @@ def consecutive_mse(frames: np.ndarray, previous: np.ndarray | None = None) -> n
         frames = np.concatenate([previous[None], frames])
     if len(frames) < 2:
         return np.empty(0, np.float64)
-    diff = frames[1:].astype(np.int16) - frames[:-1].astype(np.int16)
-    diff = diff.reshape(len(diff), -1).astype(np.int32)
+    flat = frames.reshape(len(frames), -1)
+    # One pass to int16 differences; squares summed in int64 (255² · H·W·3 overflows int32).
+    diff = np.subtract(flat[1:], flat[:-1], dtype=np.int16)
     sse = np.einsum("ij,ij->i", diff, diff, dtype=np.int64)
     return sse / diff.shape[1]
 
@@ -275,6 +277,57 @@ class RetainedFrames:
         return np.stack([self._convert(*self._frame(i)) for i in np.asarray(indices, np.int64).tolist()])
 
 
+#: Decoded frames waiting for the converting thread in :func:`profile_single_pass` at most; each
+#: holds a decoder buffer, so a long queue only makes the decoder allocate more of them.
+QUEUE_FRAMES = 8
+
+
+class _ProfileWorker(threading.Thread):
+    """The per-frame work of a profile pass, in its own thread: ``size`` RGB conversion, eq. 13
+    a chunk at a time, and keeping the decoded frame. FFmpeg's scaler and numpy release the GIL,
+    so this overlaps with the decoding thread instead of waiting for it.
+    """
+
+    def __init__(self, size: tuple[int, int], kept: RetainedFrames | None) -> None:
+        super().__init__(name="qclip-profile", daemon=True)
+        self.queue: queue.Queue = queue.Queue(QUEUE_FRAMES)
+        self.kept = kept
+        self.count = 0
+        self.error: BaseException | None = None
+        self._ended = False  # the end marker was taken from the queue
+        self._size = size
+        self._diffs: list[np.ndarray] = []
+
+    def run(self) -> None:
+        try:
+            self._work()
+        except BaseException as err:  # re-raised in the caller's thread
+            self.error = err
+            while not self._ended and self.queue.get() is not None:
+                pass  # drain, so the decoding thread never blocks on a full queue
+
+    def _work(self) -> None:
+        convert = RGBConverter(self._size)
+        chunk = np.empty((DEFAULT_CHUNK, *self._size, 3), np.uint8)
+        last = None
+        fill = 0
+        while (frame := self.queue.get()) is not None:
+            chunk[fill] = convert(frame)
+            fill += 1
+            self.count += 1
+            if fill == DEFAULT_CHUNK:  # eq. 13 a chunk at a time: vectorised, bounded memory
+                self._diffs.append(consecutive_mse(chunk, last))
+                last, fill = chunk[-1].copy(), 0
+            if self.kept is not None and not self.kept.add(frame):
+                self.kept = None
+        self._ended = True
+        if fill:
+            self._diffs.append(consecutive_mse(chunk[:fill], last))
+
+    def differences(self) -> np.ndarray:
+        return np.concatenate(self._diffs) if self._diffs else np.empty(0)
+
+
 def profile_single_pass(
     path: str | os.PathLike,
     *,
@@ -283,6 +336,7 @@ def profile_single_pass(
     max_bytes: int = DEFAULT_RETAIN_BYTES,
     cache_dir: str | os.PathLike | None | Literal[False] = None,
     expected_frames: int | None = None,
+    threads: int | bool = 0,
 ) -> tuple[np.ndarray, RetainedFrames | None]:
     """Compute (and cache) the profile while keeping the decoded frames, so the frames a
     strategy then picks need no second decode.
@@ -291,6 +345,8 @@ def profile_single_pass(
     frame itself is kept while the total stays under ``max_bytes``. Returns the profile and
     the kept frames (``None`` if they did not fit), which convert to ``keep_size`` on demand.
     The profile is identical to :func:`frame_difference_profile`'s (same FFmpeg chain).
+    Decoding runs in the calling thread (and FFmpeg's: ``threads`` as in ``open_video``), the
+    per-frame work in a second one.
 
     If PyAV decodes another number of frames than ``expected_frames`` (the count of the reader
     the caller samples with; default the container's), the profile is computed the usual
@@ -298,30 +354,27 @@ def profile_single_pass(
     """
     path, out_size = Path(path), as_size(size)
     entry = _cache_entry(path, out_size, cache_dir, {})
-    reader = PyAVReader(path, out_size)
+    reader = PyAVReader(path, out_size, threads=threads or True)
     expected = expected_frames or reader.num_frames
-    convert = RGBConverter(out_size)
-    kept: RetainedFrames | None = RetainedFrames(
-        as_size(keep_size), expected, (reader.source_height, reader.source_width), max_bytes)
-    diffs: list[np.ndarray] = []
-    chunk = np.empty((DEFAULT_CHUNK, *out_size, 3), np.uint8)
-    last = None
-    count = fill = 0
-    for frame in reader.decode_raw():
-        chunk[fill] = convert(frame)
-        fill += 1
-        count += 1
-        if fill == DEFAULT_CHUNK:  # eq. 13 a chunk at a time: vectorised, bounded memory
-            diffs.append(consecutive_mse(chunk, last))
-            last, fill = chunk[-1].copy(), 0
-        if kept is not None and not kept.add(frame):
-            kept = None
-    if fill:
-        diffs.append(consecutive_mse(chunk[:fill], last))
-    reader.close()
-    if count != expected:
+    kept = RetainedFrames(as_size(keep_size), expected, (reader.source_height, reader.source_width), max_bytes)
+    worker = _ProfileWorker(out_size, kept)
+    worker.start()
+    frames = reader.decode_raw()
+    try:
+        for frame in frames:
+            if worker.error is not None:
+                break
+            worker.queue.put(frame)
+    finally:
+        frames.close()
+        worker.queue.put(None)
+        worker.join()
+        reader.close()
+    if worker.error is not None:
+        raise worker.error
+    if worker.count != expected:
         return frame_difference_profile(path, size=out_size, cache_dir=cache_dir), None
-    m = profile_from_differences(np.concatenate(diffs) if diffs else np.empty(0))
+    m = profile_from_differences(worker.differences())
     if entry is not None:
         _store(entry, m)
-    return m, kept
+    return m, worker.kept
