@@ -192,3 +192,7 @@ def test_decord_reader_prefers_the_targeted_read_only_where_it_saves_decoding(vi
         )
         reader.get_batch([0, 1])
         assert len(calls) == 1  # decord's own read
+    # 176x144: decoding the 112 unwanted frames costs less than opening the file a second time.
+    with open_video(videos_dir / "carphone_distorted.mp4", size=(64, 64)) as reader:
+        assert reader._key_indices().tolist() == [0]
+        assert not reader._prefer_targeted(uniform_indices(120, 8))

@@ -17,9 +17,9 @@ from qclip_plugin.video.pyav_reader import PyAVReader
 from qclip_plugin.video.reader import DEFAULT_CHUNK, VideoReader
 from qclip_plugin.video.targeted import read_frames
 
-#: Unwanted frames decord would decode below which it reads the frames itself (see
-#: ``DecordReader._prefer_targeted``).
-TARGETED_MIN_SKIPPED = 16
+#: Pixels of the unwanted frames decord would decode below which it reads the frames itself
+#: (see ``DecordReader._prefer_targeted``): about 16 frames of 720x360, a few ms of decoding.
+TARGETED_MIN_PIXELS = 4_000_000
 
 
 class DecordOpenError(Exception):
@@ -92,9 +92,10 @@ class DecordReader(VideoReader):
         decord decodes every frame from the keyframe before a wanted frame up to it (and on to
         the next wanted frame after the same keyframe); the targeted read decodes only the
         reference frames among them, converts only the wanted ones, and costs a second open and
-        a demux of the file (a few ms, the decoding time of a handful of frames). It pays off
-        when decord would decode at least as many unwanted frames as wanted ones, and at least
-        ``TARGETED_MIN_SKIPPED``; it never decodes more frames than decord.
+        a demux of the file (a few ms). It never decodes more frames than decord, and pays off
+        when decord would decode at least as many unwanted frames as wanted ones and those hold
+        ``TARGETED_MIN_PIXELS`` (decoding time grows with the pixels; on small videos, e.g.
+        176x144, the fixed cost of the second open outweighs what is skipped).
         """
         keys = self._key_indices()
         if keys is None:
@@ -104,7 +105,8 @@ class DecordReader(VideoReader):
         for key in np.unique(key_of):
             decoded += int(indices[key_of == key].max() - key + 1)
         unwanted = decoded - indices.size
-        return unwanted >= max(TARGETED_MIN_SKIPPED, indices.size)
+        pixels = unwanted * self.source_height * self.source_width
+        return unwanted >= indices.size and pixels >= TARGETED_MIN_PIXELS
 
     def _key_indices(self) -> np.ndarray | None:
         if self._keys is None:
