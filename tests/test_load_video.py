@@ -32,7 +32,9 @@ def profile_cache(tmp_path_factory) -> Path:
 
 def expected_tensor(frames: np.ndarray, mean=(0.5,) * 3, std=(0.5,) * 3) -> torch.Tensor:
     x = torch.from_numpy(frames.astype(np.float64) / 255.0).permute(0, 3, 1, 2)
-    x = (x - torch.tensor(mean, dtype=torch.float64)[:, None, None]) / torch.tensor(std, dtype=torch.float64)[:, None, None]
+    x = (x - torch.tensor(mean, dtype=torch.float64)[:, None, None]) / torch.tensor(std, dtype=torch.float64)[
+        :, None, None
+    ]
     return x.float()
 
 
@@ -120,7 +122,9 @@ def test_short_video_repeats_frames(tmp_path):
     container.mux(stream.encode())
     container.close()
     for sampler in STRATEGIES:
-        frames, idx, total = sample_video(tmp_path / "short.mp4", 8, sampler, (32, 32), seed=0, cache_dir=tmp_path)
+        frames, idx, total = sample_video(
+            tmp_path / "short.mp4", 8, sampler, (32, 32), seed=0, cache_dir=tmp_path
+        )
         assert total == 3 and frames.shape == (8, 32, 32, 3)
         assert np.bincount(idx, minlength=3).tolist() in ([3, 3, 2], [2, 4, 2], [3, 2, 3], [2, 3, 3])
         means = frames.reshape(8, -1).mean(1)
@@ -149,7 +153,9 @@ def test_yuv_through_load_video(tmp_path):
     assert x.shape == (4, 3, 8, 12)
     per_frame = x.mean(dim=(1, 2, 3))
     assert torch.all(per_frame[1:] > per_frame[:-1])  # uniform picks 0, 3, 7, 10: increasing brightness
-    m = load_video(path, num_frames=4, sampler="SegMSEMean", size=(8, 12), yuv_geometry=(h, w), cache_dir=tmp_path)
+    m = load_video(
+        path, num_frames=4, sampler="SegMSEMean", size=(8, 12), yuv_geometry=(h, w), cache_dir=tmp_path
+    )
     assert m.shape == (4, 3, 8, 12)
 
 
@@ -224,8 +230,13 @@ def test_mixed_decodes_everything_only_when_it_draws_an_mse_strategy(lsvq, tmp_p
     for seed in range(4):
         load_video(lsvq, num_frames=4, sampler=uniform_only, size=(32, 32), seed=seed, cache_dir=tmp_path)
     assert not list(tmp_path.glob("*.npy"))
-    load_video(lsvq, num_frames=4, sampler=dict(type="Mixed", strategies=["SegMSEMean"]), size=(32, 32),
-               cache_dir=tmp_path)
+    load_video(
+        lsvq,
+        num_frames=4,
+        sampler=dict(type="Mixed", strategies=["SegMSEMean"]),
+        size=(32, 32),
+        cache_dir=tmp_path,
+    )
     assert len(list(tmp_path.glob("*.npy"))) == 1
 
 
@@ -248,7 +259,9 @@ def test_uint8_frames_normalised_later_are_bit_identical(videos_dir, name, mean,
     assert torch.equal(raw, torch.from_numpy(frames).permute(0, 3, 1, 2))  # the decoder's pixels, unchanged
     # numpy (CPU) path of the scoring loop, one tensor and a batch of them; torch path of the model
     assert torch.equal(normalize_frames(raw, mean, std), expected)
-    assert torch.equal(normalize_frames([raw, raw.flip(0)], mean, std), torch.stack([expected, expected.flip(0)]))
+    assert torch.equal(
+        normalize_frames([raw, raw.flip(0)], mean, std), torch.stack([expected, expected.flip(0)])
+    )
     assert torch.equal(normalize_uint8(raw, mean, std), expected)
     assert torch.equal(normalize_uint8(raw.unsqueeze(0), mean, std)[0], expected)
     assert normalize_uint8(raw, mean, std).is_contiguous()

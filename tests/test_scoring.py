@@ -44,11 +44,19 @@ def _rows(path):
 def test_collect_videos_from_folders_lists_and_files(videos, tmp_path):
     found = collect_videos([videos])
     assert [p.relative_to(videos).as_posix() for p in found] == [
-        "carphone_distorted.mp4", "carphone_pristine.mp4", "empty.mp4", "nested/bikes.mp4",
+        "carphone_distorted.mp4",
+        "carphone_pristine.mp4",
+        "empty.mp4",
+        "nested/bikes.mp4",
     ]
     listing = tmp_path / "list.txt"
-    listing.write_text("# a community label list\nvideos/nested/bikes.mp4, -1, -1, 3.2\n\nvideos/empty.mp4, 8, 30, 1.0\n")
-    assert collect_videos([listing, videos / "empty.mp4"]) == [videos / "nested/bikes.mp4", videos / "empty.mp4"]
+    listing.write_text(
+        "# a community label list\nvideos/nested/bikes.mp4, -1, -1, 3.2\n\nvideos/empty.mp4, 8, 30, 1.0\n"
+    )
+    assert collect_videos([listing, videos / "empty.mp4"]) == [
+        videos / "nested/bikes.mp4",
+        videos / "empty.mp4",
+    ]
     with pytest.raises(FileNotFoundError, match="missing.mp4 does not exist"):
         collect_videos([tmp_path / "missing.mp4"])
 
@@ -61,10 +69,15 @@ def test_failures_recorded_then_resume_skips_scored(metric, videos, tmp_path):
     assert "empty" in first.failures[str(videos / "empty.mp4")]
     rows = {r["path"]: r for r in _rows(output)}
     assert len(rows) == 4
-    assert rows[str(videos / "empty.mp4")]["status"] == "failed" and rows[str(videos / "empty.mp4")]["score"] == ""
+    assert (
+        rows[str(videos / "empty.mp4")]["status"] == "failed"
+        and rows[str(videos / "empty.mp4")]["score"] == ""
+    )
     # each recorded score is the metric's score of that file alone (batch = stacked singles)
     for name in ("carphone_distorted.mp4", "nested/bikes.mp4"):
-        assert float(rows[str(videos / name)]["score"]) == pytest.approx(float(metric(videos / name)), abs=1e-5)
+        assert float(rows[str(videos / name)]["score"]) == pytest.approx(
+            float(metric(videos / name)), abs=1e-5
+        )
 
     second = score_videos(metric, [videos], output, batch_size=2, progress=False)
     assert (second.scored, second.skipped, second.failed) == (0, 3, 1)  # failed ones are retried
@@ -150,8 +163,22 @@ def test_refuses_to_overwrite_other_files(metric, videos, tmp_path):
 
 def test_cli_score_then_resume(videos, tmp_path, capsys):
     output = tmp_path / "s.csv"
-    argv = ["score", str(videos), "--preset", "tiny", "--untrained", "--output", str(output),
-            "--frames", "4", "--batch-size", "3", "--quiet", "--device", "cpu"]
+    argv = [
+        "score",
+        str(videos),
+        "--preset",
+        "tiny",
+        "--untrained",
+        "--output",
+        str(output),
+        "--frames",
+        "4",
+        "--batch-size",
+        "3",
+        "--quiet",
+        "--device",
+        "cpu",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "scored 3, skipped 0, failed 1" in out and f"failed: {videos / 'empty.mp4'}" in out

@@ -51,7 +51,9 @@ def metric_fingerprint(metric: Any, amp: str | torch.dtype | None = None) -> str
     preprocessing; and the precision when it is not float32: ``amp``, weights stored in bf16/fp16),
     written in the ``metric`` column so that a resumed run never mixes two models."""
     describe = getattr(metric, "describe", None)
-    identity = describe() if callable(describe) else {"name": getattr(metric, "metric_name", type(metric).__name__)}
+    identity = (
+        describe() if callable(describe) else {"name": getattr(metric, "metric_name", type(metric).__name__)}
+    )
     precision = _precision(metric, amp)
     if precision:
         identity = {**identity, "precision": precision}
@@ -66,7 +68,9 @@ def _precision(metric: Any, amp: str | torch.dtype | None) -> dict[str, str]:
     if dtype is not None:
         out["amp"] = str(dtype)
     if isinstance(metric, torch.nn.Module):
-        stored = sorted({str(p.dtype) for p in metric.parameters() if p.is_floating_point()} - {"torch.float32"})
+        stored = sorted(
+            {str(p.dtype) for p in metric.parameters() if p.is_floating_point()} - {"torch.float32"}
+        )
         if stored:
             out["weights"] = ",".join(stored)
     return out
@@ -120,7 +124,9 @@ def collect_videos(inputs: Iterable[str | os.PathLike], root: str | os.PathLike 
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            videos += sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+            videos += sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
+            )
         elif path.suffix.lower() in LIST_EXTENSIONS and path.is_file():
             videos += read_video_list(path, root)
         elif path.exists():
@@ -273,7 +279,10 @@ def score_videos(
     if num_workers > 0:
         import_decoders()  # forked workers inherit them instead of importing them each
     loader = torch.utils.data.DataLoader(
-        _Videos(metric, todo, strict, raw), batch_size=batch_size, num_workers=num_workers, collate_fn=list,
+        _Videos(metric, todo, strict, raw),
+        batch_size=batch_size,
+        num_workers=num_workers,
+        collate_fn=list,
         **extra,
     )
     bar = _progress(len(todo), progress)
@@ -306,13 +315,15 @@ def score_videos(
                     summary.scored += 1
                     summary.scores[path] = score
                 if writer is not None:
-                    writer.writerow({
-                        "path": path,
-                        "score": "" if score is None else f"{score:.8g}",
-                        "status": "failed" if score is None else "ok",
-                        "error": reason,
-                        "metric": fingerprint,
-                    })
+                    writer.writerow(
+                        {
+                            "path": path,
+                            "score": "" if score is None else f"{score:.8g}",
+                            "status": "failed" if score is None else "ok",
+                            "error": reason,
+                            "metric": fingerprint,
+                        }
+                    )
             if handle is not None:
                 handle.flush()
             bar.update(len(batch))
@@ -328,7 +339,9 @@ def score_videos(
 def _progress(total: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="video", disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=total, unit="video", disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -396,13 +409,17 @@ def merge_shards(output: str | os.PathLike, *, remove_parts: bool = False) -> Pa
     parts = [shard_output(output, i, count) for i in range(count)]
     absent = [str(p) for p in parts if not p.is_file()]
     if absent:
-        raise FileNotFoundError(f"{len(absent)} of {count} parts of {output} are missing: {', '.join(absent)}")
+        raise FileNotFoundError(
+            f"{len(absent)} of {count} parts of {output} are missing: {', '.join(absent)}"
+        )
     rows: dict[str, dict[str, str]] = {}
     for part in parts:
         rows.update(read_scores(part))
     metrics = {row.get("metric") or "" for row in rows.values()}
     if len(metrics) > 1:
-        raise ValueError(f"the parts of {output} were scored by different metrics {sorted(metrics)}; rescore them")
+        raise ValueError(
+            f"the parts of {output} were scored by different metrics {sorted(metrics)}; rescore them"
+        )
     unscored = [v for v in videos if v not in rows]
     if unscored:
         raise ValueError(

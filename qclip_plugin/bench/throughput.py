@@ -46,7 +46,15 @@ import torch
 
 __all__ = ["Measurement", "ThroughputResult", "run_throughput", "write_results"]
 
-SAMPLERS: tuple[str, ...] = ("UNISampl", "RandSampl", "UNIRandStart", "MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed")
+SAMPLERS: tuple[str, ...] = (
+    "UNISampl",
+    "RandSampl",
+    "UNIRandStart",
+    "MSESortedUNI",
+    "SegMSEMean",
+    "SegMSEMedian",
+    "Mixed",
+)
 MSE_SAMPLERS = frozenset({"MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed"})
 TARGETS: dict[str, tuple[str, float]] = {
     "score_2w_over_decode_2w": (">=", 0.8),
@@ -91,24 +99,47 @@ class ThroughputResult:
         raise KeyError(f"no measurement of {stage} at {workers} workers")
 
     def to_json(self) -> str:
-        rows = [{**asdict(m), "videos_per_second": m.videos_per_second,
-                 "videos_per_cpu_second": m.videos_per_cpu_second} for m in self.measurements]
-        return json.dumps({"measurements": rows, "ratios": self.ratios, "cpu_ratios": self.cpu_ratios,
-                           "targets": TARGETS, "config": self.config, "machine": self.machine}, indent=2)
+        rows = [
+            {
+                **asdict(m),
+                "videos_per_second": m.videos_per_second,
+                "videos_per_cpu_second": m.videos_per_cpu_second,
+            }
+            for m in self.measurements
+        ]
+        return json.dumps(
+            {
+                "measurements": rows,
+                "ratios": self.ratios,
+                "cpu_ratios": self.cpu_ratios,
+                "targets": TARGETS,
+                "config": self.config,
+                "machine": self.machine,
+            },
+            indent=2,
+        )
 
     def markdown(self) -> str:
         """Two tables: videos/s per stage and worker count, and the ratios against their targets."""
         counts = sorted({m.workers for m in self.measurements if m.workers > 0})
         stages = list(dict.fromkeys(m.stage for m in self.measurements))
-        lines = ["| stage | " + " | ".join(f"{w} worker{'s' if w > 1 else ''} (videos/s)" for w in counts) + " | in process |",
-                 "|---|" + "---:|" * (len(counts) + 1)]
+        lines = [
+            "| stage | "
+            + " | ".join(f"{w} worker{'s' if w > 1 else ''} (videos/s)" for w in counts)
+            + " | in process |",
+            "|---|" + "---:|" * (len(counts) + 1),
+        ]
         for stage in stages:
             cells = []
             for w in [*counts, 0]:
                 found = [m for m in self.measurements if m.stage == stage and m.workers == w]
                 cells.append(f"{found[0].videos_per_second:.2f}" if found else "")
             lines.append(f"| {stage} | " + " | ".join(cells) + " |")
-        lines += ["", "| ratio (same run) | wall | CPU time | target | met (wall) |", "|---|---:|---:|---|---|"]
+        lines += [
+            "",
+            "| ratio (same run) | wall | CPU time | target | met (wall) |",
+            "|---|---:|---:|---|---|",
+        ]
         for key, value in self.ratios.items():
             op, bound = TARGETS.get(key, ("", float("nan")))
             met = "" if not op else ("yes" if (value >= bound if op == ">=" else value <= bound) else "NO")
@@ -118,7 +149,10 @@ class ThroughputResult:
         gpu = [m for m in self.measurements if m.stage.startswith("gpu/")]
         if gpu:
             lines += ["", "| GPU stage | videos/s | peak memory (GiB) |", "|---|---:|---:|"]
-            lines += [f"| {m.stage} | {m.videos_per_second:.1f} | {m.extra.get('peak_gib', float('nan')):.2f} |" for m in gpu]
+            lines += [
+                f"| {m.stage} | {m.videos_per_second:.1f} | {m.extra.get('peak_gib', float('nan')):.2f} |"
+                for m in gpu
+            ]
         return "\n".join(lines) + "\n"
 
 
@@ -147,11 +181,18 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def _pass(paths: Sequence[str], load: Callable[[str], Any], workers: int, batch_size: int) -> tuple[float, float]:
+def _pass(
+    paths: Sequence[str], load: Callable[[str], Any], workers: int, batch_size: int
+) -> tuple[float, float]:
     """One pass of a fresh DataLoader; ``(wall seconds, CPU seconds)``."""
     cpu, start = _cpu_seconds(), time.perf_counter()
-    loader = torch.utils.data.DataLoader(_Clips(paths, load), batch_size=batch_size, num_workers=workers,
-                                         collate_fn=list, worker_init_fn=_one_thread if workers else None)
+    loader = torch.utils.data.DataLoader(
+        _Clips(paths, load),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=list,
+        worker_init_fn=_one_thread if workers else None,
+    )
     for _ in loader:
         pass
     return time.perf_counter() - start, _cpu_seconds() - cpu
@@ -219,16 +260,33 @@ def _gpu_measurements(preset: str, batch_size: int, num_frames: int, iterations:
     from qclip_plugin.bench.precision import cast_frozen
 
     out = []
-    for label, amp, stored in (("fp32", None, None), ("bf16", "bf16", None), ("bf16 weights", "bf16", "bf16")):
+    for label, amp, stored in (
+        ("fp32", None, None),
+        ("bf16", "bf16", None),
+        ("bf16 weights", "bf16", "bf16"),
+    ):
         torch.cuda.empty_cache()
-        metric = create_metric("qclip", preset=preset, pretrained=False, backbone_pretrained=None,
-                               device="cuda", num_frames=num_frames)
+        metric = create_metric(
+            "qclip",
+            preset=preset,
+            pretrained=False,
+            backbone_pretrained=None,
+            device="cuda",
+            num_frames=num_frames,
+        )
         cast_frozen(metric, stored)
         torch.cuda.reset_peak_memory_stats()
         seconds = _forward(metric, batch_size, num_frames, amp, iterations)
         peak = torch.cuda.max_memory_allocated() / 2**30
-        out.append(Measurement(f"gpu/{preset} forward {label}", 0, batch_size * iterations, seconds,
-                               {"peak_gib": peak, "device": torch.cuda.get_device_name()}))
+        out.append(
+            Measurement(
+                f"gpu/{preset} forward {label}",
+                0,
+                batch_size * iterations,
+                seconds,
+                {"peak_gib": peak, "device": torch.cuda.get_device_name()},
+            )
+        )
         del metric
     return out
 
@@ -269,7 +327,9 @@ def run_throughput(
 
     videos = [Path(v) for v in videos]
     if not videos:
-        raise ValueError("no videos to benchmark; pass readable video files (e.g. ../shared/data/videos/*.mp4)")
+        raise ValueError(
+            "no videos to benchmark; pass readable video files (e.g. ../shared/data/videos/*.mp4)"
+        )
     metric = create_metric("qclip", preset=preset, pretrained=False, device="cpu", num_frames=num_frames)
     size = metric.preprocessing.image_size
     timings: dict[tuple[str, int], list[tuple[int, float, float]]] = {}
@@ -282,8 +342,10 @@ def run_throughput(
     def add(stage: str, count: int, items: int, seconds: tuple[float, float] | float) -> None:
         wall, cpu = seconds if isinstance(seconds, tuple) else (seconds, 0.0)
         timings.setdefault((stage, count), []).append((items, wall, cpu))
-        log(f"{stage:<36} {count} worker(s): {items / wall:7.2f} videos/s"
-            + (f", {items / cpu:7.2f} videos/CPU-s" if cpu > 0 else ""))
+        log(
+            f"{stage:<36} {count} worker(s): {items / wall:7.2f} videos/s"
+            + (f", {items / cpu:7.2f} videos/CPU-s" if cpu > 0 else "")
+        )
 
     with tempfile.TemporaryDirectory(prefix="qclip-throughput-") as tmp:
         root = Path(tmp)
@@ -296,22 +358,36 @@ def run_throughput(
         for round_ in range(rounds):
             for count in workers:
                 paths = sorted(str(p) for p in folders[count].iterdir())
-                add("decode (floor)", count, len(paths), _pass(paths, _BareDecode(num_frames, size), count, batch_size))
-                add("decode (floor, loader threads)", count, len(paths),
-                    _pass(paths, _BareDecode(num_frames, size, loader_threads=True), count, batch_size))
+                add(
+                    "decode (floor)",
+                    count,
+                    len(paths),
+                    _pass(paths, _BareDecode(num_frames, size), count, batch_size),
+                )
+                add(
+                    "decode (floor, loader threads)",
+                    count,
+                    len(paths),
+                    _pass(paths, _BareDecode(num_frames, size, loader_threads=True), count, batch_size),
+                )
                 for sampler in samplers:
                     load = _Load(num_frames, sampler, size, str(root / f"cache-{sampler}-{count}-{round_}"))
                     if sampler in MSE_SAMPLERS:
                         add(f"load/{sampler} first", count, len(paths), _pass(paths, load, count, batch_size))
-                        add(f"load/{sampler} cached", count, len(paths), _pass(paths, load, count, batch_size))
+                        add(
+                            f"load/{sampler} cached", count, len(paths), _pass(paths, load, count, batch_size)
+                        )
                     else:
                         add(f"load/{sampler}", count, len(paths), _pass(paths, load, count, batch_size))
                 cpu = _cpu_seconds()
-                summary = score_videos(metric, [folders[count]], None, batch_size=batch_size, num_workers=count,
-                                       progress=False)
+                summary = score_videos(
+                    metric, [folders[count]], None, batch_size=batch_size, num_workers=count, progress=False
+                )
                 cpu = _cpu_seconds() - cpu
                 if summary.failed:
-                    raise RuntimeError(f"scoring failed on {summary.failures}; benchmark readable videos only")
+                    raise RuntimeError(
+                        f"scoring failed on {summary.failures}; benchmark readable videos only"
+                    )
                 add("score (end to end)", count, summary.scored, (summary.seconds, cpu))
             threads = torch.get_num_threads()
             try:
@@ -319,8 +395,12 @@ def run_throughput(
                     torch.set_num_threads(count)  # 1: how scoring runs beside its decoding workers on 2 cores
                     for amp in (None, "bf16"):
                         seconds = _forward(metric, batch_size, num_frames, amp, forward_iterations)
-                        add(f"forward {amp or 'fp32'} (batch {batch_size}, {count} thread{'s' * (count > 1)})", 0,
-                            batch_size * forward_iterations, seconds)
+                        add(
+                            f"forward {amp or 'fp32'} (batch {batch_size}, {count} thread{'s' * (count > 1)})",
+                            0,
+                            batch_size * forward_iterations,
+                            seconds,
+                        )
             finally:
                 torch.set_num_threads(threads)
     measurements = []
@@ -328,22 +408,43 @@ def run_throughput(
         items = runs[0][0]
         seconds = statistics.median(wall for _, wall, _ in runs)
         cpu_seconds = statistics.median(cpu for _, _, cpu in runs)
-        measurements.append(Measurement(stage, count, items, seconds, {"seconds": [wall for _, wall, _ in runs],
-                                                                       "cpu_seconds": [cpu for _, _, cpu in runs]},
-                                        cpu_seconds))
+        measurements.append(
+            Measurement(
+                stage,
+                count,
+                items,
+                seconds,
+                {"seconds": [wall for _, wall, _ in runs], "cpu_seconds": [cpu for _, _, cpu in runs]},
+                cpu_seconds,
+            )
+        )
     if gpu and torch.cuda.is_available():
         for m in _gpu_measurements(gpu_preset, batch_size, num_frames, forward_iterations):
             measurements.append(m)
             log(f"{m.stage}: {m.videos_per_second:.1f} videos/s, peak {m.extra['peak_gib']:.2f} GiB")
 
-    result = ThroughputResult(measurements, {}, {
-        "videos": [str(v) for v in videos], "preset": preset, "num_frames": num_frames, "size": list(size),
-        "workers": list(workers), "repeats": repeats, "rounds": rounds, "batch_size": batch_size,
-    }, {
-        "python": platform.python_version(), "torch": torch.__version__, "cpus": os.cpu_count(),
-        "load_average": list(os.getloadavg()), "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    })
+    result = ThroughputResult(
+        measurements,
+        {},
+        {
+            "videos": [str(v) for v in videos],
+            "preset": preset,
+            "num_frames": num_frames,
+            "size": list(size),
+            "workers": list(workers),
+            "repeats": repeats,
+            "rounds": rounds,
+            "batch_size": batch_size,
+        },
+        {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpus": os.cpu_count(),
+            "load_average": list(os.getloadavg()),
+            "torch_threads": torch.get_num_threads(),
+            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+        },
+    )
     low, high = min(workers), max(workers)
     if low != high:
         result.ratios = _ratios(result, low, high, samplers)
@@ -351,7 +452,9 @@ def run_throughput(
     return result
 
 
-def _ratios(result: ThroughputResult, low: int, high: int, samplers: Sequence[str], cpu: bool = False) -> dict[str, float]:
+def _ratios(
+    result: ThroughputResult, low: int, high: int, samplers: Sequence[str], cpu: bool = False
+) -> dict[str, float]:
     """The reported ratios (targets first), in wall time or in CPU time."""
 
     def ratio(stage_a: str, workers_a: int, stage_b: str, workers_b: int) -> float:
@@ -365,7 +468,8 @@ def _ratios(result: ThroughputResult, low: int, high: int, samplers: Sequence[st
     out[f"decode_{high}w_over_{low}w"] = ratio("decode (floor)", high, "decode (floor)", low)
     out[f"score_{high}w_over_{low}w"] = ratio("score (end to end)", high, "score (end to end)", low)
     out[f"score_{high}w_over_decode_loader_threads_{high}w"] = ratio(
-        "score (end to end)", high, "decode (floor, loader threads)", high)
+        "score (end to end)", high, "decode (floor, loader threads)", high
+    )
     return out
 
 

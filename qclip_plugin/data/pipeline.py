@@ -105,7 +105,9 @@ def normalize_frames(
         return frames if isinstance(frames, torch.Tensor) else torch.stack(items)
     shapes = {tuple(x.shape) for x in items}
     if any(x.dtype != torch.uint8 for x in items):
-        raise TypeError(f"frames to normalise must be uint8 in [0, 255], got {sorted({str(x.dtype) for x in items})}")
+        raise TypeError(
+            f"frames to normalise must be uint8 in [0, 255], got {sorted({str(x.dtype) for x in items})}"
+        )
     if len(shapes) != 1:
         raise ValueError(f"frames to normalise together must have one shape, got {sorted(shapes)}")
     shape = shapes.pop()
@@ -158,8 +160,13 @@ def frames_to_tensor(
     x = frames.transpose(0, 3, 1, 2)
     out_size = as_size(size)
     if out_size is not None and tuple(x.shape[-2:]) != out_size:
-        resized = F.interpolate(torch.from_numpy(x.astype(np.float32)), size=out_size, mode="bilinear",
-                                align_corners=False, antialias=True)
+        resized = F.interpolate(
+            torch.from_numpy(x.astype(np.float32)),
+            size=out_size,
+            mode="bilinear",
+            align_corners=False,
+            antialias=True,
+        )
         x = resized.numpy()
     # One pass converting and reordering (NHWC -> NCHW), one in place; numpy, not torch: torch's
     # intra-op threads made this 10x slower on a busy machine (benchmarks/bench_loading.py).
@@ -198,16 +205,23 @@ def sample_video(
             return reader.get_batch(indices), indices, reader.num_frames
 
     profile_size = as_size(profile_size)
-    single_pass_ok = (reader_options.get("backend", "auto") in ("auto", "pyav") and retain_bytes > 0
-                      and path.suffix.lower() not in YUV_SUFFIXES)
-    cached = None if cache_dir is False else cached_profile(path, profile_size, cache_dir=cache_dir,
-                                                             **reader_options)
+    single_pass_ok = (
+        reader_options.get("backend", "auto") in ("auto", "pyav")
+        and retain_bytes > 0
+        and path.suffix.lower() not in YUV_SUFFIXES
+    )
+    cached = (
+        None
+        if cache_dir is False
+        else cached_profile(path, profile_size, cache_dir=cache_dir, **reader_options)
+    )
     if cached is not None:
         note_cache_hit()  # once profiles keep coming from the cache, the first-pass buffer goes
     elif single_pass_ok:
         # First pass: one PyAV decode gives the profile and keeps the frames, no decord at all.
-        profile, kept = profile_single_pass(path, size=profile_size, keep_size=as_size(size),
-                                            max_bytes=retain_bytes, cache_dir=cache_dir)
+        profile, kept = profile_single_pass(
+            path, size=profile_size, keep_size=as_size(size), max_bytes=retain_bytes, cache_dir=cache_dir
+        )
         indices = strategy(len(profile), num_frames, profile=profile, rng=rng)
         if kept is not None:
             return kept.get_batch(indices), indices, len(profile)
@@ -268,9 +282,18 @@ def load_video(
     Raises:
         VideoReadError: the file is missing, empty, truncated, corrupt or has no decodable frame.
     """
-    frames, _, _ = sample_video(path, num_frames, sampler, size, seed=seed, test_mode=test_mode,
-                                profile_size=profile_size, cache_dir=cache_dir, retain_bytes=retain_bytes,
-                                **reader_options)
+    frames, _, _ = sample_video(
+        path,
+        num_frames,
+        sampler,
+        size,
+        seed=seed,
+        test_mode=test_mode,
+        profile_size=profile_size,
+        cache_dir=cache_dir,
+        retain_bytes=retain_bytes,
+        **reader_options,
+    )
     if not normalize:
         return torch.from_numpy(frames).permute(0, 3, 1, 2)
     return frames_to_tensor(frames, mean=mean, std=std)
@@ -333,16 +356,24 @@ class LoadVideoFrames:
 
     def transform(self, results: dict) -> dict:
         if "filename" not in results:
-            raise KeyError("LoadVideoFrames needs results['filename'] (the video path); "
-                           f"got keys {sorted(results)}")
+            raise KeyError(
+                f"LoadVideoFrames needs results['filename'] (the video path); got keys {sorted(results)}"
+            )
         options = dict(self.reader_options)
         if results.get("yuv_geometry") is not None:
             options["yuv_geometry"] = results["yuv_geometry"]
         test_mode = bool(results.get("test_mode", self.test_mode))
         frames, indices, total = sample_video(
-            results["filename"], self.num_frames, self.sampler, self.size,
-            seed=results.get("seed", self.seed), test_mode=test_mode, profile_size=self.profile_size,
-            cache_dir=self.cache_dir, **options)
+            results["filename"],
+            self.num_frames,
+            self.sampler,
+            self.size,
+            seed=results.get("seed", self.seed),
+            test_mode=test_mode,
+            profile_size=self.profile_size,
+            cache_dir=self.cache_dir,
+            **options,
+        )
         if self.normalize:
             results["inputs"] = frames_to_tensor(frames, mean=self.mean, std=self.std)
         else:
@@ -353,6 +384,8 @@ class LoadVideoFrames:
         return results
 
     def __repr__(self) -> str:
-        return (f"{type(self).__name__}(num_frames={self.num_frames}, sampler={self.sampler!r}, size={self.size}, "
-                f"mean={self.mean}, std={self.std}, seed={self.seed}, test_mode={self.test_mode}, "
-                f"normalize={self.normalize})")
+        return (
+            f"{type(self).__name__}(num_frames={self.num_frames}, sampler={self.sampler!r}, size={self.size}, "
+            f"mean={self.mean}, std={self.std}, seed={self.seed}, test_mode={self.test_mode}, "
+            f"normalize={self.normalize})"
+        )

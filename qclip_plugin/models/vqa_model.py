@@ -161,8 +161,11 @@ class QCLIPVQAModel(BaseModel):
             return self.loss_module(scores, mos)
         if mode == "predict":
             return [
-                {"name": str(s.get("name", i)), "mos": _scalar(s["mos"]) if "mos" in s else float("nan"),
-                 "pred_score": float(score)}
+                {
+                    "name": str(s.get("name", i)),
+                    "mos": _scalar(s["mos"]) if "mos" in s else float("nan"),
+                    "pred_score": float(score),
+                }
                 for i, (s, score) in enumerate(zip(samples, scores.detach().cpu().tolist(), strict=True))
             ]
         raise ValueError(f"unknown mode {mode!r}; QCLIPVQAModel supports 'loss', 'predict' and 'tensor'")
