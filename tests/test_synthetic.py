@@ -29,7 +29,7 @@ from qclip_plugin.data.synthetic.codec import read_rgb, write_h264
 from qclip_plugin.data.synthetic.config import DEFAULT_CONTENT_KINDS, SHARED_DISTORTIONS
 from qclip_plugin.data.synthetic.pseudo_mos import ssim_db
 
-# A reduced set for the determinism/cache tests: 24 + 12 clips of 8 frames at 64x64.
+# A reduced set for the determinism/cache tests: 20 + 12 clips of 8 frames at 64x64.
 SMALL = DemoConfig(
     parts=(
         DemoPart("A", tuple((kind, 1) for kind in SHARED_DISTORTIONS)),
@@ -51,7 +51,7 @@ def _labels(path: Path) -> list[tuple[str, float, float, float]]:
 
 @pytest.fixture(scope="module")
 def default_bench(tmp_path_factory):
-    """The full default set (120 + 60 clips), generated once for this module."""
+    """The full default set (160 + 84 clips), generated once for this module."""
     root = tmp_path_factory.mktemp("demo") / "default"
     start = time.perf_counter()
     bench = generate_demo_benchmark(root, seed=0)
@@ -130,7 +130,7 @@ def test_distortions_values():
         assert out.shape == frames.shape and out.dtype == np.uint8
         assert (crf is not None) == (kind == "h264")
     out, crf = run("h264", 3)
-    assert crf == DISTORTIONS["h264"].param(3) == 42.0
+    assert crf == DISTORTIONS["h264"].param(3) == 36.0
     np.testing.assert_array_equal(out, frames)  # H.264 changes pixels only when written
     # frame drops: round(fraction * T) frames repeat their predecessor; levels nest with one seed
     held = []
@@ -165,8 +165,9 @@ def test_codec_lossless_and_crf(tmp_path):
     write_h264(tmp_path / "c.mp4", frames, fps=8.0, crf=51)
     lossless, lossy = read_rgb(tmp_path / "l.mp4"), read_rgb(tmp_path / "c.mp4")
     assert lossless.shape == lossy.shape == frames.shape
-    # CRF 0 is lossless up to the 4:2:0 round trip, which the luma SSIM hardly sees
-    assert frame_ssim(lossless, frames).min() > 0.995
+    # CRF 0 is lossless up to the 4:2:0 round trip, which the luma SSIM hardly sees (a little
+    # where saturated colours clip in RGB, as in this 64 px texture)
+    assert frame_ssim(lossless, frames).min() > 0.97
     assert frame_ssim(lossy, frames).mean() < 0.9
     assert (tmp_path / "c.mp4").stat().st_size < (tmp_path / "l.mp4").stat().st_size
     with pytest.raises(ValueError, match="even"):
@@ -182,14 +183,14 @@ def test_codec_lossless_and_crf(tmp_path):
 def test_default_plan_counts_and_disjoint_parts():
     clips = plan_clips(DemoConfig(), seed=0)
     by_part = Counter(c.part for c in clips)
-    assert by_part == {"A": 120, "B": 60}
+    assert by_part == {"A": 160, "B": 84}
     a = [c for c in clips if c.part == "A"]
     b = [c for c in clips if c.part == "B"]
-    assert Counter((c.distortion, c.level) for c in a) == {(k, lv): 5 for k in SHARED_DISTORTIONS for lv in range(1, 5)}
-    expected_b = {(k, lv): 2 for k in SHARED_DISTORTIONS for lv in range(1, 5)}
-    expected_b.update({("posterize", lv): 3 for lv in range(1, 5)})
+    assert Counter((c.distortion, c.level) for c in a) == {(k, lv): 8 for k in SHARED_DISTORTIONS for lv in range(1, 5)}
+    expected_b = {(k, lv): 3 for k in (*SHARED_DISTORTIONS, "frame_drop", "posterize") for lv in range(1, 5)}
     assert Counter((c.distortion, c.level) for c in b) == expected_b
-    assert Counter(c.content_kind for c in a) == {k: 20 for k in DEFAULT_CONTENT_KINDS}
+    # 40 sources rotate over six kinds: 7 or 6 sources (28 or 24 clips) each
+    assert sorted(Counter(c.content_kind for c in a).values()) == [24, 24, 28, 28, 28, 28]
     assert set(c.content_kind for c in b) == set(DEFAULT_CONTENT_KINDS)
     # every source is distorted at all four levels of one kind, with one content seed
     for part in (a, b):
@@ -217,7 +218,7 @@ def test_default_plan_counts_and_disjoint_parts():
 def test_default_set(default_bench):
     bench, seconds = default_bench
     meta = bench.read_metadata()
-    assert Counter(meta["part"]) == {"A": 120, "B": 60}
+    assert Counter(meta["part"]) == {"A": 160, "B": 84}
     assert set(bench.labels) == {"A", "B"}
     for part, path in bench.labels.items():
         rows = _labels(path)
@@ -243,10 +244,10 @@ def test_default_set(default_bench):
     from qclip_plugin.data.labels import read_community_list
 
     parsed = read_community_list(bench.labels["A"])
-    assert len(parsed) == 120
+    assert len(parsed) == 160
     np.testing.assert_allclose(parsed["mos"].to_numpy(), meta.loc[meta["part"] == "A", "mos"], atol=1e-6)
     manifest = json.loads(bench.manifest.read_text())
-    assert manifest["counts"] == {"A": 120, "B": 60} and manifest["param_hash"] == bench.param_hash
+    assert manifest["counts"] == {"A": 160, "B": 84} and manifest["param_hash"] == bench.param_hash
     print(f"default demo set generated in {seconds:.1f} s")
 
 
@@ -280,7 +281,7 @@ def test_cli_make_demo_reuses(default_bench, capsys):
     assert capsys.readouterr().out.strip() == str(bench.root)
     assert main(["make-demo", "--root", str(bench.root)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("reused") and "part A: 120 clips" in out and "part B: 60 clips" in out
+    assert out.startswith("reused") and "part A: 160 clips" in out and "part B: 84 clips" in out
 
 
 def test_same_seed_same_set_other_seed_differs(small_bench, tmp_path):
@@ -300,14 +301,14 @@ def test_same_seed_same_set_other_seed_differs(small_bench, tmp_path):
 
 def test_small_set_counts(small_bench):
     meta = small_bench.read_metadata()
-    assert Counter(meta["part"]) == {"A": 24, "B": 12}
+    assert Counter(meta["part"]) == {"A": 20, "B": 12}
     counts = Counter(zip(meta["part"], meta["distortion"], meta["level"], strict=True))
     assert counts == {
         **{("A", k, lv): 1 for k in SHARED_DISTORTIONS for lv in range(1, 5)},
         **{("B", k, lv): 1 for k in ("blur", "noise", "posterize") for lv in range(1, 5)},
     }
-    # content kinds rotate over sources: A's six sources are the six kinds, B's three the first three
-    assert sorted(meta.loc[meta["part"] == "A", "content_kind"].unique()) == sorted(DEFAULT_CONTENT_KINDS)
+    # content kinds rotate over sources: A's five sources are the first five kinds, B's three the first three
+    assert sorted(meta.loc[meta["part"] == "A", "content_kind"].unique()) == sorted(DEFAULT_CONTENT_KINDS[:5])
     assert list(meta.loc[(meta["part"] == "B") & (meta["level"] == 1), "content_kind"]) == list(
         DEFAULT_CONTENT_KINDS[:3]
     )
@@ -362,10 +363,10 @@ def test_root_handling(small_bench, tmp_path):
 
 def test_default_root_in_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("QCLIP_CACHE_DIR", str(tmp_path))
-    assert generate_module.default_root(0) == tmp_path / "demo" / "v3-seed0"
-    assert generate_module.default_root(3, DemoConfig()) == tmp_path / "demo" / "v3-seed3"
+    assert generate_module.default_root(0) == tmp_path / "demo" / "v4-seed0"
+    assert generate_module.default_root(3, DemoConfig()) == tmp_path / "demo" / "v4-seed3"
     custom = generate_module.default_root(0, SMALL)
-    assert custom.parent == tmp_path / "demo" and custom.name.startswith("v3-seed0-")
+    assert custom.parent == tmp_path / "demo" and custom.name.startswith("v4-seed0-")
 
 
 def test_config_validation():
@@ -383,7 +384,7 @@ def test_config_validation():
 def test_project_dataset_reads_both_parts(default_bench):
     datasets = pytest.importorskip("qclip_plugin.data.datasets")
     bench, _ = default_bench
-    for part, count in (("A", 120), ("B", 60)):
+    for part, count in (("A", 160), ("B", 84)):
         ds = datasets.VQADataset(ann_file=str(bench.labels[part]), data_root=str(bench.root), pipeline=[])
         assert len(ds) == count
         item = ds[0]

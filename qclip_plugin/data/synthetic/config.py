@@ -2,16 +2,21 @@
 
 The default is two parts of 16-frame 112x112 clips at 8 fps (DESIGN.md §8):
 
-- part ``A`` (120 clips): six content kinds; blur, noise, H.264, scaling, frame
-  drops and exposure, each applied at its four levels to five sources (30 sources);
-- part ``B`` (60 clips): new content (other seeds) with the same six distortions
-  (two sources each) plus posterisation (three sources), a distortion part ``A``
-  never shows (15 sources). Sharing most distortion types is what makes transfer from
+- part ``A`` (160 clips): six content kinds; blur, noise, H.264, scaling and exposure,
+  each applied at its four levels to eight sources (40 sources);
+- part ``B`` (84 clips): new content (other seeds) with the same five distortions (three
+  sources each) plus two that part ``A`` never shows, frame drops and posterisation (three
+  sources each; 21 sources). Sharing most distortion types is what makes transfer from
   ``A`` to ``B`` measurable: a model trained on ``A`` does not transfer to distortion
   types it never saw (DESIGN.md §8), so report ``B`` per distortion type too.
 
-Content kinds rotate over a part's sources, so in ``A`` each kind has five
-sources (20 clips) spread over the distortions; in ``B`` two or three.
+Frame drops are kept out of ``A``: Q-CLIP scores frames independently and averages them,
+so a clip with dropped frames looks pristine frame by frame while its SSIM-based MOS
+falls (DESIGN.md §8); in ``A`` they only taught the model noise. The level parameters
+(``distortions.py``) are set so that every distortion spans about the same pseudo-MOS
+range (~4.5 at level 1 to ~2 at level 4): with one distortion much milder than the
+others, a model learns "looks like that distortion, so good", which inverts the ranking
+within it. Content kinds rotate over a part's sources (in ``A`` six or seven sources each).
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from qclip_plugin.data.synthetic.content import CONTENT_KINDS
 from qclip_plugin.data.synthetic.distortions import DISTORTIONS
 
 # Bump when a change in the generation code changes the clips: cached sets then regenerate.
-GENERATOR_VERSION = "v3"
+GENERATOR_VERSION = "v4"
 
 DEFAULT_CONTENT_KINDS = ("texture", "gradient", "shapes", "pan", "checkerboard", "particles")
-SHARED_DISTORTIONS = ("blur", "noise", "h264", "scaling", "frame_drop", "exposure")
+SHARED_DISTORTIONS = ("blur", "noise", "h264", "scaling", "exposure")
 
 
 @dataclass(frozen=True)
@@ -49,8 +54,8 @@ class DemoPart:
 
 
 DEFAULT_PARTS = (
-    DemoPart("A", tuple((kind, 5) for kind in SHARED_DISTORTIONS)),
-    DemoPart("B", (*((kind, 2) for kind in SHARED_DISTORTIONS), ("posterize", 3))),
+    DemoPart("A", tuple((kind, 8) for kind in SHARED_DISTORTIONS)),
+    DemoPart("B", (*((kind, 3) for kind in SHARED_DISTORTIONS), ("frame_drop", 3), ("posterize", 3))),
 )
 
 
@@ -65,7 +70,7 @@ class DemoConfig:
     num_frames: int = 16
     size: tuple[int, int] = (112, 112)  # (height, width)
     fps: float = 8.0
-    q_mid: float = 8.0
+    q_mid: float = 6.0
     q_scale: float = 3.0
     x264_preset: str = "medium"
 

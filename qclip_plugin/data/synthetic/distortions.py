@@ -108,10 +108,10 @@ def posterize(frames: np.ndarray, bits: float, rng: np.random.Generator) -> np.n
 DISTORTIONS: dict[str, Distortion] = {
     d.name: d
     for d in (
-        Distortion("blur", (0.7, 1.3, 2.2, 3.5), "Gaussian sigma (px)", blur),
-        Distortion("noise", (3.0, 6.0, 12.0, 24.0), "Gaussian std (8-bit levels)", noise),
-        Distortion("h264", (26.0, 34.0, 42.0, 51.0), "x264 CRF", h264, sets_crf=True),
-        Distortion("scaling", (1.5, 2.0, 3.0, 4.5), "down-up factor", scaling),
+        Distortion("blur", (0.5, 0.75, 1.2, 2.2), "Gaussian sigma (px)", blur),
+        Distortion("noise", (10.0, 20.0, 32.0, 56.0), "Gaussian std (8-bit levels)", noise),
+        Distortion("h264", (24.0, 30.0, 36.0, 44.0), "x264 CRF", h264, sets_crf=True),
+        Distortion("scaling", (1.15, 1.4, 2.0, 3.0), "down-up factor", scaling),
         Distortion("frame_drop", (0.125, 0.25, 0.45, 0.65), "fraction of frames dropped", frame_drop),
         Distortion("exposure", (1.25, 1.5, 2.0, 2.75), "gain (x or 1/x)", exposure),
         Distortion("posterize", (5.0, 4.0, 3.0, 2.0), "bits per channel", posterize),

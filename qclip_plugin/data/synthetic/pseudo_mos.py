@@ -21,9 +21,9 @@ Mapping to MOS (fixed constants, the same for both parts so their scales agree):
     q   = -10 * log10(1 - SSIM)                    (SSIM in decibels, capped at 40 dB)
     MOS = 1 + 4 / (1 + exp(-(q - q_mid) / q_scale))
 
-With the defaults of :class:`~.config.DemoConfig` (``q_mid = 8`` dB, i.e. SSIM 0.84,
-the median of part A; ``q_scale = 3`` dB), SSIM 0.95 maps to 4.4, 0.99 to 4.9,
-0.7 to 2.1 and 0.5 to 1.6. SSIM in decibels spreads the values crowded just below 1 (0.99 -> 20 dB,
+With the defaults of :class:`~.config.DemoConfig` (``q_mid = 6`` dB, i.e. SSIM 0.75,
+about the median of part A; ``q_scale = 3`` dB), SSIM 0.99 maps to 4.96, 0.95 to 4.65,
+0.8 to 3.33, 0.7 to 2.74 and 0.5 to 2.08. SSIM in decibels spreads the values crowded just below 1 (0.99 -> 20 dB,
 0.95 -> 13 dB, 0.8 -> 7 dB, 0.5 -> 3 dB) and the logistic keeps every MOS
 strictly inside (1, 5), so no two clips tie at a clipped bound.
 """
