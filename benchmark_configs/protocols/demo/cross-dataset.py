@@ -1,11 +1,11 @@
-# The cross-dataset protocol on the synthetic demo set with the random-initialised `tiny` model:
-# train on part A (70 % of its 30 source videos, a fifth of those held out for validation), test
-# on A's held-out sources and on part B (new content). Part A is LIVE-style (4 distorted versions
-# of each source), so it is split by source: a clip-level split would test on contents it trained
-# on. The untrained model is scored too. Numbers say nothing about real VQA.
+# The cross-dataset protocol on the synthetic demo set with the `tiny` model (random weights except
+# a fixed log-magnitude DCT patch embedding): train on part A (70 % of its 40 source videos, a fifth
+# of those held out for validation), test on A's held-out sources and on part B (new content, two
+# distortion types A never shows). Part A is LIVE-style (4 distorted versions of each source), so it
+# is split by source: a clip-level split would test on contents it trained on. The untrained model
+# is scored too. Numbers say nothing about real VQA.
 # Shortened for a CPU: 4 of each clip's 16 frames (the demo's distortions show in single frames),
-# batch 8, lr 3e-3 and adapters in all four blocks (bottleneck 32) of the random tiny backbone,
-# whose features carry little quality information before adaptation.
+# batch 8, lr 3e-3 and adapters in all four blocks (bottleneck 32) of the tiny backbone.
 #   qclip-bench run protocol=cross-dataset preset=demo
 _base_ = [
     '../../_base_/models/qclip_tiny.py',
