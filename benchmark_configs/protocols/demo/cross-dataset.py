@@ -16,11 +16,11 @@ _base_ = [
 ]
 image_size = (112, 112)
 train_pipeline = [
-    dict(type='LoadVideoFrames', num_frames=4, sampler='UNISampl', size=image_size),
+    dict(type='LoadVideoFrames', num_frames=4, sampler='UNISampl', size=image_size, normalize=False),
     dict(type='PackVQAInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadVideoFrames', num_frames=4, sampler='UNISampl', size=image_size, test_mode=True),
+    dict(type='LoadVideoFrames', num_frames=4, sampler='UNISampl', size=image_size, test_mode=True, normalize=False),
     dict(type='PackVQAInputs'),
 ]
 model = dict(qclip=dict(layers=4, bottleneck=32))
