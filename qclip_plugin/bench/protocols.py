@@ -309,7 +309,7 @@ def _backbone(cfg: Config) -> str:
 
         preset = get_preset(qclip.get("preset", "paper"))
         pretrained = qclip.get("pretrained", preset.get("pretrained"))
-        return f"{preset['backbone']} ({'random init' if pretrained is None else pretrained})"
+        return f"{preset['backbone']} ({'no pretrained weights' if pretrained is None else pretrained})"
     except (ImportError, ValueError):
         return "unknown"
 
