@@ -146,7 +146,7 @@ def resolve_videos(
 
     ``max_videos`` keeps that many, evenly spaced over the MOS ranking (:func:`select_by_mos`).
     ``demo_seed``/``demo_config`` (a :class:`~qclip_plugin.data.synthetic.DemoConfig`, default the
-    standard 120 + 60 clips) choose the synthetic set, cached in the user cache.
+    standard 160 + 84 clips) choose the synthetic set, cached in the user cache.
     """
     items = _dataset_items(dataset, data_root, ann_file, demo_seed, demo_config)
     if not items:

@@ -6,7 +6,7 @@ training part, never from the test part, so model selection never sees test vide
 each with its seed recorded.
 
 Datasets made of several distorted versions of each source video (LIVE-style: the demo's
-part A has 30 sources x 4 levels) split by source with :func:`group_split_indices`, so that
+part A has 40 sources x 4 levels) split by source with :func:`group_split_indices`, so that
 no source is seen in training and in test (a random split of clips would test on the
 contents it trained on).
 

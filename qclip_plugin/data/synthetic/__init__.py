@@ -5,7 +5,7 @@ protocols run end to end on a fresh machine with no download; its numbers say
 nothing about real-world VQA performance.
 
 >>> from qclip_plugin.data.synthetic import generate_demo_benchmark
->>> bench = generate_demo_benchmark(seed=0)       # ~180 clips in the user cache, reused next time
+>>> bench = generate_demo_benchmark(seed=0)       # ~244 clips in the user cache, reused next time
 >>> bench.labels["A"], bench.labels["B"], bench.metadata
 """
 

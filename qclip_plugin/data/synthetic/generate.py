@@ -126,7 +126,7 @@ def generate_demo_benchmark(
             directory is refused.
         seed: the seed every content, noise and frame-drop draw derives from.
         config: parts, clip size, frame count, MOS mapping (default :class:`DemoConfig`:
-            120 + 60 clips of 16 frames at 112x112).
+            160 + 84 clips of 16 frames at 112x112).
         force: regenerate even if a complete set is present.
         workers: processes generating clips (default: the CPU count, at most 8). The
             result does not depend on it.
