@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from qclip_plugin.normalization import affine, normalize_uint8
 from qclip_plugin.registry import TRANSFORMS
 from qclip_plugin.sampling import (
     DEFAULT_RETAIN_BYTES,
@@ -75,15 +76,6 @@ def decoder_threads() -> int:
     return max(1, cores // max(1, info.num_workers))
 
 
-def _affine(mean: Sequence[float], std: Sequence[float], value_range: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel ``scale, shift`` with ``(x / value_range − mean) / std == x · scale − shift``."""
-    mean_a, std_a = np.asarray(mean, np.float64).reshape(-1), np.asarray(std, np.float64).reshape(-1)
-    if mean_a.size != 3 or std_a.size != 3 or np.any(std_a == 0):
-        raise ValueError(f"mean and std need three values each and std no zero, got {mean}, {std}")
-    scale = (1.0 / (value_range * std_a)).astype(np.float32).reshape(1, 3, 1, 1)
-    return scale, (mean_a / std_a).astype(np.float32).reshape(1, 3, 1, 1)
-
-
 def normalize_frames(
     frames: torch.Tensor | Sequence[torch.Tensor],
     mean: Sequence[float] = PE_MEAN,
@@ -113,23 +105,17 @@ def normalize_frames(
     shape = shapes.pop()
     if len(shape) < 3 or shape[-3] != 3:
         raise ValueError(f"frames must be (..., 3, H, W), got shape {shape}")
-    scale, shift = _affine(mean, std, 255.0)
-    scale, shift = scale.reshape(3, 1, 1), shift.reshape(3, 1, 1)
-    device = items[0].device
     lead = () if isinstance(frames, torch.Tensor) else (len(items),)
-    if device.type == "cpu":
-        out = np.empty(lead + shape, np.float32)
-        for i, x in enumerate(items):
-            target = out if not lead else out[i]
-            np.multiply(x.numpy(), scale, out=target, casting="unsafe")
-            target -= shift
-        return torch.from_numpy(out)
-    scale_t, shift_t = torch.from_numpy(scale).to(device), torch.from_numpy(shift).to(device)
-    stacked = items[0] if not lead else torch.stack(items)
-    out_t = stacked.to(torch.float32, memory_format=torch.contiguous_format)
-    out_t.mul_(scale_t)
-    out_t.sub_(shift_t)
-    return out_t
+    if items[0].device.type != "cpu":
+        return normalize_uint8(items[0] if not lead else torch.stack(items), mean, std)
+    scale, shift = affine(mean, std, 255.0)
+    scale, shift = scale.reshape(3, 1, 1), shift.reshape(3, 1, 1)
+    out = np.empty(lead + shape, np.float32)
+    for i, x in enumerate(items):
+        target = out if not lead else out[i]
+        np.multiply(x.numpy(), scale, out=target, casting="unsafe")
+        target -= shift
+    return torch.from_numpy(out)
 
 
 def frames_to_tensor(
@@ -156,7 +142,7 @@ def frames_to_tensor(
         value_range = 1.0
     else:
         raise TypeError(f"frames must be uint8 in [0, 255] or float in [0, 1], got {frames.dtype}")
-    scale, shift = _affine(mean, std, value_range)
+    scale, shift = affine(mean, std, value_range)
     x = frames.transpose(0, 3, 1, 2)
     out_size = as_size(size)
     if out_size is not None and tuple(x.shape[-2:]) != out_size:

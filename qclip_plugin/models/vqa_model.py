@@ -27,6 +27,7 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from qclip_plugin.models.losses import PLCCRankLoss
+from qclip_plugin.normalization import normalize_uint8
 from qclip_plugin.registry import MODELS
 
 __all__ = ["QCLIPVQAModel", "normalize_uint8"]
@@ -50,24 +51,6 @@ def _stack_frames(inputs: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor
 
 #: Perception Encoder's normalisation, for wrapped modules without a ``preprocess``.
 _DEFAULT_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-
-
-def normalize_uint8(frames: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """``uint8 (..., 3, H, W)`` -> ``(x / 255 - mean) / std`` in float32 on the frames' device.
-
-    The same float32 scale and shift, multiply then subtract, as the pipeline's
-    ``frames_to_tensor`` (computed in float64, rounded once), so the frames are bit-identical
-    to ``LoadVideoFrames(normalize=True)``'s (``tests/test_load_video.py`` pins it). Written
-    here, not imported from ``qclip_plugin.data``, because models sit below data.
-    """
-    mean64 = torch.tensor(mean, dtype=torch.float64).reshape(3, 1, 1)
-    std64 = torch.tensor(std, dtype=torch.float64).reshape(3, 1, 1)
-    scale = (1.0 / (255.0 * std64)).to(torch.float32).to(frames.device)
-    shift = (mean64 / std64).to(torch.float32).to(frames.device)
-    out = frames.to(torch.float32, memory_format=torch.contiguous_format)
-    out.mul_(scale)
-    out.sub_(shift)
-    return out
 
 
 def _normalize(frames: torch.Tensor, qclip: nn.Module) -> torch.Tensor:
