@@ -43,6 +43,8 @@ from typing import Any, Union
 import numpy as np
 import torch
 
+from qclip_plugin.errors import UserError
+
 __all__ = [
     "CHECKPOINT_NAME",
     "METRICS_GROUP",
@@ -354,7 +356,7 @@ def default_checkpoint(preset: str) -> Path:
     return cache_dir("checkpoints") / CHECKPOINT_NAME.format(preset=preset)
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(UserError, FileNotFoundError):
     """No trained Q-CLIP weights were given or found; the message says how to get them."""
 
 

@@ -18,11 +18,12 @@ from typing import Any
 import torch
 
 from qclip_plugin.cache import cache_dir
+from qclip_plugin.errors import UserError
 
 __all__ = ["BaselineUnavailableError", "ExternalVideoMetric", "baseline_dir", "find_file", "import_package"]
 
 
-class BaselineUnavailableError(ImportError):
+class BaselineUnavailableError(UserError, ImportError):
     """A third-party baseline's package, weights or option file is missing; the message says how to get it."""
 
 

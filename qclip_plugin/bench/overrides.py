@@ -30,6 +30,8 @@ from typing import Any
 
 from mmengine.config import Config, ConfigDict
 
+from qclip_plugin.errors import UserError
+
 __all__ = ["SELECTORS", "OverrideError", "apply_overrides", "parse_overrides", "parse_value"]
 
 #: Keys that choose which config to load rather than change it.
@@ -40,7 +42,7 @@ _TRAIN = ("train_pipeline", "train_dataloader")
 _TEST = ("test_pipeline", "val_dataloader", "test_dataloader")
 
 
-class OverrideError(ValueError):
+class OverrideError(UserError, ValueError):
     """An override that cannot be parsed or applied; the message says which and what to write."""
 
 

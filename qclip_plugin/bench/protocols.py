@@ -55,6 +55,7 @@ from qclip_plugin.bench.leaderboard import (
 )
 from qclip_plugin.bench.overrides import apply_overrides, parse_overrides
 from qclip_plugin.bench.runner import TrainResult, train_and_test
+from qclip_plugin.errors import UserError
 
 __all__ = [
     "CONFIG_ROOT",
@@ -78,7 +79,7 @@ RUN_OPTIONS: tuple[str, ...] = (
 )  # fmt: skip
 
 
-class ProtocolError(RuntimeError):
+class ProtocolError(UserError, RuntimeError):
     """A protocol cannot run as configured; the message says what to set or do."""
 
 

@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from qclip_plugin.errors import UserError
+
 LABEL_COLUMNS: tuple[str, ...] = ("name", "path", "mos", "duration", "fps", "width", "height", "num_frames")
 LABEL_FORMATS: tuple[str, ...] = (
     "community",
@@ -57,7 +59,7 @@ YOUTUBE_UGC_NAME_TEMPLATE = "{vid}_crf_10_ss_00_t_20.0.mp4"
 LIVE_QUALCOMM_SIZE = (1080, 1920)  # (height, width) of its raw YUV420 videos
 
 
-class LabelError(ValueError):
+class LabelError(UserError, ValueError):
     """A label file, or one of its rows, cannot be used.
 
     Attributes:

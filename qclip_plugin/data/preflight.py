@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qclip_plugin.errors import UserError
+
 #: Paths listed per kind of problem in summaries and errors.
 MAX_LISTED = 5
 
@@ -108,7 +110,7 @@ class PreflightReport:
         return "\n".join(lines)
 
 
-class PreflightError(RuntimeError):
+class PreflightError(UserError, RuntimeError):
     """Videos of a dataset are missing or unreadable; ``report`` says which."""
 
     def __init__(self, report: PreflightReport) -> None:

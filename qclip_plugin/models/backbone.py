@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from qclip_plugin.errors import UserError
 from qclip_plugin.models.open_clip_configs import PROJECT_MODELS, register_project_configs
 from qclip_plugin.models.pe_rope import set_rope_layout
 
@@ -51,7 +52,7 @@ _OFFLINE_HINT = (
 )
 
 
-class WeightsUnavailableError(RuntimeError):
+class WeightsUnavailableError(UserError, RuntimeError):
     """The backbone's weights could not be found locally nor downloaded."""
 
 

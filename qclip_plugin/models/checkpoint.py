@@ -23,6 +23,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from qclip_plugin.errors import UserError
+
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatchError", "load_checkpoint", "read_checkpoint_metadata", "save_checkpoint"]
 
 CHECKPOINT_FORMAT = "qclip_plugin.adapters"
@@ -32,7 +34,7 @@ _JSON_FIELDS = ("config", "preprocess")
 log = logging.getLogger(__name__)
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(UserError, ValueError):
     """A checkpoint made for another preset, backbone or structure."""
 
 

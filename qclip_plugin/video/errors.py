@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 
+from qclip_plugin.errors import UserError
+
 DEFAULT_HINT = (
     "check that the file exists and plays (e.g. `ffprobe FILE`); re-download it, "
     "or drop it from the dataset's label list"
 )
 
 
-class VideoReadError(Exception):
+class VideoReadError(UserError):
     """A video file could not be opened or decoded.
 
     Attributes:
