@@ -78,21 +78,133 @@ def test_community_roundtrip(tmp_path):
     pd.testing.assert_frame_equal(again, table)
 
 
-def test_konvid_attributes(tmp_path):
+# --- the official files as distributed (../shared/data/labels/official, SOURCES.md there) --------
+
+# (official file, parser options, community lists it must equal, relation, MOS tolerance)
+# relation "equal": the same relative paths; "superset": every community path is in the
+# official file (which holds more videos). MOS: the absolute difference on every common path.
+# KoNViD's attributes file rounds the MOS to 4 decimals (the community list keeps up to 6).
+OFFICIAL = {
+    "KoNViD/KoNViD_1k_attributes.csv": ({}, ["KoNViD/labels.txt"], "equal", 5e-5),
+    "LIVE_VQC/LiveVQC_data.mat": ({}, ["LIVE_VQC/labels.txt"], "equal", 1e-9),
+    "LIVE_VQC/LIVE-VQCinfo.mat": ({}, ["LIVE_VQC/labels.txt"], "equal", 1e-9),
+    "LSVQ/labels_test_1080p.csv": ({}, ["LSVQ/labels_1080p.txt"], "equal", 1e-9),
+    # the re-packaged file has no is_test: read whole, it holds train + test and 257 videos more
+    "LSVQ/labels_train_test.csv": ({}, ["LSVQ/labels_train.txt", "LSVQ/labels_test.txt"], "superset", 1e-8),
+    "YouTubeUGC/original_videos_MOS_for_YouTube_UGC_dataset.xlsx": ({}, ["YouTubeUGC/labels.txt"], "superset", 1e-9),
+    "CVD2014/Realignment_MOS.csv": ({}, ["CVD2014/labels.txt"], "equal", 1e-9),
+    "LIVE_Qualcomm/qualcommSubjectiveData.mat": ({}, ["LIVE_Qualcomm/labels.txt"], "equal", 1e-9),
+}
+OFFICIAL_ROWS = {
+    "KoNViD/KoNViD_1k_attributes.csv": 1200,
+    "LIVE_VQC/LiveVQC_data.mat": 585,
+    "LIVE_VQC/LIVE-VQCinfo.mat": 585,
+    "LSVQ/labels_test_1080p.csv": 3573,
+    "LSVQ/labels_train_test.csv": 35499,
+    "YouTubeUGC/original_videos_MOS_for_YouTube_UGC_dataset.xlsx": 1380,
+    "CVD2014/Realignment_MOS.csv": 234,
+    "LIVE_Qualcomm/qualcommSubjectiveData.mat": 208,
+}
+
+
+def _community_union(shared_data, lists):
+    return pd.concat([read_labels(shared_data / "labels" / rel) for rel in lists], ignore_index=True)
+
+
+@pytest.mark.parametrize("rel", sorted(OFFICIAL))
+def test_real_official_file_gives_the_community_paths_and_mos(shared_data, rel):
+    options, lists, relation, tolerance = OFFICIAL[rel]
+    table = read_labels(shared_data / "labels" / "official" / rel, **options)  # no format given
+    community = _community_union(shared_data, lists)
+    assert len(table) == OFFICIAL_ROWS[rel] and table["name"].is_unique
+    assert (table["name"] == table["path"]).all()
+    official, expected = set(table["name"]), set(community["name"])
+    if relation == "equal":
+        assert official == expected
+    else:
+        assert expected < official, sorted(expected - official)[:5]
+    mos = dict(zip(table["name"], table["mos"], strict=True))
+    diff = np.array([abs(mos[n] - m) for n, m in zip(community["name"], community["mos"], strict=True)])
+    assert diff.max() <= tolerance
+
+
+def test_real_lsvq_whole_test_keeps_official_names_and_mos(shared_data):
+    # SimpleVQA's is_test rows of the official 38-column file: the same MOS as the community test
+    # list on the 7,174 videos both hold; each list also has videos the other lacks (46 / 12).
+    table = read_labels(shared_data / "labels/official/LSVQ/LSVQ_whole_test.csv", split="test")
+    community = read_labels(shared_data / "labels/LSVQ/labels_test.txt")
+    assert len(table) == 7220
+    mos = dict(zip(table["name"], table["mos"], strict=True))
+    common = [(n, m) for n, m in zip(community["name"], community["mos"], strict=True) if n in mos]
+    assert len(common) == 7174
+    assert max(abs(mos[n] - m) for n, m in common) < 1e-9
+    assert "ia-batch10/DootysSparksterIn1801.67.mp4" in mos  # a dotted name still gets .mp4
+    with pytest.raises(LabelError, match="no train rows"):
+        read_labels(shared_data / "labels/official/LSVQ/LSVQ_whole_test.csv", split="train")
+
+
+def test_real_lsvq_without_is_test_names_the_column_and_the_alternatives(shared_data):
+    path = shared_data / "labels/official/LSVQ/labels_train_test.csv"
+    for split in ("train", "test"):
+        with pytest.raises(LabelError) as info:
+            read_labels(path, split=split)
+        message = str(info.value)
+        assert "no column 'is_test'" in message and f"the {split} videos" in message
+        assert "5 columns: name, height, width, mos, frame_number" in message
+        assert "38 columns" in message and "labels_train.txt / labels_test.txt" in message
+
+
+def test_real_official_formats_are_detected_from_content(shared_data, tmp_path):
+    expected = {
+        "KoNViD/KoNViD_1k_attributes.csv": "konvid",
+        "LIVE_VQC/LiveVQC_data.mat": "live_vqc",
+        "LIVE_VQC/LIVE-VQCinfo.mat": "live_vqc",
+        "LSVQ/labels_test_1080p.csv": "lsvq",
+        "LSVQ/labels_train_test.csv": "lsvq",
+        "LSVQ/LSVQ_whole_test.csv": "lsvq",
+        "YouTubeUGC/original_videos_MOS_for_YouTube_UGC_dataset.xlsx": "youtube_ugc",
+        "CVD2014/Realignment_MOS.csv": "cvd2014",
+        "LIVE_Qualcomm/qualcommSubjectiveData.mat": "live_qualcomm",
+    }
+    for index, (rel, fmt) in enumerate(expected.items()):
+        # a name that says nothing: the content alone decides
+        anonymous = tmp_path / f"labels_{index}.bin"
+        anonymous.symlink_to(shared_data / "labels" / "official" / rel)
+        assert detect_label_format(anonymous) == fmt, rel
+    assert detect_label_format(shared_data / "labels/KoNViD/labels.txt") == "community"
+
+
+def test_real_live_qualcomm_folders_need_no_videos_on_disk(shared_data, tmp_path):
+    table = read_labels(shared_data / "labels/official/LIVE_Qualcomm/qualcommSubjectiveData.mat",
+                        video_root=tmp_path)  # an empty root: the folders come from the file
+    folders = table["name"].str.split("/").str[0].value_counts().to_dict()
+    assert folders == {"Artifacts": 36, "Color": 35, "Exposure": 34, "Focus": 34, "Sharpness": 34, "Stabilization": 35}
+    assert (table["width"] == 1920).all() and (table["height"] == 1080).all()
+    small = read_labels(shared_data / "labels/official/LIVE_Qualcomm/qualcommSubjectiveData.mat",
+                        yuv_geometry=(48, 64))
+    assert (small["width"] == 64).all() and (small["height"] == 48).all()
+
+
+# --- each format on small files written in its layout -------------------------------------------
+
+
+def test_konvid_attributes_name_videos_by_flickr_id(tmp_path):
     path = tmp_path / "KoNViD_1k_attributes.csv"
     path.write_text(
-        "flickr_id,MOS,SD,n,MOS_raw,SD_raw,n_raw\n"
-        "10053703034,3.42,0.71,50,3.46,0.72,51\n"
-        "4542323058,3.22,0.62,49,3.20,0.60,52\n"
+        "flickr_id,download_id,file_name,MOS,ti,si\n"
+        "10053703034,1,10053703034_original_centercrop_960x540_8s.mp4,3.42,1.0,2.0\n"
+        "4542323058,2,4542323058_cut_centercrop_960x540_8s.mp4,3.22,1.0,2.0\n"
     )
     table = read_labels(path)
     assert table["name"].tolist() == ["KoNViD_1k_videos/10053703034.mp4", "KoNViD_1k_videos/4542323058.mp4"]
     assert table["mos"].tolist() == [3.42, 3.22]
-    # the same names as the community list, so predictions line up across formats
-    with_file_name = tmp_path / "KoNViD_1k_attributes_v2.csv"
-    with_file_name.write_text("file_name,flickr_id,MOS,width,height\n4542323058.mp4,4542323058,3.22,960,540\n")
-    row = read_labels(with_file_name).iloc[0]
+    no_id = tmp_path / "attributes_no_id.csv"  # only file_name: its leading digits are the id
+    no_id.write_text("file_name,MOS,ti,si,width,height\n4542323058_original_centercrop_960x540_8s.mp4,3.22,1,2,960,540\n")
+    row = read_labels(no_id).iloc[0]
     assert (row["name"], row["width"], row["height"]) == ("KoNViD_1k_videos/4542323058.mp4", 960, 540)
+    from_sheet = tmp_path / "attributes_float_ids.csv"  # ids read back from a spreadsheet
+    from_sheet.write_text("flickr_id,MOS\n4542323058.0,3.22\n")
+    assert read_labels(from_sheet)["name"].tolist() == ["KoNViD_1k_videos/4542323058.mp4"]
     bad = tmp_path / "KoNViD_1k_attributes_bad.csv"
     bad.write_text("flickr_id,MOS\n1,3.1\n2,\n")
     with pytest.raises(LabelError, match=r"line 3: MOS '' of 'KoNViD_1k_videos/2.mp4'"):
@@ -103,18 +215,20 @@ def test_konvid_attributes(tmp_path):
         read_labels(missing)
 
 
-def test_live_vqc_data_mat(tmp_path):
-    path = tmp_path / "data.mat"
+def test_live_vqc_mat_under_any_name(tmp_path):
     names = np.array(["A001.mp4", "A002.mp4", "B105.mp4"], dtype=object).reshape(-1, 1)  # a cell array
-    savemat(path, {"video_list": names, "mos": np.array([[80.232], [57.3005], [61.0]])})
-    table = read_labels(path)
-    assert table["name"].tolist() == ["Video/A001.mp4", "Video/A002.mp4", "Video/B105.mp4"]
-    np.testing.assert_array_equal(table["mos"], [80.232, 57.3005, 61.0])
+    for file_name in ("data.mat", "LiveVQC_data.mat", "scores.mat"):
+        savemat(tmp_path / file_name, {"video_list": names, "mos": np.array([[80.232], [57.3005], [61.0]])})
+        table = read_labels(tmp_path / file_name)
+        assert table["name"].tolist() == ["Video/A001.mp4", "Video/A002.mp4", "Video/B105.mp4"]
+        np.testing.assert_array_equal(table["mos"], [80.232, 57.3005, 61.0])
     savemat(tmp_path / "other.mat", {"video_list": names, "mos": np.array([1.0, 2.0])})
     with pytest.raises(LabelError, match="video_list has 3 entries but mos has 2"):
-        read_labels(tmp_path / "other.mat", label_format="live_vqc")
+        read_labels(tmp_path / "other.mat")
     savemat(tmp_path / "data2.mat", {"videos": names})
-    with pytest.raises(LabelError, match="no variable video_list and mos"):
+    with pytest.raises(LabelError, match=r"without the variables of a known label format \(found: videos\)"):
+        read_labels(tmp_path / "data2.mat")
+    with pytest.raises(LabelError, match=r"no variable video_list and mos .*\(found: videos\)"):
         read_labels(tmp_path / "data2.mat", label_format="live_vqc")
 
 
@@ -127,19 +241,22 @@ def test_lsvq_train_test_and_1080p(tmp_path):
         LSVQ_HEADER
         + "yfcc-batch1/725,1,2,3,540,960,70,71,72,76.84375,240,False\n"
         + "yfcc-batch1/747,1,2,3,720,1280,60,61,62,67.75,300,True\n"
-        + "ia-batch4/1234,1,2,3,480,640,50,51,52,52.5,150,False\n"
+        + "ia-batch4/Clip.Seg.3,1,2,3,480,640,50,51,52,52.5,150,False\n"
+        + "ia-batch1/spanish-4dSP9EYgNoU.mp4,1,2,3,480,640,50,51,52,40.0,150,False\n"
     )
     train = read_labels(path, split="train")
     test = read_labels(path, split="test")
-    assert train["name"].tolist() == ["yfcc-batch1/725.mp4", "ia-batch4/1234.mp4"]
+    # <name>.mp4, also for names with dots and for names that already end in .mp4 (as the videos are)
+    assert train["name"].tolist() == [
+        "yfcc-batch1/725.mp4", "ia-batch4/Clip.Seg.3.mp4", "ia-batch1/spanish-4dSP9EYgNoU.mp4.mp4"]  # fmt: skip
     assert test["name"].tolist() == ["yfcc-batch1/747.mp4"]
     row = test.iloc[0]
     assert (row["mos"], row["height"], row["width"], row["num_frames"]) == (67.75, 720, 1280, 300)
-    assert len(read_labels(path)) == 3  # no split: every row
+    assert len(read_labels(path)) == 4  # no split: every row
     hd = tmp_path / "labels_test_1080p.csv"
     hd.write_text(LSVQ_HEADER.replace(",is_test", "") + "yfcc-batch1/722,1,2,3,1080,1920,1,2,3,78.77,300\n")
     assert read_labels(hd, split="1080p")["name"].tolist() == ["yfcc-batch1/722.mp4"]
-    with pytest.raises(LabelError, match=r"no column 'is_test'"):
+    with pytest.raises(LabelError, match=r"no column 'is_test', which tells the test videos apart"):
         read_labels(hd, split="test")
     bad = tmp_path / "labels_train_test_bad.csv"
     bad.write_text(LSVQ_HEADER + "a/1,1,2,3,1,1,1,1,1,50,10,maybe\n")
@@ -165,55 +282,17 @@ def test_youtube_ugc_csv_export(tmp_path):
     assert originals["name"].iloc[0] == "original_videos/Sports_2160P-4e9f.mkv"
 
 
-def _write_xlsx(path, sheets):
-    """A minimal .xlsx as spreadsheet programs write it: shared strings, numbers, two sheets."""
-    import zipfile
-
-    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-    rel_ns = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-    strings: list[str] = []
-    sheet_xml = []
-    for rows in sheets.values():
-        xml_rows = []
-        for r, row in enumerate(rows, start=1):
-            cells = []
-            for c, value in enumerate(row):
-                ref = f"{chr(65 + c)}{r}"
-                if value is None:
-                    continue
-                if isinstance(value, str):
-                    strings.append(value)
-                    cells.append(f'<c r="{ref}" t="s"><v>{len(strings) - 1}</v></c>')
-                else:
-                    cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
-            xml_rows.append(f'<row r="{r}">{"".join(cells)}</row>')
-        sheet_xml.append(f'<worksheet xmlns="{main}"><sheetData>{"".join(xml_rows)}</sheetData></worksheet>')
-    names = list(sheets)
-    with zipfile.ZipFile(path, "w") as book:
-        book.writestr("[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
-        book.writestr("xl/workbook.xml", f'<workbook xmlns="{main}" xmlns:r="{rel_ns}"><sheets>' + "".join(
-            f'<sheet name="{n}" sheetId="{i + 1}" r:id="rId{i + 1}"/>' for i, n in enumerate(names)) + "</sheets></workbook>")
-        book.writestr("xl/_rels/workbook.xml.rels",
-                      '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">' + "".join(
-                          f'<Relationship Id="rId{i + 1}" Target="worksheets/sheet{i + 1}.xml" Type="x"/>'
-                          for i in range(len(names))) + "</Relationships>")
-        book.writestr("xl/sharedStrings.xml", f'<sst xmlns="{main}">' + "".join(
-            f"<si><t>{t}</t></si>" for t in strings) + "</sst>")
-        for i, xml in enumerate(sheet_xml):
-            book.writestr(f"xl/worksheets/sheet{i + 1}.xml", xml)
-
-
 def test_youtube_ugc_official_xlsx(tmp_path):
     path = tmp_path / "original_videos_MOS_for_YouTube_UGC_dataset.xlsx"
-    _write_xlsx(path, {
-        "MOS": [
-            ["vid", "category", "MOS full", "MOS chunk00"],
-            ["Sports_2160P-4e9f", "Sports", 4.405, 4.3],
-            ["Animation_480P-7a31", "Animation", 3.487, None],
-            ["Gaming_360P-0000", "Gaming", None, None],
-        ],
-        "notes": [["YouTube UGC subjective scores"], [], ["vid", "MOS full"], ["Vlog_720P-1111", 2.5]],
-    })
+    with pd.ExcelWriter(path, engine="openpyxl") as book:
+        pd.DataFrame({
+            "vid": ["Sports_2160P-4e9f", "Animation_480P-7a31", "Gaming_360P-0000"],
+            "category": ["Sports", "Animation", "Gaming"],
+            "MOS full": [4.405, 3.487, None],
+            "MOS chunk00": [4.3, None, None],
+        }).to_excel(book, sheet_name="MOS", index=False)
+        pd.DataFrame([["YouTube UGC subjective scores", None], [None, None], ["vid", "MOS full"],
+                      ["Vlog_720P-1111", 2.5]]).to_excel(book, sheet_name="notes", index=False, header=False)
     table = read_labels(path)
     assert table["name"].tolist() == [
         "Sports_2160P-4e9f_crf_10_ss_00_t_20.0.mp4",
@@ -230,14 +309,16 @@ def test_youtube_ugc_official_xlsx(tmp_path):
         read_labels(broken)
 
 
-def test_cvd2014_semicolons_and_decimal_commas(tmp_path):
+def test_cvd2014_semicolons_decimal_commas_and_empty_lines(tmp_path):
     path = tmp_path / "Realignment_MOS.csv"
     path.write_bytes(
-        "Test;Content;File_name;Realignment MOS;Realignment SD\n"
-        "3;City;Test03_City_D12;20,65;8,1\n"
-        "5;City;Test05_City_D05;42,92;7,5\n"
-        "3;Talking_head;Test03_Talking_Head_D10;53,33;9,0\n"
-        "1;Traffic;Test01_Traffic_D01;-6,5;3,2\n".encode("utf-8-sig")
+        "Content;File_name;Original MOS;Realignment MOS;;;;\n"
+        "City;Test03_City_D12;21,0;20,65;;;;\n"
+        ";;;;;;;\n"
+        "City;Test05_City_D05;43,1;42,92;;;;\n"
+        "Talking_head;Test03_Talking_Head_D10;53,0;53,33;;;;\n"
+        ";;;;;;;\n"
+        "Traffic;Test01_Traffic_D01;-6,0;-6,5;;;;\n".encode("utf-8-sig")
     )
     table = read_labels(path)
     assert table["name"].tolist() == [
@@ -248,58 +329,93 @@ def test_cvd2014_semicolons_and_decimal_commas(tmp_path):
     ]  # the community list's paths
     assert table["mos"].tolist() == [20.65, 42.92, 53.33, -6.5]
     bad = tmp_path / "Realignment_MOS_bad.csv"
-    bad.write_text("Content;File_name;Realignment MOS\nCity;Test03_City_D12;20,65\nCity;City_D13;1,0\n")
-    with pytest.raises(LabelError, match=r"line 3: cannot place video 'City_D13'"):
+    bad.write_text("Content;File_name;Realignment MOS\nCity;Test03_City_D12;20,65\n;;\nCity;City_D13;1,0\n")
+    with pytest.raises(LabelError, match=r"line 4: cannot place video 'City_D13'"):
         read_labels(bad)
-    comma = tmp_path / "Realignment_MOS_comma.csv"
+    comma = tmp_path / "Realignment_MOS_comma.csv"  # re-saved with commas and decimal points
     comma.write_text("Content,File_name,Realignment MOS\nCity,Test03_City_D12,20.65\n")
-    with pytest.raises(LabelError, match="expected ';'-separated columns"):
-        read_labels(comma)
+    assert read_labels(comma)["mos"].tolist() == [20.65]
 
 
-def _qualcomm_mat(path, names, mos):
-    savemat(
-        path,
-        {
-            "qualcommVideoData": {"vidNames": np.array(names, dtype=object).reshape(-1, 1)},
-            "qualcommSubjectiveData": {"unBiasedMOS": np.asarray(mos, dtype=float).reshape(-1, 1)},
-        },
-    )
+def _qualcomm_mat(path, names, mos, kinds=None, folders=None):
+    video = {"vidNames": np.array(names, dtype=object).reshape(-1, 1)}
+    if kinds is not None:
+        video["distortionType"] = np.array(kinds, dtype=np.uint8).reshape(-1, 1)
+        video["distortionNames"] = np.array(folders, dtype=object).reshape(-1, 1)
+    savemat(path, {"qualcommVideoData": video,
+                   "qualcommSubjectiveData": {"unBiasedMOS": np.asarray(mos, dtype=float).reshape(-1, 1)}})
 
 
 def test_live_qualcomm_mat(tmp_path):
-    path = tmp_path / "qualcommSubjectiveData.mat"
     names = ["1024_TableTennisAtBalboa_HTCOneVx_VIDEO0138.yuv", "1019_SkateBoardingSkills_LGG2_CAM00855"]
-    _qualcomm_mat(path, names, [41.6489, 54.095])
-    table = read_labels(path)
-    assert table["name"].tolist() == [names[0], names[1] + ".yuv"]
+    path = tmp_path / "qualcommSubjectiveData.mat"
+    _qualcomm_mat(path, names, [41.6489, 54.095], kinds=[2, 1], folders=["Color", "Focus"])
+    table = read_labels(path)  # folders from distortionType / distortionNames, no videos needed
+    assert table["name"].tolist() == [f"Focus/{names[0]}", f"Color/{names[1]}.yuv"]
     assert table["mos"].tolist() == [41.6489, 54.095]
     assert (table["width"] == 1920).all() and (table["height"] == 1080).all()
-    # names without their distortion folder are found under the video root
+    _qualcomm_mat(tmp_path / "bad_kind.mat", names, [1.0, 2.0], kinds=[1, 7], folders=["Color", "Focus"])
+    with pytest.raises(LabelError, match=r"distortionType 7 is not a position in distortionNames \(Color, Focus\)"):
+        read_labels(tmp_path / "bad_kind.mat")
+    # a file without the distortion fields: names are found under the video root
+    bare = tmp_path / "bare.mat"
+    _qualcomm_mat(bare, names, [41.6489, 54.095])
+    assert read_labels(bare)["name"].tolist() == [names[0], names[1] + ".yuv"]
     for folder, name in (("Focus", names[0]), ("Color", names[1] + ".yuv")):
         (tmp_path / "root" / folder).mkdir(parents=True)
         (tmp_path / "root" / folder / name).write_bytes(b"")
-    located = read_labels(path, video_root=tmp_path / "root")
+    located = read_labels(bare, video_root=tmp_path / "root")
     assert located["path"].tolist() == [f"Focus/{names[0]}", f"Color/{names[1]}.yuv"]
-    _qualcomm_mat(tmp_path / "qualcommSubjectiveData_short.mat", names, [1.0])
+    _qualcomm_mat(tmp_path / "short.mat", names, [1.0])
     with pytest.raises(LabelError, match="vidnames has 2 entries but unbiasedmos has 1"):
-        read_labels(tmp_path / "qualcommSubjectiveData_short.mat")
+        read_labels(tmp_path / "short.mat")
 
 
-def test_format_detection_and_errors(tmp_path):
-    assert detect_label_format("a/labels_train.txt") == "community"
-    assert detect_label_format("KoNViD_1k_attributes.csv") == "konvid"
-    assert detect_label_format("LIVE VQC/data.mat") == "live_vqc"
-    assert detect_label_format("labels_train_test.csv") == "lsvq"
-    assert detect_label_format("labels_test_1080p.csv") == "lsvq"
-    assert detect_label_format("original_videos_MOS_for_YouTube_UGC_dataset.xlsx") == "youtube_ugc"
-    assert detect_label_format("CVD2014_ratings/Realignment_MOS.csv") == "cvd2014"
-    assert detect_label_format("qualcommSubjectiveData.mat") == "live_qualcomm"
-    with pytest.raises(LabelError, match="cannot tell the label format.*label_format="):
-        detect_label_format("scores.json")
+def test_format_detection_reads_content_not_names(tmp_path):
+    files = {
+        "a.txt": ("x/1.mp4, 8.0, 30, 3.2\n", "community"),
+        "b.csv": ("flickr_id,MOS\n1,3.0\n", "konvid"),
+        "c.csv": ("name,mos,is_test\na/1,50,True\n", "lsvq"),
+        "d.csv": ("vid,MOS full\nA_360P-1,3.0\n", "youtube_ugc"),
+        "e.csv": ("Content;File_name;Realignment MOS\nCity;Test01_City_D01;3,0\n", "cvd2014"),
+        "labels_train.txt": ("flickr_id,MOS\n1,3.0\n", "konvid"),  # the name says community; the content wins
+    }
+    for name, (text, fmt) in files.items():
+        (tmp_path / name).write_text(text)
+        assert detect_label_format(tmp_path / name) == fmt, name
+    _qualcomm_mat(tmp_path / "f.mat", ["a.yuv"], [1.0])
+    assert detect_label_format(tmp_path / "f.mat") == "live_qualcomm"
+    (tmp_path / "scores.json").write_text('{"a.mp4": 3.0}\n')
+    with pytest.raises(LabelError, match=r"line 1: cannot tell the label format from its first line .*label_format="):
+        detect_label_format(tmp_path / "scores.json")
+    (tmp_path / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)
+    with pytest.raises(LabelError, match=r"old Excel .xls workbook; save it as .xlsx"):
+        read_labels(tmp_path / "old.xls")
     with pytest.raises(LabelError, match="nothing.txt: label file not found"):
         read_labels(tmp_path / "nothing.txt")
     empty = tmp_path / "empty.txt"
     empty.write_text("\n")
-    with pytest.raises(LabelError, match="no usable rows"):
+    with pytest.raises(LabelError, match="the file is empty"):
         read_labels(empty)
+    with pytest.raises(LabelError, match="unknown label format 'konvid2'"):
+        read_labels(tmp_path / "b.csv", label_format="konvid2")
+
+
+# --- files that are not UTF-8 (issue 14, item 7) ------------------------------------------------
+
+
+@pytest.mark.parametrize("strict", [True, False])
+def test_non_utf8_label_files_name_file_and_line_in_both_modes(tmp_path, strict):
+    community = tmp_path / "labels.txt"
+    community.write_bytes("a/1.mp4, -1, -1, 3.0\nb/Caf\xe9.mp4, -1, -1, 2.0\n".encode("latin-1"))
+    with pytest.raises(LabelError) as info:
+        read_labels(community, strict=strict)
+    error = info.value
+    assert (error.path, error.line) == (str(community), 2)
+    assert "not UTF-8 text (byte 0xe9 at column 6)" in str(error) and "re-save it as UTF-8" in str(error)
+    official = tmp_path / "KoNViD_1k_attributes.csv"  # an official CSV saved as Windows-1252
+    official.write_bytes("flickr_id,MOS,note\n1,3.0,ok\n2,3.1,\x93quoted\x94\n".encode("latin-1"))
+    with pytest.raises(LabelError, match=r"KoNViD_1k_attributes.csv, line 3: not UTF-8 text \(byte 0x93"):
+        read_labels(official, strict=strict)
+    with pytest.raises(LabelError, match=r"line 3: not UTF-8"):
+        read_labels(official, label_format="konvid", strict=strict)

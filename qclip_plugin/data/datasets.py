@@ -7,24 +7,26 @@ Before the pipeline an item is ``dict(filename=<absolute video path>, name=..., 
 
 Registered: ``VQADataset``, ``LSVQDataset`` (``split="train" | "test" | "1080p"``),
 ``KoNViDDataset``, ``LIVEVQCDataset``, ``YouTubeUGCDataset``, ``CVD2014Dataset``,
-``LIVEQualcommDataset`` (raw YUV420 1920×1080: ``yuv_geometry=(1080, 1920)`` goes with each
-item to the video reader), and the packing step ``PackVQAInputs`` in ``TRANSFORMS``.
+``LIVEQualcommDataset`` (raw YUV420: the spec's ``yuv_geometry`` goes with each item to the
+video reader; ``yuv_geometry=`` overrides it), and the packing step ``PackVQAInputs`` in
+``TRANSFORMS``. Each dataset class reads its row of
+:data:`qclip_plugin.data.dataset_specs.DATASET_SPECS` (key, name, environment variable,
+label files, MOS range, YUV geometry).
 
 Where the videos are (the data root), first match wins:
 
 1. ``data_root=`` of the dataset, from a config or a CLI override
    (``qclip-bench run ... data_root.KoNViD=/data/konvid``);
-2. the environment variable of the dataset (:data:`DATA_ROOT_ENV`), e.g.
+2. the environment variable of the dataset (the spec's ``env_var``), e.g.
    ``QCLIP_DATA_KONVID=/data/konvid``;
 3. none: then every video path in the label file must be absolute.
 
 Which label file: ``ann_file=`` (a relative path is looked for in the data root, then in the
-working directory), else the first
-of the dataset's :attr:`~VQADataset.DEFAULT_ANN_FILES` found in the data root: the community
-list (``labels.txt``; LSVQ: ``labels_train.txt``, ``labels_test.txt``, ``labels_1080p.txt``)
-and then the official file of the release. The community lists are not shipped with the
-package; pass one with ``ann_file=`` or copy it into the data root. The label format is
-detected from the file name, or set with ``label_format=``.
+working directory), else the first of the spec's label files found in the data root: the
+community list (``labels.txt``; LSVQ: ``labels_train.txt``, ``labels_test.txt``,
+``labels_1080p.txt``) and then the official files of the release. The community lists are
+not shipped with the package; pass one with ``ann_file=`` or copy it into the data root. The
+label format is detected from the file's content, or set with ``label_format=``.
 """
 
 from __future__ import annotations
@@ -39,25 +41,13 @@ from typing import Any, ClassVar
 import pandas as pd
 from mmengine.dataset import BaseDataset
 
-from qclip_plugin.data.labels import (
-    LABEL_COLUMNS,
-    LIVE_QUALCOMM_SIZE,
-    LSVQ_SPLITS,
-    LabelError,
-    detect_label_format,
-    read_labels,
-)
+from qclip_plugin.data.dataset_specs import DATASET_SPECS, DatasetSpec, find_spec, spec_of_label_format
+from qclip_plugin.data.labels import LABEL_COLUMNS, LabelError, detect_label_format, read_labels
+from qclip_plugin.errors import UserError
 from qclip_plugin.registry import DATASETS, TRANSFORMS
 
-#: Environment variable holding each dataset's data root, by dataset key.
-DATA_ROOT_ENV: dict[str, str] = {
-    "LSVQ": "QCLIP_DATA_LSVQ",
-    "KoNViD": "QCLIP_DATA_KONVID",
-    "LIVE_VQC": "QCLIP_DATA_LIVE_VQC",
-    "YouTubeUGC": "QCLIP_DATA_YOUTUBE_UGC",
-    "CVD2014": "QCLIP_DATA_CVD2014",
-    "LIVE_Qualcomm": "QCLIP_DATA_LIVE_QUALCOMM",
-}
+#: Environment variable holding each dataset's data root, by dataset key (from the specs).
+DATA_ROOT_ENV: dict[str, str] = {key: spec.env_var for key, spec in DATASET_SPECS.items()}
 
 _OPTIONAL_FIELDS = tuple(c for c in LABEL_COLUMNS if c not in ("name", "path", "mos"))
 
@@ -66,11 +56,13 @@ def resolve_data_root(dataset: str | None, data_root: str | os.PathLike | None =
     """The data root of a dataset: ``data_root`` if given, else ``$QCLIP_DATA_<KEY>``, else None.
 
     Args:
-        dataset: a key of :data:`DATA_ROOT_ENV` (``"KoNViD"``, ...), or None for no variable.
+        dataset: a dataset name (``"KoNViD"``, ``"konvid-1k"``, ...: see
+            :func:`~qclip_plugin.data.dataset_specs.find_spec`), or None for no variable.
     """
     if data_root not in (None, ""):
         return Path(data_root).expanduser()
-    variable = DATA_ROOT_ENV.get(dataset or "")
+    spec = find_spec(dataset) if dataset else None
+    variable = spec.env_var if spec else None
     if variable and os.environ.get(variable):
         return Path(os.environ[variable]).expanduser()
     return None
@@ -136,35 +128,52 @@ def _build_pipeline(pipeline: Sequence[dict | Callable]) -> list[Callable]:
     return [TRANSFORMS.build(step) if isinstance(step, dict) else step for step in pipeline]
 
 
+class MissingDataError(UserError, FileNotFoundError):
+    """A dataset's data root or label file cannot be found; the message names the override to set."""
+
+
 @DATASETS.register_module()
 class VQADataset(BaseDataset):
     """A video quality dataset: videos with one MOS each, from a label file.
 
     Args:
         ann_file: the label file (community list or an official file); a relative path is
-            looked for in the data root, then in the working directory. Empty: the first of :attr:`DEFAULT_ANN_FILES` found in
-            the data root.
+            looked for in the data root, then in the working directory. Empty: the first of
+            :attr:`DEFAULT_ANN_FILES` found in the data root.
         data_root: the folder the label file's video paths are relative to. None: the
-            dataset's environment variable (:data:`DATA_ROOT_ENV`).
+            dataset's environment variable (its spec's ``env_var``).
         pipeline: transforms (configs or callables), e.g.
             ``[dict(type='LoadVideoFrames', ...), dict(type='PackVQAInputs')]``.
         test_mode: as in mmengine (no re-fetch of another item on failure).
         subset: video names or positions to keep (a split), in label-file order.
-        label_format: ``"auto"`` (from the file name) or a format of
+        label_format: ``"auto"`` (from the file's content) or a format of
             :data:`qclip_plugin.data.labels.LABEL_FORMATS`.
         strict_labels: a bad label row raises (else it is skipped with a warning).
         label_options: extra arguments of the label parser (e.g. ``name_template``).
-        yuv_geometry: ``(height, width)`` passed with ``.yuv`` items to the reader.
+        yuv_geometry: ``(height, width)`` passed with ``.yuv`` items to the reader (default:
+            the spec's, e.g. LIVE-Qualcomm's 1080x1920; small test videos set their own).
         **kwargs: other :class:`mmengine.dataset.BaseDataset` arguments.
     """
 
-    #: Key of :data:`DATA_ROOT_ENV`; also the dataset's display name.
+    #: The dataset's row of :data:`~qclip_plugin.data.dataset_specs.DATASET_SPECS` (None: a
+    #: generic dataset); subclasses set it and the attributes below follow from it.
+    SPEC: ClassVar[DatasetSpec | None] = None
+    #: The spec's key (``data_root.<KEY>=``, ``$QCLIP_DATA_<KEY>``).
     DATASET_KEY: ClassVar[str | None] = None
     #: Label files looked for, in order, inside the data root when ``ann_file`` is empty.
     DEFAULT_ANN_FILES: ClassVar[tuple[str, ...]] = ("labels.txt",)
     #: Geometry of the dataset's raw ``.yuv`` videos, if any.
     YUV_GEOMETRY: ClassVar[tuple[int, int] | None] = None
     METAINFO: ClassVar[dict] = {"dataset_name": "VQA", "mos_range": None}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("SPEC")
+        if spec is not None:
+            cls.DATASET_KEY = spec.key
+            cls.DEFAULT_ANN_FILES = spec.label_files.get("", ())
+            cls.YUV_GEOMETRY = spec.yuv_geometry
+            cls.METAINFO = {"dataset_name": spec.name, "mos_range": spec.mos_range}
 
     def __init__(
         self,
@@ -184,7 +193,7 @@ class VQADataset(BaseDataset):
         self.label_format = label_format
         self.strict_labels = strict_labels
         self.label_options = dict(label_options or {})
-        self.yuv_geometry = tuple(yuv_geometry) if yuv_geometry is not None else self.YUV_GEOMETRY
+        self.yuv_geometry = tuple(int(v) for v in yuv_geometry) if yuv_geometry is not None else self.YUV_GEOMETRY
         ann = self._resolve_ann_file(ann_file, root) if ann_file else self._default_ann_file(root)
         super().__init__(
             ann_file=str(ann),
@@ -196,8 +205,9 @@ class VQADataset(BaseDataset):
 
     @classmethod
     def _where_root_comes_from(cls) -> str:
-        variable = DATA_ROOT_ENV.get(cls.DATASET_KEY or "")
-        return "pass data_root=" + (f" or set ${variable}" if variable else "")
+        if cls.SPEC is None:
+            return "pass data_root="
+        return f"pass data_root= (qclip-bench: data_root.{cls.SPEC.key}=/path) or set ${cls.SPEC.env_var}"
 
     def _default_ann_files(self) -> tuple[str, ...]:
         return self.DEFAULT_ANN_FILES
@@ -215,14 +225,14 @@ class VQADataset(BaseDataset):
     def _default_ann_file(self, root: Path | None) -> Path:
         name = self.DATASET_KEY or type(self).__name__
         if root is None:
-            raise FileNotFoundError(
+            raise MissingDataError(
                 f"{name}: no label file and no data root; pass ann_file= (e.g. a community list "
                 f"labels.txt), and {self._where_root_comes_from()}"
             )
         for candidate in self._default_ann_files():
             if (root / candidate).is_file():
                 return root / candidate
-        raise FileNotFoundError(
+        raise MissingDataError(
             f"{name}: none of {', '.join(self._default_ann_files())} is in the data root {root}; "
             "pass ann_file= (a community list or the official label file)"
         )
@@ -234,6 +244,13 @@ class VQADataset(BaseDataset):
     def read_label_table(self) -> pd.DataFrame:
         """The label table of :attr:`ann_file`, before ``subset``."""
         fmt = detect_label_format(self.ann_file) if self.label_format == "auto" else self.label_format
+        if self.SPEC is not None and fmt not in ("community", self.SPEC.label_format):
+            other = spec_of_label_format(fmt)
+            raise LabelError(
+                self.ann_file,
+                f"this is {other.name if other else fmt!r} label file ({fmt} format), not one of "
+                f"{self.SPEC.name}; pass {self.SPEC.name}'s community list or official label file",
+            )
         return read_labels(self.ann_file, fmt, strict=self.strict_labels, **self._parser_options(fmt))
 
     def load_data_list(self) -> list[dict]:
@@ -245,7 +262,7 @@ class VQADataset(BaseDataset):
             path = Path(row.path)
             if not path.is_absolute():
                 if root is None:
-                    raise FileNotFoundError(
+                    raise MissingDataError(
                         f"{self.ann_file}: video paths are relative (e.g. {row.path!r}) but "
                         f"{self.DATASET_KEY or type(self).__name__} has no data root; "
                         f"{self._where_root_comes_from()}"
@@ -283,23 +300,17 @@ class LSVQDataset(VQADataset):
     ``labels_test_1080p.csv``. MOS 0-100.
     """
 
-    DATASET_KEY = "LSVQ"
-    METAINFO = {"dataset_name": "LSVQ", "mos_range": (0.0, 100.0)}
-    SPLIT_FILES: ClassVar[dict[str, tuple[str, ...]]] = {
-        "train": ("labels_train.txt", "labels_train_test.csv"),
-        "test": ("labels_test.txt", "labels_train_test.csv"),
-        "1080p": ("labels_1080p.txt", "labels_test_1080p.csv"),
-    }
+    SPEC = DATASET_SPECS["LSVQ"]
 
     def __init__(self, split: str = "train", **kwargs: Any) -> None:
-        if split not in LSVQ_SPLITS:
-            raise ValueError(f"LSVQDataset: split must be one of {', '.join(LSVQ_SPLITS)}, got {split!r}")
+        if split not in self.SPEC.splits:
+            raise ValueError(f"LSVQDataset: split must be one of {', '.join(self.SPEC.splits)}, got {split!r}")
         self.split = split
         super().__init__(**kwargs)
         self._metainfo.update(dataset_name=f"LSVQ-{split}", split=split)
 
     def _default_ann_files(self) -> tuple[str, ...]:
-        return self.SPLIT_FILES[self.split]
+        return self.SPEC.default_label_files(self.split)
 
     def _parser_options(self, label_format: str) -> dict[str, Any]:
         options = super()._parser_options(label_format)
@@ -318,13 +329,11 @@ class LSVQDataset(VQADataset):
 class KoNViDDataset(VQADataset):
     """KoNViD-1k (Hosu et al. 2017): 1,200 videos, MOS 1-5.
 
-    Community list ``labels.txt`` or the official ``KoNViD_1k_attributes.csv`` (videos in
-    ``KoNViD_1k_videos/``).
+    Community list ``labels.txt`` or the official ``KoNViD_1k_attributes.csv`` (videos
+    ``KoNViD_1k_videos/<flickr_id>.mp4``).
     """
 
-    DATASET_KEY = "KoNViD"
-    DEFAULT_ANN_FILES = ("labels.txt", "KoNViD_1k_attributes.csv", "metadata/KoNViD_1k_attributes.csv")
-    METAINFO = {"dataset_name": "KoNViD-1k", "mos_range": (1.0, 5.0)}
+    SPEC = DATASET_SPECS["KoNViD"]
 
 
 @DATASETS.register_module()
@@ -334,9 +343,7 @@ class LIVEVQCDataset(VQADataset):
     Community list ``labels.txt`` or the official ``data.mat`` (videos in ``Video/``).
     """
 
-    DATASET_KEY = "LIVE_VQC"
-    DEFAULT_ANN_FILES = ("labels.txt", "data.mat")
-    METAINFO = {"dataset_name": "LIVE-VQC", "mos_range": (0.0, 100.0)}
+    SPEC = DATASET_SPECS["LIVE_VQC"]
 
 
 @DATASETS.register_module()
@@ -344,17 +351,11 @@ class YouTubeUGCDataset(VQADataset):
     """YouTube-UGC (Wang et al. 2019): the 1,147 rated videos of the community list, MOS 1-5.
 
     Community list ``labels.txt`` or the official
-    ``original_videos_MOS_for_YouTube_UGC_dataset.xlsx`` (read without openpyxl) or its CSV
+    ``original_videos_MOS_for_YouTube_UGC_dataset.xlsx`` (all 1,380 videos) or its CSV
     export; ``label_options=dict(name_template=...)`` maps ``vid`` to a file name.
     """
 
-    DATASET_KEY = "YouTubeUGC"
-    DEFAULT_ANN_FILES = (
-        "labels.txt",
-        "original_videos_MOS_for_YouTube_UGC_dataset.xlsx",
-        "original_videos_MOS_for_YouTube_UGC_dataset.csv",
-    )
-    METAINFO = {"dataset_name": "YouTube-UGC", "mos_range": (1.0, 5.0)}
+    SPEC = DATASET_SPECS["YouTubeUGC"]
 
 
 @DATASETS.register_module()
@@ -364,9 +365,7 @@ class CVD2014Dataset(VQADataset):
     Community list ``labels.txt`` or the official ``CVD2014_ratings/Realignment_MOS.csv``.
     """
 
-    DATASET_KEY = "CVD2014"
-    DEFAULT_ANN_FILES = ("labels.txt", "CVD2014_ratings/Realignment_MOS.csv", "Realignment_MOS.csv")
-    METAINFO = {"dataset_name": "CVD2014", "mos_range": (-6.5, 93.4)}
+    SPEC = DATASET_SPECS["CVD2014"]
 
 
 @DATASETS.register_module()
@@ -374,23 +373,21 @@ class LIVEQualcommDataset(VQADataset):
     """LIVE-Qualcomm (Ghadiyaram et al. 2018): 208 raw YUV420 1920×1080 videos, MOS 16.6-73.6.
 
     Community list ``labels.txt`` or the official ``qualcommSubjectiveData.mat``; each item
-    carries ``yuv_geometry=(1080, 1920)`` for the reader.
+    carries ``yuv_geometry`` (the spec's ``(1080, 1920)`` unless overridden) for the reader.
     """
 
-    DATASET_KEY = "LIVE_Qualcomm"
-    DEFAULT_ANN_FILES = ("labels.txt", "qualcommSubjectiveData.mat")
-    YUV_GEOMETRY = LIVE_QUALCOMM_SIZE
-    METAINFO = {"dataset_name": "LIVE-Qualcomm", "mos_range": (16.6, 73.6)}
+    SPEC = DATASET_SPECS["LIVE_Qualcomm"]
 
     def _parser_options(self, label_format: str) -> dict[str, Any]:
         options = super()._parser_options(label_format)
-        if label_format == "live_qualcomm" and self.data_root:
-            options.setdefault("video_root", self.data_root)
+        if label_format == "live_qualcomm":
+            if self.data_root:
+                options.setdefault("video_root", self.data_root)
+            options.setdefault("yuv_geometry", self.yuv_geometry)
         return options
 
 
-#: Dataset class of each dataset key (the keys of :data:`DATA_ROOT_ENV`).
+#: Dataset class of each dataset key (from the specs' ``dataset_class``).
 DATASET_CLASSES: dict[str, type[VQADataset]] = {
-    cls.DATASET_KEY: cls
-    for cls in (LSVQDataset, KoNViDDataset, LIVEVQCDataset, YouTubeUGCDataset, CVD2014Dataset, LIVEQualcommDataset)
+    key: DATASETS.get(spec.dataset_class) for key, spec in DATASET_SPECS.items()
 }
