@@ -98,12 +98,13 @@ def _dataset_items(dataset: str, data_root: str | os.PathLike | None, ann_file: 
             raise FileNotFoundError(f"label file {dataset} does not exist")
         built = [datasets.VQADataset(ann_file=str(dataset), data_root=data_root, pipeline=[])]
     else:
-        by_key = {k.lower(): cls for k, cls in datasets.DATASET_CLASSES.items()}
-        by_key.update({cls.__name__.lower(): cls for cls in datasets.DATASET_CLASSES.values()})
-        cls = by_key.get(dataset.lower())
-        if cls is None:
-            known = ", ".join([*DEMO_NAMES, *datasets.DATASET_CLASSES])
-            raise ValueError(f"unknown dataset {dataset!r}; use one of {known}, or a label file (.txt/.csv)")
+        from qclip_plugin.data.dataset_specs import get_spec
+
+        try:
+            spec = get_spec(dataset)  # key, name, class or alias, any case
+        except ValueError as error:
+            raise ValueError(f"{error}; or {', '.join(DEMO_NAMES)}, or a label file (.txt/.csv)") from None
+        cls = datasets.DATASET_CLASSES[spec.key]
         kwargs = {"data_root": data_root, "pipeline": []}
         if ann_file is not None:
             kwargs["ann_file"] = str(ann_file)

@@ -10,7 +10,8 @@ short forms:
                             ``pretrained``, ``checkpoint`` and its overrides), except the wrapper's
                             own ``model.type``, ``model.loss``, ``model.data_preprocessor``
 ``train.<key>=v``           ``train_cfg.<key>`` (also ``val.`` and ``test.``)
-``data_root.<Dataset>=p``   the data root of every dataset of that name in the config
+``data_root.<Dataset>=p``   the data root of every dataset of that name in the config (any name
+                            of its spec, any case: ``KoNViD``, ``konvid``, ``KoNViD-1k``)
 ``sampler=S``               the frame sampler of every ``LoadVideoFrames`` step (train and test)
 ``train_sampler=S``         only the training pipelines' sampler (``test_sampler`` likewise)
 ``batch_size=n``            the training dataloader's batch size
@@ -104,29 +105,29 @@ def _set_all(cfg: Config, loaders: Iterable[str], key: str, value: Any, what: st
         step[key] = value
 
 
-def _dataset_names(node: dict) -> set[str]:
-    """What a dataset config answers to: its type (``KoNViDDataset``, ``KoNViD``), its class's
-    ``DATASET_KEY`` (the ``$QCLIP_DATA_<KEY>`` name, e.g. ``LIVE_VQC``) and ``metainfo.dataset_name``."""
+def _names_dataset(node: dict, dataset: str) -> bool:
+    """Whether the dataset config ``node`` answers to ``dataset``: its type (``KoNViDDataset``,
+    ``KoNViD``), ``metainfo.dataset_name``, or any name of its class's spec (key, display name,
+    alias; case-insensitive: ``konvid``, ``KoNViD-1k``; :mod:`qclip_plugin.data.dataset_specs`)."""
+    from qclip_plugin.data.dataset_specs import find_spec
+
     kind = str(node.get("type", ""))
-    names = {kind, kind.removesuffix("Dataset")}
     meta = node.get("metainfo")
+    names = {kind, kind.removesuffix("Dataset")}
     if isinstance(meta, dict) and meta.get("dataset_name"):
         names.add(str(meta["dataset_name"]))
-    try:
-        from qclip_plugin.registry import DATASETS
-
-        cls = DATASETS.get(kind)
-        if getattr(cls, "DATASET_KEY", None):
-            names.add(cls.DATASET_KEY)
-    except (KeyError, ImportError):
-        pass
-    return names - {""}
+    if dataset in names - {""}:
+        return True
+    spec = find_spec(kind) if kind else None
+    return spec is not None and spec.matches(dataset)
 
 
 def _set_data_root(cfg: Config, dataset: str, root: Any) -> None:
+    from qclip_plugin.data.dataset_specs import find_spec, get_spec
+
     found = 0
     for node in _walk(cfg._cfg_dict):
-        if "data_root" in node and dataset in _dataset_names(node):
+        if "data_root" in node and _names_dataset(node, dataset):
             node["data_root"] = root
             found += 1
     roots = cfg.get("data_roots")
@@ -134,6 +135,11 @@ def _set_data_root(cfg: Config, dataset: str, root: Any) -> None:
         roots[dataset] = root
         found += 1
     if not found:
+        if find_spec(dataset) is None:
+            try:
+                get_spec(dataset)
+            except ValueError as error:  # the did-you-mean of an unknown name
+                raise OverrideError(f"data_root.{dataset}: {error}") from None
         raise OverrideError(
             f"data_root.{dataset}: no dataset named {dataset!r} in this config; "
             "use the name of a dataset the protocol uses (e.g. data_root.KoNViD=/data/konvid)"

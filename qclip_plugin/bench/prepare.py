@@ -86,19 +86,21 @@ def without_bad_videos(paths: Iterable[str | os.PathLike], bad_list: str | os.Pa
 
 def dataset_by_name(name: str, data_root: str | os.PathLike | None = None,
                     ann_file: str | os.PathLike | None = None, split: str | None = None) -> Any | None:
-    """The registered dataset whose class name or key (``KoNViD``, ``LSVQ``, ...) is ``name``, built
+    """The dataset that ``name`` names (its key, display name, class name or an alias, any case:
+    ``KoNViD``, ``konvid-1k``, ``KoNViDDataset``; see :mod:`qclip_plugin.data.dataset_specs`), built
     with the given data root and label file; None when no dataset has that name."""
-    import qclip_plugin.data.datasets  # noqa: F401  (registers the datasets)
+    from qclip_plugin.data.dataset_specs import find_spec
     from qclip_plugin.registry import DATASETS
 
-    for cls_name, cls in sorted(DATASETS.module_dict.items()):
-        key = getattr(cls, "DATASET_KEY", None)
-        if name in (cls_name, key) or (key and name.lower() == key.lower()):
-            kwargs: dict[str, Any] = {"data_root": data_root, "ann_file": ann_file or "", "test_mode": True}
-            if split is not None:
-                kwargs["split"] = split
-            return cls(**kwargs)
-    return None
+    spec = find_spec(name)
+    if spec is None:
+        return None
+    import qclip_plugin.data.datasets  # noqa: F401  (registers the datasets)
+
+    kwargs: dict[str, Any] = {"data_root": data_root, "ann_file": ann_file or "", "test_mode": True}
+    if split is not None:
+        kwargs["split"] = split
+    return DATASETS.build(dict(type=spec.dataset_class, **kwargs))
 
 
 def _items(videos: Any) -> tuple[list[tuple[str, tuple[int, int] | None]], str]:

@@ -191,22 +191,12 @@ def _prepare_demo(cfg: Config, log: Callable[[str], None]) -> dict[str, Any]:
     return {"demo_root": str(bench.root), "demo_seed": seed}
 
 
-def _dataset_key(dataset_cfg: Mapping[str, Any]) -> str | None:
-    from qclip_plugin.registry import DATASETS
-
-    cls = DATASETS.get(dataset_cfg.get("type", "VQADataset"))
-    return getattr(cls, "DATASET_KEY", None)
-
-
 def _missing_data_message(name: str, dataset_cfg: Mapping[str, Any], error: Exception) -> str:
-    from qclip_plugin.data.datasets import DATA_ROOT_ENV
+    from qclip_plugin.data.dataset_specs import find_spec
 
-    key = _dataset_key(dataset_cfg)
-    hint = (
-        f"set data_root.{key}=/path/to/{key} on the command line or ${DATA_ROOT_ENV[key]}"
-        if key in DATA_ROOT_ENV
-        else "set the dataset's data_root and ann_file in the config"
-    )
+    spec = find_spec(str(dataset_cfg.get("type", "")))
+    hint = (f"set {spec.root_hint()}" if spec is not None
+            else "set the dataset's data_root and ann_file in the config")
     return f"dataset {name!r} cannot be loaded: {error}\n  -> {hint}"
 
 

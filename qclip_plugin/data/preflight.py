@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from qclip_plugin.data.dataset_specs import DatasetSpec
 from qclip_plugin.errors import UserError
 
 #: Paths listed per kind of problem in summaries and errors.
@@ -70,6 +71,8 @@ class PreflightReport:
         unreadable: ``(path, reason)`` of files that exist but cannot be read.
         deep: whether videos were opened and decoded.
         source: what was checked (a dataset name or label file).
+        root_hint: how to give the data root (from the dataset's spec, e.g.
+            ``data_root.KoNViD=/path/to/KoNViD (or $QCLIP_DATA_KONVID)``).
     """
 
     total: int
@@ -78,6 +81,7 @@ class PreflightReport:
     unreadable: list[tuple[str, str]] = field(default_factory=list)
     deep: bool = False
     source: str = ""
+    root_hint: str = "data_root=... or $QCLIP_DATA_<DATASET>"
 
     @property
     def num_bad(self) -> int:
@@ -117,20 +121,22 @@ class PreflightError(UserError, RuntimeError):
         self.report = report
         super().__init__(
             report.summary()
-            + "\nFix the data root (data_root=... or $QCLIP_DATA_<DATASET>) or the label file, "
+            + f"\nFix the data root ({report.root_hint}) or the label file, "
             "or pass strict=False to get the report (report.bad_paths) and leave those videos out "
             "with the dataset's subset=."
         )
 
 
-def _paths_and_geometry(videos: Any) -> tuple[list[tuple[str, tuple[int, int] | None]], str]:
-    """``(path, yuv_geometry)`` pairs from a dataset (``get_data_info``) or an iterable of paths."""
+def _paths_and_geometry(videos: Any) -> tuple[list[tuple[str, tuple[int, int] | None]], str, DatasetSpec | None]:
+    """``(path, yuv_geometry)`` pairs from a dataset (``get_data_info``) or an iterable of paths,
+    what was checked, and the dataset's spec (None for paths or a generic dataset)."""
     if hasattr(videos, "get_data_info") and hasattr(videos, "__len__"):
         infos = [videos.get_data_info(i) for i in range(len(videos))]
         meta = getattr(videos, "metainfo", {}) or {}
         source = str(meta.get("dataset_name") or getattr(videos, "ann_file", "") or type(videos).__name__)
-        return [(str(i["filename"]), i.get("yuv_geometry")) for i in infos], source
-    return [(os.fspath(p), None) for p in videos], ""
+        spec = getattr(videos, "SPEC", None)
+        return [(str(i["filename"]), i.get("yuv_geometry")) for i in infos], source, spec
+    return [(os.fspath(p), None) for p in videos], "", None
 
 
 def _yuv_frame_bytes(geometry: Sequence[int]) -> int:
@@ -185,7 +191,7 @@ def preflight_check(
     strict: bool = True,
     num_workers: int = 4,
     guard: str = "header",
-    yuv_geometry: Sequence[int] = (1080, 1920),
+    yuv_geometry: Sequence[int] | None = None,
     bad_list: str | os.PathLike | None = None,
 ) -> PreflightReport:
     """Check that every video of a dataset exists and can be read.
@@ -197,16 +203,22 @@ def preflight_check(
         strict: raise :class:`PreflightError` when any video is unusable (else just report).
         num_workers: threads for the deep check.
         guard: decord guard of the deep check (see :func:`qclip_plugin.video.open_video`).
-        yuv_geometry: ``(height, width)`` of ``.yuv`` files whose items do not carry one.
+        yuv_geometry: ``(height, width)`` of ``.yuv`` files whose items do not carry one
+            (default: the video reader's, 1080x1920 as LIVE-Qualcomm).
         bad_list: a bad-video list (``qclip-bench prepare``); its unchanged videos are reported
             unreadable with the recorded reason, without being opened again.
 
     Returns:
         The :class:`PreflightReport` (also when strict and everything is fine).
     """
-    items, source = _paths_and_geometry(videos)
+    from qclip_plugin.video import DEFAULT_YUV_GEOMETRY
+
+    items, source, spec = _paths_and_geometry(videos)
     report = PreflightReport(total=len(items), deep=deep, source=source)
-    default = (int(yuv_geometry[0]), int(yuv_geometry[1]))
+    if spec is not None:
+        report.root_hint = spec.root_hint()
+    geometry = yuv_geometry if yuv_geometry is not None else DEFAULT_YUV_GEOMETRY
+    default = (int(geometry[0]), int(geometry[1]))
     known_bad = read_bad_videos(bad_list) if bad_list is not None else {}
     to_open = []
     for path, geometry in items:

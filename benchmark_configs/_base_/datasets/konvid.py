@@ -1,2 +1,3 @@
-# KoNViD-1k: 1,200 videos, MOS 1-5. data_root.KoNViD=/path or $QCLIP_DATA_KONVID.
+# KoNViD-1k. Its facts (label files, environment variable, MOS range): the dataset spec,
+# qclip_plugin/data/dataset_specs.py (`qclip-bench list datasets`). Data root: data_root.KoNViD=/path.
 konvid = dict(type='KoNViDDataset', data_root=None)

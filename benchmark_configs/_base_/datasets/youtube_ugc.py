@@ -1,2 +1,3 @@
-# YouTube-UGC: 1,147 videos (of 1,380), MOS 1-5. data_root.YouTubeUGC=/path or $QCLIP_DATA_YOUTUBE_UGC.
+# YouTube-UGC. Its facts (label files, environment variable, MOS range): the dataset spec,
+# qclip_plugin/data/dataset_specs.py (`qclip-bench list datasets`). Data root: data_root.YouTubeUGC=/path.
 youtube_ugc = dict(type='YouTubeUGCDataset', data_root=None)

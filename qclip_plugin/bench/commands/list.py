@@ -34,7 +34,21 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name} ({len(entries)}):")
         for entry in entries:
             print(f"  {entry}")
+        if name == "datasets":
+            _print_dataset_specs()
     return 0
+
+
+def _print_dataset_specs() -> None:
+    from qclip_plugin.data.dataset_specs import spec_table
+
+    rows = spec_table()
+    columns = ["key", "name", "environment variable", "official format", "videos", "MOS", "raw YUV (H, W)", "aliases"]
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    print("dataset specs (data_root.<key>=PATH or the environment variable; names match in any case):")
+    print(("  " + "  ".join(c.ljust(widths[c]) for c in columns)).rstrip())
+    for row in rows:
+        print(("  " + "  ".join(row[c].ljust(widths[c]) for c in columns)).rstrip())
 
 
 def _print_quality_metrics() -> None:

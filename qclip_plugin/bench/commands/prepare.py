@@ -13,8 +13,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Compute the frame-difference profile of every video of a dataset into the cache the MSE samplers "
             "read, with --workers processes. Re-running skips cached profiles and, unless they changed, the "
-            "videos of the bad list. DATASET is a dataset key or class (KoNViD, LSVQ, KoNViDDataset, ...; "
-            "see qclip-bench list datasets) or video files, folders and list files."
+            "videos of the bad list. DATASET is a dataset name (KoNViD, konvid-1k, LSVQ, KoNViDDataset, ...; "
+            "any case; see qclip-bench list datasets) or video files, folders and list files."
         ),
     )
     parser.add_argument("dataset", nargs="+", metavar="DATASET", help="a dataset key/class, or videos, folders, lists")
@@ -31,14 +31,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from qclip_plugin.bench.prepare import dataset_by_name, prepare_profiles
     from qclip_plugin.bench.scoring import collect_videos
+    from qclip_plugin.data.dataset_specs import get_spec
 
     videos = None
     try:
         if len(args.dataset) == 1:
             videos = dataset_by_name(args.dataset[0], data_root=args.data_root, ann_file=args.ann_file,
                                      split=args.split)
+            if videos is None and not Path(args.dataset[0]).expanduser().exists():
+                get_spec(args.dataset[0])  # neither a dataset nor a path: the did-you-mean error
         if videos is None:
             videos = collect_videos(args.dataset)
     except (FileNotFoundError, ValueError, TypeError) as error:  # no data root, no label file, bad --split
