@@ -38,3 +38,22 @@ def tiny_metric():
     from qclip_plugin.api import create_metric
 
     return create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)
+
+
+@pytest.fixture(scope="session")
+def miniature(tmp_path_factory, shared_data):
+    """``miniature(key, **options)``: the root of a miniature of dataset ``key`` laid out like the
+    real one (``tests/miniatures.py``: ``labels=``, ``clips=``, ``n=``), built once per session and
+    set of options. Build the dataset on it with ``miniatures.miniature_dataset(key, root, split)``."""
+    from miniatures import build_miniature
+
+    built: dict[str, Path] = {}
+
+    def get(key: str, **options) -> Path:
+        options = {"labels": "community", "clips": "generated", "n": None, **options}
+        tag = f"{key}-{sorted(options.items())!r}"
+        if tag not in built:
+            built[tag] = build_miniature(key, tmp_path_factory.mktemp(f"mini_{key}"), **options)
+        return built[tag]
+
+    return get

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -275,3 +276,188 @@ def test_preflight_takes_known_bad_videos_from_the_bad_list_without_opening_them
     report = preflight_check([good, garbage], deep=True, strict=False, bad_list=bad_list)
     assert sorted(opened) == sorted([str(good), str(garbage)])
     assert [p for p, _ in report.unreadable] == [str(garbage)] and "listed in" not in report.unreadable[0][1]
+
+
+# --- one spec per dataset ------------------------------------------------------------------------
+
+
+def test_every_consumer_reads_the_spec():
+    from qclip_plugin.data.dataset_specs import DATASET_SPECS
+
+    assert list(DATASET_SPECS) == ["LSVQ", "KoNViD", "LIVE_VQC", "YouTubeUGC", "CVD2014", "LIVE_Qualcomm"]
+    for key, spec in DATASET_SPECS.items():
+        cls = vqa_datasets.DATASET_CLASSES[key]
+        assert cls.SPEC is spec and DATASETS.get(spec.dataset_class) is cls
+        assert cls.DATASET_KEY == key and DATA_ROOT_ENV[key] == spec.env_var
+        assert cls.METAINFO == {"dataset_name": spec.name, "mos_range": spec.mos_range}
+        assert cls.YUV_GEOMETRY == spec.yuv_geometry
+    # the public names users already use
+    assert DATA_ROOT_ENV == {"LSVQ": "QCLIP_DATA_LSVQ", "KoNViD": "QCLIP_DATA_KONVID", "LIVE_VQC": "QCLIP_DATA_LIVE_VQC",
+                             "YouTubeUGC": "QCLIP_DATA_YOUTUBE_UGC", "CVD2014": "QCLIP_DATA_CVD2014",
+                             "LIVE_Qualcomm": "QCLIP_DATA_LIVE_QUALCOMM"}  # fmt: skip
+    assert vqa_datasets.KoNViDDataset.DEFAULT_ANN_FILES[:2] == ("labels.txt", "KoNViD_1k_attributes.csv")
+    assert vqa_datasets.LIVEQualcommDataset.YUV_GEOMETRY == (1080, 1920)
+
+
+def test_dataset_names_match_in_any_spelling_with_did_you_mean(tmp_path, monkeypatch):
+    from qclip_plugin.bench.prepare import dataset_by_name
+    from qclip_plugin.data.dataset_specs import UnknownDatasetError, get_spec
+    from qclip_plugin.errors import UserError
+
+    for name in ("KoNViD", "konvid", "KONVID", "KoNViD-1k", "konvid_1k", "KoNViDDataset"):
+        assert get_spec(name).key == "KoNViD"
+    for name, key in (("live-vqc", "LIVE_VQC"), ("LIVE VQC", "LIVE_VQC"), ("youtube-ugc", "YouTubeUGC"),
+                      ("LIVE-Qualcomm", "LIVE_Qualcomm"), ("qualcomm", "LIVE_Qualcomm"), ("lsvq", "LSVQ")):
+        assert get_spec(name).key == key
+    with pytest.raises(UnknownDatasetError, match=r"unknown dataset 'konvd'; did you mean KoNViD\?") as info:
+        get_spec("konvd")
+    assert isinstance(info.value, UserError) and isinstance(info.value, ValueError)
+    with pytest.raises(UnknownDatasetError, match=r"did you mean CVD2014\?"):
+        get_spec("CVD2015")
+    _community(tmp_path / "labels.txt", [("KoNViD_1k_videos/1.mp4", 3.0)])
+    monkeypatch.setenv("QCLIP_DATA_KONVID", str(tmp_path))
+    assert resolve_data_root("konvid-1k") == tmp_path  # the variable of any spelling
+    ds = dataset_by_name("konvid-1k")
+    assert type(ds).__name__ == "KoNViDDataset" and ds.names == ["KoNViD_1k_videos/1.mp4"]
+    assert dataset_by_name("not-a-dataset") is None
+
+
+def test_data_root_override_accepts_any_spelling_and_suggests():
+    from qclip_plugin.bench.overrides import OverrideError, apply_overrides
+    from qclip_plugin.bench.protocols import load_protocol_config
+
+    cfg = load_protocol_config("cross-dataset")
+    apply_overrides(cfg, ["data_root.konvid=/k", "data_root.live-vqc=/v", "data_root.LSVQ=/l"])
+    assert cfg.protocol.test_sets["KoNViD-1k"].data_root == "/k"
+    assert cfg.protocol.test_sets["LIVE-VQC"].data_root == "/v"
+    assert cfg.protocol.train_sets["LSVQ_train"].data_root == "/l"
+    with pytest.raises(OverrideError, match=r"data_root.konvd: unknown dataset 'konvd'; did you mean KoNViD\?"):
+        apply_overrides(cfg, ["data_root.konvd=/x"])
+    with pytest.raises(OverrideError, match="no dataset named 'CVD2014' in this config"):
+        apply_overrides(cfg, ["data_root.CVD2014=/x"])
+
+
+def test_a_label_file_of_another_dataset_is_refused(shared_data, tmp_path):
+    with pytest.raises(LabelError, match=r"this is a LIVE-VQC label file \(live_vqc format\), not one of KoNViD-1k"):
+        DATASETS.build(dict(type="KoNViDDataset", data_root=str(tmp_path),
+                            ann_file=str(shared_data / "labels/official/LIVE_VQC/LiveVQC_data.mat")))
+
+
+def test_lsvq_repackaged_file_without_is_test_says_what_to_use(shared_data, tmp_path):
+    (tmp_path / "labels_train_test.csv").symlink_to(shared_data / "labels/official/LSVQ/labels_train_test.csv")
+    with pytest.raises(LabelError, match=r"no column 'is_test'.*38 columns.*labels_train.txt / labels_test.txt"):
+        DATASETS.build(dict(type="LSVQDataset", split="train", data_root=str(tmp_path)))
+
+
+def test_missing_data_is_a_user_error(tmp_path):
+    from qclip_plugin.errors import UserError
+
+    with pytest.raises(vqa_datasets.MissingDataError) as info:
+        DATASETS.build(dict(type="CVD2014Dataset", data_root=str(tmp_path)))
+    assert isinstance(info.value, UserError) and isinstance(info.value, FileNotFoundError)
+
+
+# --- miniatures of the six datasets (tests/miniatures.py) ----------------------------------------
+
+MINI_CASES = [(key, split, labels) for key, sizes in {
+    "LSVQ": ("train", "test", "1080p"), "KoNViD": ("",), "LIVE_VQC": ("",), "YouTubeUGC": ("",),
+    "CVD2014": ("",), "LIVE_Qualcomm": ("",)}.items() for split in sizes
+    for labels in ("community", "official")]  # fmt: skip
+MINI_FILES = {  # the label file each dataset class finds in the miniature
+    ("LSVQ", "community"): {"train": "labels_train.txt", "test": "labels_test.txt", "1080p": "labels_1080p.txt"},
+    ("LSVQ", "official"): {"train": "labels_train_test.csv", "test": "labels_train_test.csv",
+                           "1080p": "labels_test_1080p.csv"},
+    ("KoNViD", "official"): {"": "KoNViD_1k_attributes.csv"},
+    ("LIVE_VQC", "official"): {"": "data.mat"},
+    ("YouTubeUGC", "official"): {"": "original_videos_MOS_for_YouTube_UGC_dataset.xlsx"},
+    ("CVD2014", "official"): {"": "CVD2014_ratings/Realignment_MOS.csv"},
+    ("LIVE_Qualcomm", "official"): {"": "qualcommSubjectiveData.mat"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("key", "split", "labels"), MINI_CASES, ids=lambda v: str(v) or "all")
+def test_each_dataset_class_loads_its_miniature(miniature, key, split, labels):
+    from miniatures import COMMUNITY_FILES, MINIATURE_SIZES, miniature_dataset
+
+    from qclip_plugin.data.labels import detect_label_format, read_labels
+
+    root = miniature(key, labels=labels)
+    ds = miniature_dataset(key, root, split=split)
+    label_file = root / MINI_FILES.get((key, labels), {"": "labels.txt"})[split]
+    assert Path(ds.ann_file) == label_file
+    assert detect_label_format(label_file) == ("community" if labels == "community" else ds.SPEC.label_format)
+    assert len(ds) == MINIATURE_SIZES[key][split]
+    # the same videos and MOS as the first rows of the real community list (official: the same videos)
+    community = read_labels(_real_list(key, split))
+    expected = dict(zip(community["name"], community["mos"], strict=True))
+    infos = [ds.get_data_info(i) for i in range(len(ds))]
+    # the official files round: KoNViD's MOS to 4 decimals, the re-hosted LSVQ train rows to 8
+    tolerance = {("KoNViD", "official"): 5e-5, ("LSVQ", "official"): 1e-8}.get((key, labels), 1e-9)
+    assert all(abs(info["mos"] - expected[info["name"]]) <= tolerance for info in infos)
+    assert all(info["filename"] == str(root / info["name"]) and Path(info["filename"]).is_file() for info in infos)
+    if labels == "community":
+        assert [info["name"] for info in infos] == [n for n in read_labels(root / COMMUNITY_FILES[split])["name"]]
+    report = preflight_check(ds, deep=True)
+    assert report.ok and report.total == len(ds)
+
+
+def _real_list(key: str, split: str) -> Path:
+    from miniatures import COMMUNITY_FILES, LABELS
+
+    return LABELS / key / COMMUNITY_FILES[split]
+
+
+def test_miniatures_have_the_real_folder_layouts(miniature):
+    from miniatures import MINIATURE_YUV_GEOMETRY, miniature_dataset
+
+    lsvq = miniature("LSVQ")
+    names = [n for s in ("train", "test", "1080p") for n in miniature_dataset("LSVQ", lsvq, s).names]
+    assert {n.split("/")[0].rstrip("0123456789") for n in names} >= {"yfcc-batch", "ia-batch"}
+    assert any("." in Path(n).stem for n in names)  # LSVQ names with dots, still <name>.mp4
+    assert all(n.endswith(".mp4") for n in names)
+    konvid = miniature_dataset("KoNViD", miniature("KoNViD")).names
+    assert all(n.startswith("KoNViD_1k_videos/") for n in konvid)
+    cvd = miniature_dataset("CVD2014", miniature("CVD2014")).names
+    assert all(re.fullmatch(r"Test\d/[A-Za-z_]+/Test0\d_\w+\.avi", n) for n in cvd)
+    qualcomm = miniature_dataset("LIVE_Qualcomm", miniature("LIVE_Qualcomm"))
+    folders = {n.split("/")[0] for n in qualcomm.names}
+    assert folders == {"Artifacts", "Color", "Exposure", "Focus", "Sharpness", "Stabilization"}
+    height, width = MINIATURE_YUV_GEOMETRY
+    first = qualcomm.get_data_info(0)
+    assert first["yuv_geometry"] == MINIATURE_YUV_GEOMETRY
+    assert Path(first["filename"]).stat().st_size == 12 * height * width * 3 // 2  # 12 raw YUV420 frames
+    official = miniature("CVD2014", labels="official") / "CVD2014_ratings/Realignment_MOS.csv"
+    text = official.read_text()
+    assert text.startswith("Content;File_name;Original MOS;Realignment MOS") and ";;;;;;;" in text
+    assert re.search(r";\d+,\d+;", text)  # decimal commas, as the real file
+
+
+def test_miniature_with_real_clips_frames_load(miniature, videos_dir):
+    from miniatures import miniature_dataset
+
+    root = miniature("LIVE_VQC", n=3, clips="real")
+    ds = miniature_dataset("LIVE_VQC", root, pipeline=[
+        dict(type="LoadVideoFrames", num_frames=4, size=(32, 32), cache_dir=str(root / "cache")),
+        dict(type="PackVQAInputs")], test_mode=True)
+    assert all(Path(p).resolve().parent == videos_dir.resolve() for p in ds.video_paths)
+    item = ds[0]
+    assert item["inputs"].shape == (4, 3, 32, 32) and item["data_samples"]["name"] == "Video/A001.mp4"
+
+
+def test_protocol_config_reaches_the_qualcomm_miniature_with_its_geometry(miniature):
+    from miniatures import MINIATURE_YUV_GEOMETRY
+
+    from qclip_plugin.bench.protocols import load_protocol_config
+
+    root = miniature("LIVE_Qualcomm", labels="official")
+    cfg = load_protocol_config("finetune", overrides=[f"data_root.live-qualcomm={root}",
+                                                      "protocol.train_sets.LIVE-Qualcomm.yuv_geometry=(48,64)"])
+    ds = DATASETS.build(dict(cfg.protocol.train_sets["LIVE-Qualcomm"]))
+    assert len(ds) == 12 and ds.get_data_info(0)["yuv_geometry"] == MINIATURE_YUV_GEOMETRY
+    assert ds.get_data_info(0)["width"] == 64  # the label file's geometry follows the override
+    assert preflight_check(ds, deep=True).ok
+    full_size = DATASETS.build(dict(type="LIVEQualcommDataset", data_root=str(root)))  # the spec's 1080x1920
+    report = preflight_check(full_size, strict=False)
+    assert len(report.unreadable) == 12 and "not a whole number of 1920x1080 YUV420 frames" in report.unreadable[0][1]
+    with pytest.raises(PreflightError, match=r"data_root.LIVE_Qualcomm=/path/to/LIVE_Qualcomm \(or \$QCLIP_DATA_LIVE_QUALCOMM\)"):
+        preflight_check(full_size)

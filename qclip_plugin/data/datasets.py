@@ -248,7 +248,7 @@ class VQADataset(BaseDataset):
             other = spec_of_label_format(fmt)
             raise LabelError(
                 self.ann_file,
-                f"this is {other.name if other else fmt!r} label file ({fmt} format), not one of "
+                f"this is a {other.name if other else fmt} label file ({fmt} format), not one of "
                 f"{self.SPEC.name}; pass {self.SPEC.name}'s community list or official label file",
             )
         return read_labels(self.ann_file, fmt, strict=self.strict_labels, **self._parser_options(fmt))
