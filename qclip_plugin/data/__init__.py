@@ -1,10 +1,12 @@
-"""Data: the ``load_video`` pipeline and its mmengine step, label parsers, the six VQA
-datasets, splits, the pre-flight check and the synthetic demo benchmark.
+"""Data: the dataset specs (one row per dataset), label parsers, the six VQA datasets, the
+``load_video`` pipeline and its mmengine step, splits, the pre-flight check and the synthetic
+demo benchmark.
 
 Importing this package fills the ``DATASETS`` and ``TRANSFORMS`` registries (their location).
 The synthetic benchmark (``qclip_plugin.data.synthetic``) is imported on demand.
 """
 
+from qclip_plugin.data.dataset_specs import DATASET_SPECS, DatasetSpec, get_spec
 from qclip_plugin.data.datasets import (
     DATA_ROOT_ENV,
     DATASET_CLASSES,
@@ -41,6 +43,7 @@ from qclip_plugin.data.splits import Split, make_splits, split_indices, split_se
 
 __all__ = [
     "DATASET_CLASSES",
+    "DATASET_SPECS",
     "DATA_ROOT_ENV",
     "DEFAULT_SIZE",
     "LABEL_COLUMNS",
@@ -48,6 +51,7 @@ __all__ = [
     "PE_MEAN",
     "PE_STD",
     "CVD2014Dataset",
+    "DatasetSpec",
     "KoNViDDataset",
     "LIVEQualcommDataset",
     "LIVEVQCDataset",
@@ -62,6 +66,7 @@ __all__ = [
     "YouTubeUGCDataset",
     "detect_label_format",
     "frames_to_tensor",
+    "get_spec",
     "load_frames",
     "load_video",
     "make_splits",
