@@ -253,6 +253,8 @@ def test_lsvq_train_test_and_1080p(tmp_path):
     row = test.iloc[0]
     assert (row["mos"], row["height"], row["width"], row["num_frames"]) == (67.75, 720, 1280, 300)
     assert len(read_labels(path)) == 4  # no split: every row
+    with pytest.raises(LabelError, match=r"1080p set is not in this file \(it has is_test"):
+        read_labels(path, split="1080p")
     hd = tmp_path / "labels_test_1080p.csv"
     hd.write_text(LSVQ_HEADER.replace(",is_test", "") + "yfcc-batch1/722,1,2,3,1080,1920,1,2,3,78.77,300\n")
     assert read_labels(hd, split="1080p")["name"].tolist() == ["yfcc-batch1/722.mp4"]

@@ -315,12 +315,6 @@ class LSVQDataset(VQADataset):
     def _parser_options(self, label_format: str) -> dict[str, Any]:
         options = super()._parser_options(label_format)
         if label_format == "lsvq":
-            if self.split == "1080p" and "1080p" not in Path(self.ann_file).name:
-                raise LabelError(
-                    self.ann_file,
-                    "the LSVQ 1080p set is not in this file; pass its own label file, "
-                    "labels_test_1080p.csv (official) or labels_1080p.txt (community list)",
-                )
             options.setdefault("split", self.split)
         return options
 

@@ -399,7 +399,8 @@ def read_lsvq_csv(path: str | os.PathLike, split: str | None = None, strict: boo
 
     Args:
         split: ``"train"`` / ``"test"`` keep the rows whose ``is_test`` is false / true (the
-            file must have ``is_test``); ``None`` or ``"1080p"`` keep every row.
+            file must have ``is_test``); ``None`` or ``"1080p"`` keep every row (``"1080p"`` refuses a
+            file with ``is_test``, the train/test file).
     """
     path = Path(path)
     if split not in (None, *LSVQ_SPLITS):
@@ -409,6 +410,9 @@ def read_lsvq_csv(path: str | os.PathLike, split: str | None = None, strict: boo
     test_col = _column(path, header, "is_test", required=False)
     if split in ("train", "test") and test_col is None:
         raise _lsvq_missing_is_test(path, header, split)
+    if split == "1080p" and test_col is not None:
+        raise LabelError(path, "the LSVQ 1080p set is not in this file (it has is_test: the train/test file); pass "
+                               "its own label file, labels_test_1080p.csv (official) or labels_1080p.txt (community)")
     optional = {key: _column(path, header, *names, required=False) or "" for key, names in
                 (("width", ("width",)), ("height", ("height",)), ("num_frames", ("frame_number", "num_frames")))}
     rows = _Rows(path, strict)
@@ -476,7 +480,9 @@ def read_youtube_ugc_mos(
     community list does. ``sheet``: the worksheet of an ``.xlsx`` (position or name).
     """
     path = Path(path)
-    if path.read_bytes()[:4] == b"PK\x03\x04":
+    with path.open("rb") as handle:
+        workbook = handle.read(4) == b"PK\x03\x04"
+    if workbook:
         header, table = _read_workbook(path, sheet, "vid")
     else:
         header, table = _read_table(path)
