@@ -175,7 +175,7 @@ def test_decord_reader_prefers_the_targeted_read_only_where_it_saves_decoding(vi
 
     monkeypatch.setattr(decord_reader, "read_frames", spy)
     path = videos_dir / "lsvq_1724.mp4"
-    with open_video(path, size=(64, 64)) as reader:
+    with open_video(path, size=(64, 64), backend="decord") as reader:
         assert isinstance(reader, DecordReader)
         assert reader._key_indices().tolist() == [0, 33, 66, 99, 132, 165, 198, 231]
         # Keyframes and the frames right after them: decord decodes little it does not return.
@@ -193,6 +193,6 @@ def test_decord_reader_prefers_the_targeted_read_only_where_it_saves_decoding(vi
         reader.get_batch([0, 1])
         assert len(calls) == 1  # decord's own read
     # 176x144: decoding the 112 unwanted frames costs less than opening the file a second time.
-    with open_video(videos_dir / "carphone_distorted.mp4", size=(64, 64)) as reader:
+    with open_video(videos_dir / "carphone_distorted.mp4", size=(64, 64), backend="decord") as reader:
         assert reader._key_indices().tolist() == [0]
         assert not reader._prefer_targeted(uniform_indices(120, 8))

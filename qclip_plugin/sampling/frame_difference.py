@@ -28,9 +28,9 @@ import numpy as np
 
 from qclip_plugin.atomic_files import atomic_write
 from qclip_plugin.cache import cache_dir as user_cache_dir
-from qclip_plugin.video import VideoReader, open_video
+from qclip_plugin.video import VideoReader, VideoReadError, open_video
 from qclip_plugin.video.guard import check_file
-from qclip_plugin.video.pyav_reader import PyAVReader, RGBConverter, display_rotation
+from qclip_plugin.video.pyav_reader import PyAVReader, RGBConverter, display_rotation, single_decoder_thread
 from qclip_plugin.video.reader import DEFAULT_CHUNK, as_size
 
 #: Decoding size for the profile: motion shows at 112 px and the decode stays cheap.
@@ -68,7 +68,23 @@ def profile_from_differences(d: np.ndarray) -> np.ndarray:
 
 
 def compute_profile(reader: VideoReader) -> np.ndarray:
-    """Eq. 13 over every frame ``reader`` yields (at the reader's size), uncached."""
+    """Eq. 13 over every frame ``reader`` yields (at the reader's size), uncached.
+
+    Damage seen by a multi-threaded PyAV decode is decided again with one thread (see
+    :meth:`~qclip_plugin.video.PyAVReader.single_threaded`), so the verdict is the same for any
+    thread count.
+    """
+    try:
+        return _profile(reader)
+    except VideoReadError:
+        single = getattr(reader, "single_threaded", lambda: None)()
+        if single is None:
+            raise
+        with single:
+            return _profile(single)
+
+
+def _profile(reader: VideoReader) -> np.ndarray:
     diffs: list[np.ndarray] = []
     last = None
     count = 0
@@ -350,7 +366,9 @@ def profile_single_pass(
 
     If PyAV decodes another number of frames than ``expected_frames`` (the count of the reader
     the caller samples with; default the container's), the profile is computed the usual
-    way instead and no frames are kept.
+    way instead and no frames are kept. So it is when the decode reports damage
+    (:mod:`qclip_plugin.video.damage`) with several threads: one thread then decides, and a
+    damaged video raises :class:`~qclip_plugin.video.VideoReadError`.
     """
     path, out_size = Path(path), as_size(size)
     entry = _cache_entry(path, out_size, cache_dir, {})
@@ -360,11 +378,14 @@ def profile_single_pass(
     worker = _ProfileWorker(out_size, kept)
     worker.start()
     frames = reader.decode_raw()
+    damage = None
     try:
         for frame in frames:
             if worker.error is not None:
                 break
             worker.queue.put(frame)
+    except VideoReadError as err:
+        damage = err
     finally:
         frames.close()
         worker.queue.put(None)
@@ -372,8 +393,12 @@ def profile_single_pass(
         reader.close()
     if worker.error is not None:
         raise worker.error
-    if worker.count != expected:
-        return frame_difference_profile(path, size=out_size, cache_dir=cache_dir), None
+    if damage is not None and single_decoder_thread(threads):
+        raise damage
+    if damage is not None or worker.count != expected:
+        # one decoder thread decides about damage (PyAVReader.single_threaded)
+        retry = 1 if damage is not None else threads
+        return frame_difference_profile(path, size=out_size, cache_dir=cache_dir, threads=retry), None
     m = profile_from_differences(worker.differences())
     if entry is not None:
         _store(entry, m)

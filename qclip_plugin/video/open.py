@@ -1,4 +1,11 @@
-"""``open_video``: pick the backend for a file and guard decord."""
+"""``open_video``: pick the backend for a file (PyAV by default, decord on request) and guard decord.
+
+PyAV is the default reader of container files because FFmpeg tells it about damage (corrupt
+packets and frames, decoding errors; :mod:`qclip_plugin.video.damage`) that decord conceals
+without a word, handing out frames that differ from run to run. It is as fast as decord on
+sampled frames (its targeted read decodes only what the frames depend on, see
+:mod:`qclip_plugin.video.targeted`) and bit-identical to it.
+"""
 
 from __future__ import annotations
 
@@ -36,16 +43,18 @@ def open_video(
             decoder); ``None`` keeps the coded size.
         yuv_geometry: ``(height, width)`` of a raw YUV420p file (default 1080x1920, LIVE-Qualcomm).
         yuv_fps: frame rate to report for raw YUV files.
-        backend: ``"auto"`` (``.yuv`` -> raw reader; else decord, PyAV if decord cannot open
-            the file), or force ``"decord"``, ``"pyav"``, ``"yuv"``.
-        guard: checks before decord sees the file: ``"header"`` (cheap, default),
-            ``"subprocess"`` (decord first runs in a child process: no abort or hang can reach
-            this one; ~0.3 s), ``"none"``. See :mod:`qclip_plugin.video.guard`.
+        backend: ``"auto"`` (``.yuv`` -> raw reader; else PyAV, which reports damage), or force
+            ``"pyav"``, ``"yuv"``, or ``"decord"`` (conceals damaged frames; see the module docstring).
+        guard: ``"subprocess"`` first decodes the file with decord in a child process (no abort or
+            hang can reach this one; ~0.3 s), for screening files of unknown origin; with
+            ``backend="decord"``, ``"header"`` (default) parses the header with PyAV before decord
+            sees the file and ``"none"`` skips that. See :mod:`qclip_plugin.video.guard`.
         threads: decoding threads of decord and PyAV (``0``: FFmpeg's choice, one per core); DataLoader
             workers use fewer, see :func:`qclip_plugin.data.pipeline.decoder_threads`.
 
     Raises:
-        VideoReadError: missing, empty, truncated, corrupt, or nothing decodable.
+        VideoReadError: missing, empty, truncated, corrupt, or nothing decodable; later, from
+            ``get_batch``/``iter_chunks``, damage found while decoding.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
@@ -56,30 +65,28 @@ def open_video(
     if backend == "yuv" or (backend == "auto" and path.suffix.lower() in YUV_SUFFIXES):
         geometry = tuple(yuv_geometry) if yuv_geometry is not None else DEFAULT_YUV_GEOMETRY
         return YUVReader(path, out_size, geometry=geometry, fps=yuv_fps)
-    if backend == "pyav":
-        return PyAVReader(path, out_size, threads=threads or True)
-    header = check_header(path) if guard != "none" else None
     if guard == "subprocess":
         check_in_subprocess(path)
+    if backend != "decord":  # PyAV checks the header itself, as check_header does
+        return PyAVReader(path, out_size, threads=threads or True)
+    return _open_decord(path, out_size, guard, threads)
+
+
+def _open_decord(path: Path, out_size: tuple[int, int] | None, guard: str, threads: int) -> DecordReader:
+    header = check_header(path) if guard != "none" else None
     try:
         source = (header.height, header.width) if header else None
         reader = DecordReader(path, out_size, source_size=source, num_threads=threads)
     except DecordOpenError as err:
-        if backend == "decord":
-            raise VideoReadError(path, f"decord cannot open it ({err})",
-                                 hint="try backend='pyav', or check the file with ffprobe") from err
-    else:
-        if header is not None and "mp4" in header.container and reader.num_frames < header.num_frames:
-            # decord indexes only the packets present, so a cut file would pass as a shorter video.
-            # (MP4's frame count is its sample table, exact; AVI and others count differently.)
-            reader.close()
-            raise VideoReadError(path, f"truncated: its index lists {header.num_frames} frames but only "
-                                 f"{reader.num_frames} are in the file")
-        return reader
-    try:
-        return PyAVReader(path, out_size, threads=threads or True)
-    except VideoReadError as err:
-        raise VideoReadError(path, f"{err.reason}; decord could not open it either") from err
+        raise VideoReadError(path, f"decord cannot open it ({err})",
+                             hint="try backend='pyav', or check the file with ffprobe") from err
+    if header is not None and "mp4" in header.container and reader.num_frames < header.num_frames:
+        # decord indexes only the packets present, so a cut file would pass as a shorter video.
+        # (MP4's frame count is its sample table, exact; AVI and others count differently.)
+        reader.close()
+        raise VideoReadError(path, f"truncated: its index lists {header.num_frames} frames but only "
+                             f"{reader.num_frames} are in the file")
+    return reader
 
 
 def video_info(path: str | os.PathLike, **options) -> dict:

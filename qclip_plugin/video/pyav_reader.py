@@ -16,6 +16,13 @@ from pathlib import Path
 import av
 import numpy as np
 
+from qclip_plugin.video.damage import (
+    REORDER_MARGIN,
+    check_frame,
+    check_frame_size,
+    check_packet,
+    decode_error,
+)
 from qclip_plugin.video.errors import VideoReadError
 from qclip_plugin.video.reader import DEFAULT_CHUNK, VideoReader
 
@@ -77,6 +84,11 @@ def set_decoder_threads(stream: av.video.stream.VideoStream, threads: int | bool
         stream.codec_context.thread_count = count
 
 
+def single_decoder_thread(threads: int | bool) -> bool:
+    """Whether ``threads`` (as in :func:`set_decoder_threads`) means one decoding thread."""
+    return threads is False or (threads is not True and int(threads) == 1)
+
+
 def _open_container(path: Path) -> av.container.InputContainer:
     try:
         return av.open(str(path), metadata_errors="ignore")
@@ -99,9 +111,12 @@ class PyAVReader(VideoReader):
             if not container.streams.video:
                 raise VideoReadError(path, "the file holds no video stream")
             stream = container.streams.video[0]
+            if stream.codec_context is None:
+                raise VideoReadError(path, "the video stream has no decoder (unknown codec or damaged header)")
             height, width = stream.codec_context.height, stream.codec_context.width
             if not height or not width:
                 raise VideoReadError(path, "the video stream has no frame size (damaged header)")
+            check_frame_size(path, height, width)
             num_frames = stream.frames or sum(1 for p in container.demux(stream) if p.size)
             rate = stream.average_rate or stream.guessed_rate
             if stream.frames:
@@ -123,6 +138,19 @@ class PyAVReader(VideoReader):
             if display_rotation(first) in (90, 270):
                 self.height, self.width = width, height
 
+    def single_threaded(self) -> PyAVReader | None:
+        """The same video opened with one decoder thread, or ``None`` if this reader already has one.
+
+        Decoding damaged data with frame threads, FFmpeg can flag (or raise on) frames that a
+        single thread decodes without complaint, depending on timing. A damage signal seen with
+        several threads is therefore decided again with one (:meth:`_read_sorted`,
+        :func:`~qclip_plugin.sampling.frame_difference.compute_profile`): its verdict, frames or
+        :class:`VideoReadError`, is what every thread count returns.
+        """
+        if single_decoder_thread(self._threads):
+            return None
+        return PyAVReader(self.path, self._size, threads=False)
+
     def close(self) -> None:
         if self._unused is not None:
             self._unused.close()
@@ -131,15 +159,23 @@ class PyAVReader(VideoReader):
     def decode_raw(self) -> Iterator[av.VideoFrame]:
         """Every decodable frame in order, as FFmpeg decoded it (no conversion).
 
-        Stops early on truncated or corrupt data; the error is kept in ``self.decode_error``.
+        Damage the demuxer or decoder reports (a corrupt packet, a frame decoded with concealed
+        errors) raises :class:`VideoReadError` (see :mod:`qclip_plugin.video.damage`). A decoder
+        error stops the frames early; it is kept in ``self.decode_error`` for :meth:`fail`.
         Convert frames with ``RGBConverter(size)`` to get exactly what ``get_batch`` returns.
         """
         container, self._unused = self._unused or _open_container(self.path), None
         self.decode_error = None
+        number = 0
         try:
             stream = container.streams.video[0]
             set_decoder_threads(stream, self._threads)
-            yield from container.decode(stream)
+            for packet_number, packet in enumerate(container.demux(stream)):
+                check_packet(self.path, packet, packet_number)
+                for frame in packet.decode():
+                    check_frame(self.path, frame, number)
+                    number += 1
+                    yield frame
         except av.error.FFmpegError as err:
             self.decode_error = err
         finally:
@@ -153,6 +189,8 @@ class PyAVReader(VideoReader):
     def fail(self, decoded: int) -> VideoReadError:
         """The error for a stream that stopped after ``decoded`` of ``num_frames`` frames."""
         err = getattr(self, "decode_error", None)
+        if err is not None and decoded >= self.num_frames:
+            return decode_error(self.path, err, decoded)
         if decoded == 0:
             reason = "no frame could be decoded" + (f" ({err})" if err else "")
         else:
@@ -164,25 +202,39 @@ class PyAVReader(VideoReader):
         # Imported here: the targeted reader builds on this module's converter.
         from qclip_plugin.video.targeted import read_frames
 
-        frames = read_frames(self.path, indices, self._size, expected_frames=self.num_frames,
-                             threads=self._threads)
-        return frames if frames is not None else self._read_sequential(indices)
+        try:
+            frames = read_frames(self.path, indices, self._size, expected_frames=self.num_frames,
+                                 threads=self._threads)
+            return frames if frames is not None else self._read_sequential(indices)
+        except VideoReadError:
+            single = self.single_threaded()
+            if single is None:
+                raise
+            with single:  # one thread decides (see single_threaded)
+                return single._read_sorted(indices)
 
     def _read_sequential(self, indices: np.ndarray) -> np.ndarray:
-        """Decode every frame up to the last wanted one (files without usable timestamps; damaged files)."""
+        """Decode every frame up to the last wanted one (files without usable timestamps; damaged
+        files), and :data:`~qclip_plugin.video.damage.REORDER_MARGIN` frames on: a reference frame
+        shown after the last wanted one is output later, and its damage must be seen too."""
+        convert = RGBConverter(self._size)
         out = np.empty((len(indices), self.height, self.width, 3), np.uint8)
-        wanted = iter(enumerate(indices.tolist()))
-        pos, target = next(wanted)
+        slot = {int(i): n for n, i in enumerate(indices.tolist())}
+        stop = int(indices[-1]) + REORDER_MARGIN
         decoded = 0
-        for frame_index, rgb in enumerate(self._decode()):
-            decoded = frame_index + 1
-            if frame_index == target:
-                out[pos] = rgb
-                nxt = next(wanted, None)
-                if nxt is None:
-                    return out
-                pos, target = nxt
-        raise self.fail(decoded)
+        frames = self.decode_raw()
+        try:
+            for frame_index, frame in enumerate(frames):
+                decoded = frame_index + 1
+                if frame_index in slot:
+                    out[slot[frame_index]] = convert(frame)
+                if frame_index >= stop:
+                    break
+        finally:
+            frames.close()
+        if decoded <= indices[-1] or self.decode_error is not None:
+            raise self.fail(decoded)
+        return out
 
     def iter_chunks(self, chunk_size: int = DEFAULT_CHUNK) -> Iterator[np.ndarray]:
         decoded = 0

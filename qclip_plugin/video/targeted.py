@@ -15,6 +15,12 @@ as a sequential reader does, mostly decodes frames nobody asked for. Here:
 
 The frames are bit-identical to decord's ``get_batch`` and to a sequential PyAV decode (both
 start at the same keyframes; tested on the shared clips and generated videos).
+
+Damage (:mod:`qclip_plugin.video.damage`) is checked in every frame a group decodes from its
+keyframe on: a corrupt packet or a frame the decoder marks corrupt raises
+:class:`~qclip_plugin.video.errors.VideoReadError`. Frames shown before their group's keyframe
+(the leading B-frames of an open GOP, whose references lie before it) are not checked: they
+always miss a reference when decoding starts at the keyframe, and no later frame uses them.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from qclip_plugin.video.damage import check_frame, check_packet
+from qclip_plugin.video.errors import VideoReadError
 from qclip_plugin.video.pyav_reader import RGBConverter, _open_container, set_decoder_threads
 
 
@@ -45,10 +53,18 @@ class PacketIndex:
 
 
 def index_packets(
-    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream, declared: int | None = None
 ) -> PacketIndex | None:
-    """Demux every packet of ``stream``; ``None`` when presentation times cannot order them."""
+    """Demux every packet of ``stream``; ``None`` when presentation times cannot order them.
+
+    Fewer packets than ``declared`` in an MP4 (:func:`check_complete`), or a packet the demuxer
+    marks corrupt, raise :class:`~qclip_plugin.video.errors.VideoReadError`.
+    """
     packets = [p for p in container.demux(stream) if p.size]
+    if declared is not None:
+        check_complete(container.name, container, len(packets), declared)
+    for number, packet in enumerate(packets):
+        check_packet(container.name, packet, number)
     if not packets or any(p.pts is None for p in packets):
         return None  # no timestamps: only a sequential decode knows the order
     pts = np.array([p.pts for p in packets], np.int64)
@@ -63,6 +79,14 @@ def index_packets(
     return PacketIndex(
         packets, display, position, keyframes, dict(zip(pts.tolist(), display.tolist(), strict=True))
     )
+
+
+def check_complete(path: str | Path, container: av.container.InputContainer, packets: int, declared: int) -> None:
+    """:class:`~qclip_plugin.video.errors.VideoReadError` if an MP4/MOV file holds fewer video
+    packets than its sample table lists (a cut file; other containers count frames loosely)."""
+    if packets < declared and "mp4" in container.format.name:
+        raise VideoReadError(path, f"truncated: its index lists {declared} frames but only {packets} are in the file",
+                             hint="the file was cut short (an interrupted download or copy); fetch it again")
 
 
 def plan_groups(index: PacketIndex, indices: np.ndarray) -> list[tuple[int, int, set[int]]]:
@@ -94,6 +118,8 @@ def read_frames(
     ``None`` means this way of reading does not apply (no usable timestamps, another frame count
     than ``expected_frames``, a decoding error or a wanted frame the decoder did not return); the
     caller then reads sequentially, which also produces the right error for damaged files.
+    Damage the decoder reports in a decoded frame raises
+    :class:`~qclip_plugin.video.errors.VideoReadError` (see the module docstring).
     ``threads`` as in :func:`~qclip_plugin.video.pyav_reader.set_decoder_threads`.
     """
     try:
@@ -104,7 +130,7 @@ def read_frames(
         if not container.streams.video:
             return None
         stream = container.streams.video[0]
-        index = index_packets(container, stream)
+        index = index_packets(container, stream, expected_frames)
         if index is None or (expected_frames is not None and index.num_frames != expected_frames):
             return None
         if indices.size == 0 or indices[0] < 0 or indices[-1] >= index.num_frames:
@@ -115,6 +141,7 @@ def read_frames(
         slot = {i: n for n, i in enumerate(indices.tolist())}
         frames: list[np.ndarray | None] = [None] * len(slot)
         for first, last, wanted in plan_groups(index, indices):
+            key = int(index.display[first])
             for pos in range(first, last + 2):
                 if pos <= last:
                     packet = index.packets[pos]
@@ -124,6 +151,8 @@ def read_frames(
                     packet = None  # drain: the group's last frames are still in the reorder queue
                 for frame in codec.decode(packet):
                     i = index.frame_of_pts.get(frame.pts)
+                    if i is None or i >= key:  # a leading frame of an open GOP is left unchecked
+                        check_frame(path, frame, i)
                     if i in wanted:
                         frames[slot[i]] = convert(frame)
             codec.flush_buffers()
