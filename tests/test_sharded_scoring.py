@@ -92,5 +92,6 @@ def test_cli_shards_then_merge(videos, tmp_path, capsys):
     whole = tmp_path / "whole.csv"
     assert main(["score", *common[:-1], str(whole)]) == 0
     assert output.read_bytes() == whole.read_bytes()
-    assert main(["merge", str(tmp_path / "none.csv")]) == 1
-    assert "was not scored in shards" in capsys.readouterr().out
+    capsys.readouterr()
+    assert main(["merge", str(tmp_path / "none.csv")]) == 2  # a user error: message, no traceback
+    assert "was not scored in shards" in capsys.readouterr().err

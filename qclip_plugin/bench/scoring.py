@@ -5,19 +5,32 @@
 >>> metric = create_metric("qclip", preset="tiny", pretrained=False)       # doctest: +SKIP
 >>> summary = score_videos(metric, ["videos/"], output="scores.csv")        # doctest: +SKIP
 >>> print(summary)                                                           # doctest: +SKIP
-scored 7, skipped 0, failed 1 in 3.1 s (2.26 videos/s) -> scores.csv
+scored 7, skipped 0, failed 2 (1 damaged, 1 dangling link) in 3.1 s (2.26 videos/s) -> scores.csv
 
-The output CSV has one row per video: ``path, score, status, error, metric`` (``status`` is ``ok``
-or ``failed``; ``error`` says why; ``metric`` fingerprints the metric and its configuration, see
-:func:`metric_fingerprint`, and a run refuses to resume a file scored by another one). Rows are appended after every batch, so an interrupted run loses at
-most one batch; running again with the same output skips the videos already scored and retries the
-failed ones. ``qclip-bench evaluate --predictions scores.csv`` evaluates it against labels.
+The output CSV has one row per input video: ``path, score, status, error, metric`` (``status`` is
+``ok`` or ``failed``; ``error`` says why; ``metric`` fingerprints the metric and its configuration,
+see :func:`metric_fingerprint`, and a run refuses to resume a file scored by another one). Every
+input gets exactly one row: dangling links, directories named like videos, unreadable files and
+folders are failed rows with the real reason (:func:`collect_videos`); a name that is not valid
+UTF-8 is written with ``\\x`` escapes (:func:`display_path`) and the ``error`` column says so. A
+non-finite score fails its video. Running again with the same output skips the videos already
+scored and retries the failed ones. ``qclip-bench evaluate --predictions scores.csv`` evaluates it.
+
+Crash safety (:class:`ScoresWriter`, the one writer of a scores file, reused by other runners):
+
+- one writer per output: an exclusive lock ``scores.csv.lock`` (``filelock``) is held for the whole
+  run; a second run on the same output waits ``lock_timeout`` seconds, then refuses
+  (:class:`OutputBusyError`) instead of rewriting the file under the first one;
+- rows are appended after every batch, flushed and fsynced: a kill loses at most one batch;
+- a last line cut by a crash or power loss (no line end, or not a valid row) is dropped with a
+  note when the file is read (:func:`read_scores_file`) and its video is scored again; an invalid
+  row elsewhere is an error naming the line.
 
 Sharded scoring: ``score_videos(..., shard=(i, N))`` scores the ``i``-th contiguous block of the
-videos into its own part file (:func:`shard_output`, resumable like any output) and records the
-whole video list beside it (:func:`manifest_path`); :func:`merge_shards` joins the N parts into
-one file, in input order, identical to the output of an unsharded run. ``qclip-bench score``
-under ``torchrun`` shards by rank and merges on rank 0 once every rank is done.
+videos into its own part file (:func:`shard_output`, locked and resumable like any output) and
+records the whole video list beside it (:func:`manifest_path`); :func:`merge_shards` joins the N
+parts into one file, in input order, identical to the output of an unsharded run. ``qclip-bench
+score`` under ``torchrun`` shards by rank and merges on rank 0 once every rank is done.
 """
 
 from __future__ import annotations
@@ -25,16 +38,25 @@ from __future__ import annotations
 import csv
 import hashlib
 import inspect
+import io
 import json
+import logging
+import math
 import os
+import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from qclip_plugin.errors import UserError
+
+log = logging.getLogger(__name__)
 
 #: File extensions taken from folders (lower case).
 VIDEO_EXTENSIONS: frozenset[str] = frozenset(
@@ -44,6 +66,32 @@ VIDEO_EXTENSIONS: frozenset[str] = frozenset(
 LIST_EXTENSIONS: frozenset[str] = frozenset({".txt", ".csv", ".lst", ".list"})
 OUTPUT_COLUMNS: tuple[str, ...] = ("path", "score", "status", "error", "metric")
 REQUIRED_COLUMNS: tuple[str, ...] = OUTPUT_COLUMNS[:4]
+#: The note written in the ``error`` column of a video whose name is not valid UTF-8.
+ESCAPED_NAME_NOTE = "file name is not valid UTF-8: written with \\x escapes"
+_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
+
+
+class ScoresFileError(UserError, ValueError):
+    """An output that is not a scores file, holds another metric's scores, or has an invalid row."""
+
+
+class OutputBusyError(UserError, RuntimeError):
+    """Another process is writing the same scores file."""
+
+
+class InputError(UserError, FileNotFoundError):
+    """A file, folder or list given to score does not exist or cannot be read."""
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """The path as written in a scores file: itself, or with ``\\xNN`` escapes for bytes that are
+    not UTF-8 (names Python keeps as surrogates, which no UTF-8 file can hold)."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
 
 
 def metric_fingerprint(metric: Any, amp: str | torch.dtype | None = None) -> str:
@@ -85,8 +133,11 @@ class ScoringSummary:
     skipped: int = 0
     failed: int = 0
     seconds: float = 0.0
-    failures: dict[str, str] = field(default_factory=dict)  # path -> reason
-    scores: dict[str, float] = field(default_factory=dict)  # path -> score (this run)
+    failures: dict[str, str] = field(default_factory=dict)  # path (display_path) -> reason
+    scores: dict[str, float] = field(default_factory=dict)  # path (display_path) -> score (this run)
+    reasons: Counter = field(default_factory=Counter)  # failure kind -> count (this run)
+    escaped_names: int = 0  # videos whose names are not valid UTF-8 (written escaped)
+    notes: list[str] = field(default_factory=list)  # things done to the output (a torn line dropped)
 
     @property
     def videos_per_second(self) -> float:
@@ -94,20 +145,31 @@ class ScoringSummary:
 
     def __str__(self) -> str:
         target = f" -> {self.output}" if self.output else ""
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+        names = f", {self.escaped_names} names not UTF-8 (written escaped)" if self.escaped_names else ""
         return (
-            f"scored {self.scored}, skipped {self.skipped}, failed {self.failed} in {self.seconds:.1f} s "
-            f"({self.videos_per_second:.2f} videos/s){target}"
+            f"scored {self.scored}, skipped {self.skipped}, failed {self.failed}{f' ({kinds})' if kinds else ''}"
+            f"{names} in {self.seconds:.1f} s ({self.videos_per_second:.2f} videos/s){target}"
         )
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs
 
 
 def read_video_list(path: str | os.PathLike, root: str | os.PathLike | None = None) -> list[Path]:
     """Videos named in a list file: the first comma-separated field of each line (so the community
     label lists ``relative/path, duration, fps, MOS`` work), relative to ``root`` (default: the list's
-    folder). Blank lines and ``#`` comments are skipped; a header line naming ``path``/``name`` too."""
+    folder). Blank lines and ``#`` comments are skipped; a header line naming ``path``/``name`` too.
+    Bytes that are not UTF-8 are kept as the file system's own (the names they spell)."""
     path = Path(path)
     base = Path(root) if root is not None else path.parent
+    try:
+        text = path.read_bytes().decode("utf-8", "surrogateescape")
+    except OSError as error:
+        raise InputError(f"cannot read the list file {path}: {error.strerror or error}") from error
     videos = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         entry = line.split(",")[0].strip()
         if not entry or entry.startswith("#") or (number == 1 and entry.lower() in ("path", "name", "video")):
             continue
@@ -115,40 +177,251 @@ def read_video_list(path: str | os.PathLike, root: str | os.PathLike | None = No
     return videos
 
 
+def _folder_videos(folder: Path) -> list[Path]:
+    """Every entry under ``folder`` named like a video, whatever it is (file, dangling link,
+    directory), and every sub-folder that cannot be listed: each becomes a row."""
+    found: list[Path] = []
+
+    def unreadable(error: OSError) -> None:
+        found.append(Path(error.filename))  # scored as a failure: check_file gives the reason
+
+    for directory, folders, files in os.walk(folder, onerror=unreadable):
+        for name in folders + files:
+            if Path(name).suffix.lower() in VIDEO_EXTENSIONS:
+                found.append(Path(directory) / name)
+        folders[:] = [f for f in folders if Path(f).suffix.lower() not in VIDEO_EXTENSIONS]
+    return sorted(found)
+
+
 def collect_videos(inputs: Iterable[str | os.PathLike], root: str | os.PathLike | None = None) -> list[Path]:
     """Expand files, folders (recursively, :data:`VIDEO_EXTENSIONS`, sorted) and list files
     (:data:`LIST_EXTENSIONS`, see :func:`read_video_list`) into absolute video paths, in order, without
-    duplicates. A missing input raises ``FileNotFoundError``; missing videos named by a list are kept
-    (they are recorded as failures when scored)."""
+    duplicates. Nothing named like a video is left out: broken links, directories named ``*.mp4``
+    and sub-folders that cannot be listed are kept, so that scoring records each with its reason.
+    A missing input raises :class:`InputError`; missing videos named by a list are kept."""
     videos: list[Path] = []
     for item in inputs:
         path = Path(item).expanduser()
-        if path.is_dir():
-            videos += sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS
-            )
+        if path.is_dir() and path.suffix.lower() not in VIDEO_EXTENSIONS:
+            videos += _folder_videos(path)
         elif path.suffix.lower() in LIST_EXTENSIONS and path.is_file():
             videos += read_video_list(path, root)
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
             videos.append(path)
         else:
-            raise FileNotFoundError(f"{path} does not exist (expected a video, a folder or a list file)")
+            raise InputError(f"{path} does not exist (expected a video, a folder or a list file)")
     return list(dict.fromkeys(p.absolute() for p in videos))
 
 
-def read_scores(output: str | os.PathLike) -> dict[str, dict[str, str]]:
-    """The rows of an existing output file by path (empty if there is none)."""
+# --------------------------------------------------------------------------------------------------
+# the scores file
+
+
+@dataclass
+class ScoresFile:
+    """The rows of a scores file, by path, and the torn last line dropped from it (if any)."""
+
+    path: Path
+    rows: dict[str, dict[str, str]]
+    torn: str | None = None
+
+    @property
+    def note(self) -> str | None:
+        if self.torn is None:
+            return None
+        return (f"{self.path}: dropped its last line, cut short by an interrupted write ({self.torn[:80]!r}); "
+                "that video is scored again")
+
+
+def _invalid(row: list[str], header: list[str]) -> str | None:
+    """Why a row of a scores file is not one (None if it is)."""
+    if len(row) != len(header) or any("\x00" in value for value in row):
+        return f"{len(row)} fields, expected {len(header)}"
+    values = dict(zip(header, row, strict=True))
+    if values["status"] not in ("ok", "failed"):
+        return f"status {values['status']!r}"
+    if values["status"] == "ok":
+        try:
+            if not math.isfinite(float(values["score"])):
+                return f"score {values['score']!r}"
+        except ValueError:
+            return f"score {values['score']!r}"
+    if values.get("metric") and not _FINGERPRINT.fullmatch(values["metric"]):
+        return f"metric {values['metric']!r}"
+    return None
+
+
+def _decode(output: Path, data: bytes) -> tuple[str, str | None]:
+    """The text of a scores file, and its last line when that one was cut (or is not UTF-8)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if b"\n" in data[error.start:].rstrip(b"\r\n"):  # not in the last line: not a torn write
+            line = data.count(b"\n", 0, error.start) + 1
+            raise ScoresFileError(f"{output}, line {line}: not UTF-8 text ({error.reason}); "
+                                  "it is not a scores file, or it is damaged: choose another --output") from None
+        cut = data.rfind(b"\n", 0, error.start) + 1
+        return data[:cut].decode("utf-8"), data[cut:].decode("utf-8", "replace")
+    cut = text.rfind("\n") + 1
+    return text[:cut], (text[cut:] or None)
+
+
+def read_scores_file(output: str | os.PathLike) -> ScoresFile:
+    """Read a scores file (empty if there is none), dropping a torn last line (see the module docstring).
+
+    Raises:
+        ScoresFileError: not a scores file (other columns, not UTF-8), or an invalid row that is
+            not the last one (line named).
+    """
     output = Path(output)
     if not output.is_file() or output.stat().st_size == 0:
-        return {}
-    with output.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if reader.fieldnames is None or not set(REQUIRED_COLUMNS) <= set(reader.fieldnames):
-            raise ValueError(
-                f"{output} exists but is not a scores file (columns {reader.fieldnames}, expected "
-                f"{list(OUTPUT_COLUMNS)}); choose another --output or delete it"
+        return ScoresFile(output, {})
+    text, torn = _decode(output, output.read_bytes())
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    header = records[0] if records else []
+    if not set(REQUIRED_COLUMNS) <= set(header):
+        raise ScoresFileError(
+            f"{output} exists but is not a scores file (columns {header}, expected "
+            f"{list(OUTPUT_COLUMNS)}); choose another --output or delete it"
+        )
+    rows: dict[str, dict[str, str]] = {}
+    for number, record in enumerate(records[1:], start=2):
+        problem = _invalid(record, header)
+        if problem is None:
+            row = dict(zip(header, record, strict=True))
+            rows[row["path"]] = row
+        elif number == len(records) and torn is None:
+            torn = ",".join(record)  # a complete but broken last line: a crash left it half written
+        else:
+            raise ScoresFileError(f"{output}, line {number}: not a scores row ({problem}); fix or delete that line")
+    return ScoresFile(output, rows, torn)
+
+
+def read_scores(output: str | os.PathLike) -> dict[str, dict[str, str]]:
+    """The rows of an existing output file by path (empty if there is none), a torn last line dropped."""
+    return read_scores_file(output).rows
+
+
+def score_row(path: str | os.PathLike, score: float | None, reason: str, fingerprint: str) -> dict[str, str]:
+    """One output row: ``ok`` with the score, or ``failed`` with the reason; the name escaped if it
+    is not UTF-8 (:func:`display_path`, noted in ``error``)."""
+    shown = display_path(path)
+    if shown != os.fspath(path):
+        reason = f"{reason}; {ESCAPED_NAME_NOTE}" if reason else ESCAPED_NAME_NOTE
+    return {
+        "path": shown,
+        "score": "" if score is None else f"{score:.8g}",
+        "status": "failed" if score is None else "ok",
+        "error": reason,
+        "metric": fingerprint,
+    }
+
+
+class ScoresWriter:
+    """The one writer of a scores file: an exclusive lock, resume, appends fsynced per write.
+
+    ::
+
+        with ScoresWriter("scores.csv", fingerprint) as out:    # locks scores.csv.lock
+            todo = out.todo(videos)                              # videos without an ok row
+            out.write([score_row(path, score, reason, fingerprint), ...])
+
+    Args:
+        output: the CSV file.
+        fingerprint: :func:`metric_fingerprint` of the metric scoring into it; ok rows of another
+            fingerprint make resuming an error (:class:`ScoresFileError`).
+        resume: keep the rows already there (``False``: start the file afresh).
+        lock_timeout: seconds to wait for another writer of the same file to finish (``0``: refuse
+            at once, ``None``: wait as long as it takes); then :class:`OutputBusyError`.
+        metric_name: how the metric is named in messages.
+    """
+
+    def __init__(self, output: str | os.PathLike, fingerprint: str, *, resume: bool = True,
+                 lock_timeout: float | None = 0.0, metric_name: str = "") -> None:
+        from filelock import FileLock
+
+        self.output = Path(output)
+        self.fingerprint, self.resume, self.metric_name = fingerprint, resume, metric_name
+        self.lock_timeout = lock_timeout
+        self.lock = FileLock(f"{self.output}.lock")
+        self.previous: dict[str, dict[str, str]] = {}
+        self.notes: list[str] = []
+        self.kept = 0  # rows of earlier runs left in the file by todo()
+        self._handle = None
+
+    def __enter__(self) -> ScoresWriter:
+        from filelock import Timeout
+
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.lock.acquire(timeout=-1 if self.lock_timeout is None else self.lock_timeout)
+        except Timeout:
+            waited = f" after waiting {self.lock_timeout:g} s" if self.lock_timeout else ""
+            raise OutputBusyError(
+                f"another run is writing {self.output} (it holds {self.lock.lock_file}){waited}; let it finish, "
+                "or score into another --output (two writers on one file would lose rows)"
+            ) from None
+        try:
+            self._read_previous()
+        except BaseException:
+            self.lock.release()
+            raise
+        return self
+
+    def _read_previous(self) -> None:
+        if not self.resume:
+            return
+        existing = read_scores_file(self.output)
+        if existing.note:
+            self.notes.append(existing.note)
+            log.warning(existing.note)
+        others = {r.get("metric") or "" for r in existing.rows.values() if r["status"] == "ok"} - {self.fingerprint}
+        if others:
+            raise ScoresFileError(
+                f"{self.output} holds scores of another metric or configuration (metric column {sorted(others)}, "
+                f"this one is {self.fingerprint}: {self.metric_name}); resuming would mix them. Choose another "
+                "output, or rescore everything with resume=False (--no-resume)."
             )
-        return {row["path"]: row for row in reader}
+        self.previous = existing.rows
+
+    def todo(self, videos: Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
+        """The videos without an ok row; rewrite the file (atomically) without the rows they replace."""
+        from qclip_plugin.atomic_files import atomic_write
+
+        done = {path for path, row in self.previous.items() if row["status"] == "ok"}
+        todo = [v for v in videos if display_path(v) not in done]
+        redone = {display_path(v) for v in todo}
+        kept = [row for path, row in self.previous.items() if path not in redone]
+
+        def rewrite(handle) -> None:
+            writer = csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(kept)
+
+        atomic_write(self.output, rewrite)
+        self.kept = len(kept)
+        self._handle = self.output.open("a", newline="", encoding="utf-8")
+        return todo
+
+    def write(self, rows: Iterable[dict[str, str]]) -> None:
+        """Append rows, then flush and fsync: they survive a kill or a power loss from here on."""
+        if self._handle is None:
+            raise RuntimeError("ScoresWriter.todo() opens the file for appending; call it first")
+        csv.DictWriter(self._handle, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore").writerows(rows)
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def __exit__(self, *exc) -> None:
+        try:
+            if self._handle is not None:
+                self._handle.close()
+                self._handle = None
+        finally:
+            self.lock.release()
+
+
+# --------------------------------------------------------------------------------------------------
+# scoring
 
 
 def _loads_uint8(metric: Any) -> bool:
@@ -171,28 +444,74 @@ class _Videos(torch.utils.data.Dataset):
     and the scoring loop normalises them (bit-identically) as it batches them.
     """
 
-    def __init__(self, metric: Any, paths: Sequence[Path], strict: bool, raw: bool = False) -> None:
+    def __init__(self, metric: Any, paths: Sequence[str | os.PathLike], strict: bool, raw: bool = False) -> None:
         self.metric, self.paths, self.strict, self.raw = metric, list(paths), strict, raw
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, str]:
-        path = str(self.paths[index])
+    def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, tuple[str, str]]:
+        path = os.fspath(self.paths[index])
         try:
-            return path, self.metric.load(path, normalize=False) if self.raw else self.metric.load(path), ""
+            frames = self.metric.load(path, normalize=False) if self.raw else self.metric.load(path)
+            return path, frames, ("", "")
         except Exception as error:  # recorded per video; --strict re-raises in the main process
             if self.strict:
                 raise
             return path, None, _reason(error)
 
 
-def _reason(error: BaseException) -> str:
+def _reason(error: BaseException) -> tuple[str, str]:
+    """``(reason, kind)`` of a failure, as recorded and counted."""
     from qclip_plugin.video.errors import VideoReadError
 
     if isinstance(error, VideoReadError):
-        return error.reason
-    return f"{type(error).__name__}: {error}"
+        return error.reason, error.kind
+    return f"{type(error).__name__}: {error}", type(error).__name__
+
+
+class NonFiniteScoreError(UserError, ValueError):
+    """The model gave NaN or infinity for a video (``--strict`` stops on it)."""
+
+
+def _score_batch(metric: Any, good: list[tuple[str, Any]], raw: bool, amp) -> list[float]:
+    from qclip_plugin.bench.precision import autocast
+    from qclip_plugin.data.pipeline import normalize_frames
+
+    with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
+        items = [f for _, f in good]
+        if raw:
+            stacked = normalize_frames(items, metric.preprocessing.mean, metric.preprocessing.std)
+        elif hasattr(metric, "collate"):
+            stacked = metric.collate(items)
+        else:
+            stacked = torch.stack(items)
+        return metric.score_frames(stacked).float().cpu().tolist()
+
+
+def _record(summary: ScoringSummary, batch: list, scored: dict[str, float], strict: bool,
+            fingerprint: str) -> list[dict[str, str]]:
+    """Count a batch in ``summary`` and return its output rows (a non-finite score is a failure)."""
+    rows = []
+    for path, _, (reason, kind) in batch:
+        score = scored.get(path)
+        if score is not None and not math.isfinite(score):
+            error = NonFiniteScoreError(f"{display_path(path)}: the model gave a non-finite score ({score})")
+            if strict:
+                raise error
+            score, reason, kind = None, f"the model gave a non-finite score ({score}); check the weights", "non-finite score"
+        row = score_row(path, score, reason, fingerprint)
+        shown = row["path"]
+        summary.escaped_names += shown != path
+        if score is None:
+            summary.failed += 1
+            summary.failures[shown] = reason
+            summary.reasons[kind or "failed"] += 1
+        else:
+            summary.scored += 1
+            summary.scores[shown] = score
+        rows.append(row)
+    return rows
 
 
 def score_videos(
@@ -209,6 +528,7 @@ def score_videos(
     shard: tuple[int, int] | None = None,
     amp: str | torch.dtype | None = None,
     prefetch_factor: int | None = None,
+    lock_timeout: float | None = 0.0,
 ) -> ScoringSummary:
     """Score every video of ``inputs`` with ``metric`` and write ``path, score, status, error, metric`` rows.
 
@@ -220,7 +540,7 @@ def score_videos(
         batch_size: videos per forward pass (they are sampled to the same number of frames).
         num_workers: decoding processes (torch ``DataLoader`` workers); 0 decodes in this process.
             With workers on CPU the model uses at most the cores they leave (at least one thread).
-        strict: stop at the first unreadable video instead of recording it.
+        strict: stop at the first unreadable video (or non-finite score) instead of recording it.
         resume: skip the videos ``output`` already scored (``status == ok``); failed ones are retried.
         root: the folder list files' relative paths start from (default: each list's folder).
         progress: show a progress bar on stderr.
@@ -229,9 +549,14 @@ def score_videos(
         amp: ``bf16`` / ``fp16``: run the model under ``torch.autocast`` (scores are written as
             float32 either way; see :mod:`qclip_plugin.bench.precision`).
         prefetch_factor: batches each decoding worker prepares ahead (torch's default: 2).
+        lock_timeout: seconds to wait while another run writes the same output (``None``: no limit);
+            then :class:`OutputBusyError`. See :class:`ScoresWriter`.
+
+    Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` saying how many rows the output keeps and
+    how to resume.
     """
     start = time.perf_counter()
-    videos = collect_videos(inputs, root=root)
+    videos: list[str | os.PathLike] = list(collect_videos(inputs, root=root))
     output = Path(output) if output is not None else None
     fingerprint = metric_fingerprint(metric, amp)
     if shard is not None:
@@ -242,48 +567,41 @@ def score_videos(
         from qclip_plugin.bench.distributed import shard_slice
 
         videos = shard_slice(videos, index, count)
-    previous = read_scores(output) if output is not None and resume else {}
-    others = {row.get("metric") or "" for row in previous.values() if row["status"] == "ok"} - {fingerprint}
-    if others:
-        raise ValueError(
-            f"{output} holds scores of another metric or configuration (metric column {sorted(others)}, this "
-            f"one is {fingerprint}: {getattr(metric, 'metric_name', metric)}); resuming would mix them. "
-            "Choose another output, or rescore everything with resume=False (--no-resume)."
-        )
-    done = {path for path, row in previous.items() if row["status"] == "ok"}
-    todo = [v for v in videos if str(v) not in done]
-    summary = ScoringSummary(output=output, skipped=len(videos) - len(todo))
+    summary = ScoringSummary(output=output)
+    if output is None:
+        _score_loop(metric, videos, None, summary, fingerprint, batch_size=batch_size, num_workers=num_workers,
+                    strict=strict, progress=progress, amp=amp, prefetch_factor=prefetch_factor)
+    else:
+        with ScoresWriter(output, fingerprint, resume=resume, lock_timeout=lock_timeout,
+                          metric_name=str(getattr(metric, "metric_name", metric))) as writer:
+            summary.notes += writer.notes
+            todo = writer.todo(videos)
+            summary.skipped = len(videos) - len(todo)
+            try:
+                _score_loop(metric, todo, writer, summary, fingerprint, batch_size=batch_size,
+                            num_workers=num_workers, strict=strict, progress=progress, amp=amp,
+                            prefetch_factor=prefetch_factor)
+            except KeyboardInterrupt:
+                written = summary.scored + summary.failed
+                raise KeyboardInterrupt(
+                    f"interrupted: {output} keeps {writer.kept + written} rows ({written} from this run); "
+                    "run the same command again to resume (it skips the videos already scored)"
+                ) from None
+    summary.seconds = time.perf_counter() - start
+    return summary
 
-    writer = None
-    handle = None
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        retried = {str(v) for v in todo}
-        kept = [row for path, row in previous.items() if path not in retried]
-        from qclip_plugin.atomic_files import atomic_write
 
-        def rewrite(h):  # previous rows minus those about to be redone, then append as we go
-            w = csv.DictWriter(h, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(kept)
-
-        atomic_write(output, rewrite)
-        handle = output.open("a", newline="")
-        writer = csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS)
-
-    from qclip_plugin.bench.precision import autocast
-    from qclip_plugin.data.pipeline import import_decoders, normalize_frames
+def _score_loop(metric: Any, todo: Sequence[str | os.PathLike], writer: ScoresWriter | None,
+                summary: ScoringSummary, fingerprint: str, *, batch_size: int, num_workers: int, strict: bool,
+                progress: bool, amp, prefetch_factor: int | None) -> None:
+    from qclip_plugin.data.pipeline import import_decoders
 
     extra = {"prefetch_factor": prefetch_factor} if num_workers > 0 and prefetch_factor else {}
     raw = _loads_uint8(metric)
     if num_workers > 0:
         import_decoders()  # forked workers inherit them instead of importing them each
     loader = torch.utils.data.DataLoader(
-        _Videos(metric, todo, strict, raw),
-        batch_size=batch_size,
-        num_workers=num_workers,
-        collate_fn=list,
-        **extra,
+        _Videos(metric, todo, strict, raw), batch_size=batch_size, num_workers=num_workers, collate_fn=list, **extra
     )
     bar = _progress(len(todo), progress)
     threads = torch.get_num_threads()
@@ -294,46 +612,14 @@ def score_videos(
     try:
         for batch in loader:
             good = [(p, frames) for p, frames, _ in batch if frames is not None]
-            scored: dict[str, float] = {}
-            if good:
-                with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
-                    items = [f for _, f in good]
-                    if raw:
-                        stacked = normalize_frames(items, metric.preprocessing.mean, metric.preprocessing.std)
-                    elif hasattr(metric, "collate"):
-                        stacked = metric.collate(items)
-                    else:
-                        stacked = torch.stack(items)
-                    values = metric.score_frames(stacked).float().cpu().tolist()
-                scored = {p: v for (p, _), v in zip(good, values, strict=True)}
-            for path, _, reason in batch:
-                score = scored.get(path)
-                if score is None:
-                    summary.failed += 1
-                    summary.failures[path] = reason
-                else:
-                    summary.scored += 1
-                    summary.scores[path] = score
-                if writer is not None:
-                    writer.writerow(
-                        {
-                            "path": path,
-                            "score": "" if score is None else f"{score:.8g}",
-                            "status": "failed" if score is None else "ok",
-                            "error": reason,
-                            "metric": fingerprint,
-                        }
-                    )
-            if handle is not None:
-                handle.flush()
+            values = _score_batch(metric, good, raw, amp) if good else []
+            rows = _record(summary, batch, {p: v for (p, _), v in zip(good, values, strict=True)}, strict, fingerprint)
+            if writer is not None:
+                writer.write(rows)
             bar.update(len(batch))
     finally:
         torch.set_num_threads(threads)
         bar.close()
-        if handle is not None:
-            handle.close()
-    summary.seconds = time.perf_counter() - start
-    return summary
 
 
 def _progress(total: int, enabled: bool):
@@ -370,12 +656,15 @@ def write_manifest(output: str | os.PathLike, videos: Sequence[Path], count: int
     from qclip_plugin.atomic_files import atomic_write_text
 
     path = manifest_path(output)
-    manifest = {"shards": int(count), "metric": fingerprint, "videos": [str(v) for v in videos]}
+    manifest = {"shards": int(count), "metric": fingerprint, "videos": [display_path(v) for v in videos]}
     if path.is_file():
-        previous = json.loads(path.read_text())
+        try:
+            previous = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}
         if previous != manifest:
             what = [k for k in manifest if previous.get(k) != manifest[k]]
-            raise ValueError(
+            raise ShardsError(
                 f"{path} records another sharded run of {output} (different {', '.join(what)}); its parts "
                 "cannot be resumed or merged with this one. Use another --output, or delete the old "
                 "parts and their .shards.json"
@@ -384,45 +673,58 @@ def write_manifest(output: str | os.PathLike, videos: Sequence[Path], count: int
     return atomic_write_text(path, json.dumps(manifest, indent=1) + "\n")
 
 
-def merge_shards(output: str | os.PathLike, *, remove_parts: bool = False) -> Path:
+class ShardsError(UserError, ValueError):
+    """The parts of a sharded run do not fit together (unfinished, other metrics, another run)."""
+
+
+class MissingShardsError(UserError, FileNotFoundError):
+    """A sharded run's manifest or parts are not there."""
+
+
+def _read_manifest(output: Path) -> tuple[int, list[str]]:
+    manifest_file = manifest_path(output)
+    if not manifest_file.is_file():
+        raise MissingShardsError(
+            f"{manifest_file} does not exist: {output} was not scored in shards (score with --shard i/N, "
+            "or under torchrun, first)"
+        )
+    try:
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        return int(manifest["shards"]), [display_path(v) for v in manifest["videos"]]
+    except (ValueError, KeyError, TypeError) as error:
+        raise ShardsError(f"{manifest_file} is not a shard manifest ({error}); score the shards again") from None
+
+
+def merge_shards(output: str | os.PathLike, *, remove_parts: bool = False, lock_timeout: float | None = 0.0) -> Path:
     """Join the parts of a sharded run of ``output`` into ``output``, in input order.
 
     The rows are ordered as :func:`collect_videos` listed the videos (the manifest), so the file
     equals an unsharded run's. A part still running or missing is an error naming it; so are
-    parts scored with different metrics.
+    parts scored with different metrics. ``output`` is locked while it is written (see
+    :class:`ScoresWriter`).
 
     Args:
         output: the output the shards were started with (``scores.csv``).
         remove_parts: delete the parts and the manifest once the merged file is written.
+        lock_timeout: as in :func:`score_videos`.
     """
     from qclip_plugin.atomic_files import atomic_write
 
     output = Path(output)
-    manifest_file = manifest_path(output)
-    if not manifest_file.is_file():
-        raise FileNotFoundError(
-            f"{manifest_file} does not exist: {output} was not scored in shards (score with --shard i/N, "
-            "or under torchrun, first)"
-        )
-    manifest = json.loads(manifest_file.read_text())
-    count, videos = int(manifest["shards"]), list(manifest["videos"])
+    count, videos = _read_manifest(output)
     parts = [shard_output(output, i, count) for i in range(count)]
     absent = [str(p) for p in parts if not p.is_file()]
     if absent:
-        raise FileNotFoundError(
-            f"{len(absent)} of {count} parts of {output} are missing: {', '.join(absent)}"
-        )
+        raise MissingShardsError(f"{len(absent)} of {count} parts of {output} are missing: {', '.join(absent)}")
     rows: dict[str, dict[str, str]] = {}
     for part in parts:
         rows.update(read_scores(part))
     metrics = {row.get("metric") or "" for row in rows.values()}
     if len(metrics) > 1:
-        raise ValueError(
-            f"the parts of {output} were scored by different metrics {sorted(metrics)}; rescore them"
-        )
+        raise ShardsError(f"the parts of {output} were scored by different metrics {sorted(metrics)}; rescore them")
     unscored = [v for v in videos if v not in rows]
     if unscored:
-        raise ValueError(
+        raise ShardsError(
             f"{len(unscored)} of {len(videos)} videos have no row in the parts of {output} (first: "
             f"{unscored[0]}); a shard is unfinished: run it again (it resumes), then merge"
         )
@@ -432,9 +734,10 @@ def merge_shards(output: str | os.PathLike, *, remove_parts: bool = False) -> Pa
         writer.writeheader()
         writer.writerows(rows[v] for v in videos)
 
-    atomic_write(output, write)
+    with ScoresWriter(output, next(iter(metrics), ""), resume=False, lock_timeout=lock_timeout):
+        atomic_write(output, write)
     if remove_parts:
         for part in parts:
             part.unlink()
-        manifest_file.unlink()
+        manifest_path(output).unlink()
     return output

@@ -48,6 +48,7 @@ def check_frame_size(path: str | os.PathLike, height: int, width: int) -> None:
             f"its header declares {width}x{height} frames, more than the "
             f"{MAX_FRAME_PIXELS:,} pixels any video standard allows (damaged header)",
             hint=_HINT,
+            kind="damaged",
         )
 
 
@@ -58,6 +59,7 @@ def check_packet(path: str | os.PathLike, packet: av.Packet, number: int) -> Non
             path,
             f"packet {number} of the video stream is marked corrupt by the demuxer (cut or damaged data)",
             hint=_HINT,
+            kind="damaged",
         )
 
 
@@ -68,11 +70,12 @@ def check_frame(path: str | os.PathLike, frame: av.VideoFrame, number: int | Non
         raise VideoReadError(
             path,
             f"decoding errors in {where}: the decoder concealed damage "
-            "(its pixels would be guessed, differently from run to run)",
+            "(its pixels are guessed, differently from run to run)",
             hint=_HINT,
+            kind="damaged",
         )
 
 
 def decode_error(path: str | os.PathLike, error: av.error.FFmpegError, decoded: int) -> VideoReadError:
     """The error for a decoder that raised after ``decoded`` frames."""
-    return VideoReadError(path, f"decoding error after {decoded} frames ({error})", hint=_HINT)
+    return VideoReadError(path, f"decoding error after {decoded} frames ({error})", hint=_HINT, kind="damaged")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -39,14 +40,35 @@ class HeaderInfo:
 
 
 def check_file(path: str | os.PathLike) -> Path:
-    """The path exists, is a regular file and is not empty; else :class:`VideoReadError`."""
+    """The path is a regular file this user can read and is not empty; else :class:`VideoReadError`
+    with the real reason (a dangling link, a directory, a permission) and its ``kind``."""
     path = Path(path)
-    if not path.exists():
-        raise VideoReadError(path, "no such file", hint="check the path and the dataset root directory")
-    if not path.is_file():
-        raise VideoReadError(path, "not a regular file", hint="pass the path of a video file")
-    if path.stat().st_size == 0:
-        raise VideoReadError(path, "the file is empty (0 bytes)")
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        if path.is_symlink():
+            raise VideoReadError(path, f"a dangling symbolic link (its target {os.readlink(path)} does not exist)",
+                                 hint="fix or remove the link", kind="dangling link") from None
+        raise VideoReadError(path, "no such file", hint="check the path and the dataset root directory",
+                             kind="missing") from None
+    except PermissionError:
+        raise VideoReadError(path, "permission denied: a folder on its path cannot be searched",
+                             hint="check the folders' permissions (chmod +x)", kind="permission denied") from None
+    if stat.S_ISDIR(info.st_mode):
+        what = "a directory this user cannot list" if not os.access(path, os.R_OK | os.X_OK) else "a directory"
+        raise VideoReadError(path, f"{what}, not a video file", hint="pass the path of a video file",
+                             kind="directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise VideoReadError(path, "not a regular file (a device, FIFO or socket)", hint="pass the path of a video file",
+                             kind="not a regular file")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise VideoReadError(path, "permission denied: this user cannot read the file",
+                             hint="check its permissions (chmod +r FILE)", kind="permission denied") from None
+    if info.st_size == 0:
+        raise VideoReadError(path, "the file is empty (0 bytes)", kind="empty")
     return path
 
 

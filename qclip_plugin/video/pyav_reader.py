@@ -109,7 +109,7 @@ class PyAVReader(VideoReader):
         self._unused: av.container.InputContainer | None = None
         try:
             if not container.streams.video:
-                raise VideoReadError(path, "the file holds no video stream")
+                raise VideoReadError(path, "the file holds no video stream", kind="no video stream")
             stream = container.streams.video[0]
             if stream.codec_context is None:
                 raise VideoReadError(path, "the video stream has no decoder (unknown codec or damaged header)")
@@ -196,7 +196,7 @@ class PyAVReader(VideoReader):
         else:
             reason = (f"only {decoded} of the {self.num_frames} frames its index lists could be decoded "
                       f"(truncated or corrupt{': ' + str(err) if err else ''})")
-        return VideoReadError(self.path, reason)
+        return VideoReadError(self.path, reason, kind="damaged")
 
     def _read_sorted(self, indices: np.ndarray) -> np.ndarray:
         # Imported here: the targeted reader builds on this module's converter.

@@ -86,7 +86,8 @@ def check_complete(path: str | Path, container: av.container.InputContainer, pac
     packets than its sample table lists (a cut file; other containers count frames loosely)."""
     if packets < declared and "mp4" in container.format.name:
         raise VideoReadError(path, f"truncated: its index lists {declared} frames but only {packets} are in the file",
-                             hint="the file was cut short (an interrupted download or copy); fetch it again")
+                             hint="the file was cut short (an interrupted download or copy); fetch it again",
+                             kind="truncated")
 
 
 def plan_groups(index: PacketIndex, indices: np.ndarray) -> list[tuple[int, int, set[int]]]:

@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from qclip_plugin.bench.scoring import collect_videos
     from qclip_plugin.bench.throughput import SAMPLERS, run_throughput, write_results
 
-    videos = [v for v in collect_videos(args.videos or [DEFAULT_VIDEOS]) if v.stat().st_size > 0]
+    videos = [v for v in collect_videos(args.videos or [DEFAULT_VIDEOS]) if v.is_file() and v.stat().st_size > 0]
     result = run_throughput(
         videos, preset=args.preset, num_frames=args.frames, workers=args.workers, repeats=args.repeats, rounds=args.rounds,
         batch_size=args.batch_size, samplers=args.samplers or SAMPLERS, gpu=not args.no_gpu,

@@ -22,10 +22,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from qclip_plugin.bench.scoring import merge_shards
 
-    try:
-        path = merge_shards(args.output, remove_parts=args.remove_parts)
-    except (FileNotFoundError, ValueError) as error:
-        print(f"qclip-bench merge: {error}")
-        return 1
+    path = merge_shards(args.output, remove_parts=args.remove_parts)  # ShardsError: cli.main prints it, exit 2
     print(f"merged -> {path}")
     return 0

@@ -47,6 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--root", help="folder that list files' relative paths start from (default: the list's)")
     parser.add_argument("--strict", action="store_true", help="stop at the first unreadable video")
     parser.add_argument("--no-resume", action="store_true", help="rescore everything, overwriting --output")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="while another run writes --output, wait this long for it (default 0: refuse at once)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--prefetch", type=int, metavar="N", help="batches each worker decodes ahead (default 2)")
     parser.add_argument("--shard", metavar="I/N", help="score shard I (from 0) of N into its own part file; "
@@ -95,15 +97,15 @@ def run(args: argparse.Namespace) -> int:
     metric = create_metric(args.metric, device=device, **options)
     if args.weights_dtype:
         cast_frozen(metric, args.weights_dtype)
-    try:
-        summary = score_videos(
-            metric, args.paths, args.output, batch_size=args.batch_size, num_workers=args.workers,
-            strict=args.strict, resume=not args.no_resume, root=args.root,
-            progress=not args.quiet and dist_info().is_main, shard=shard, amp=args.amp, prefetch_factor=args.prefetch,
-        )
-    except (ValueError, FileNotFoundError) as error:  # another metric in the output, a missing input
-        print(f"qclip-bench score: {error}")
-        return 1
+    # errors (a busy or foreign output, a missing input) are UserErrors: cli.main prints them, exit 2
+    summary = score_videos(
+        metric, args.paths, args.output, batch_size=args.batch_size, num_workers=args.workers,
+        strict=args.strict, resume=not args.no_resume, root=args.root,
+        progress=not args.quiet and dist_info().is_main, shard=shard, amp=args.amp, prefetch_factor=args.prefetch,
+        lock_timeout=args.wait,
+    )
+    for note in summary.notes:
+        print(f"note: {note}")
     for path, reason in summary.failures.items():
         print(f"failed: {path}: {reason}")
     print(summary)
