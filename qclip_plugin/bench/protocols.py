@@ -75,7 +75,7 @@ PRESETS: tuple[str, ...] = ("demo",)
 #: Run options accepted among the ``key=value`` overrides (not config keys).
 RUN_OPTIONS: tuple[str, ...] = (
     "protocol", "preset", "work_dir", "leaderboard_dir", "resume", "preflight", "datasets", "init_checkpoint",
-    "launcher", "amp", "frozen_dtype", "workers", "prefetch",
+    "launcher", "amp", "frozen_dtype", "workers", "prefetch", "trust_pickle",
 )  # fmt: skip
 
 
@@ -395,6 +395,7 @@ def run_protocol(
     leaderboard_dir: str | os.PathLike | None = None,
     preflight: bool | str = True,
     resume: bool = False,
+    trust_pickle: bool = False,
     log: Callable[[str], None] = print,
 ) -> ProtocolResult:
     """Run a benchmark protocol end to end and write its leaderboard.
@@ -412,14 +413,30 @@ def run_protocol(
         leaderboard_dir: the leaderboard folder (default ``leaderboard/<protocol>[-<preset>]``,
             both relative to the current directory).
         preflight: check every dataset's videos before training (``"deep"``: also decode).
-        resume: continue interrupted runs from their last epoch checkpoint.
+        resume: continue interrupted runs from their last epoch checkpoint; the untrained
+            baseline's scores recorded by the interrupted run are reused (the leaderboard is the
+            uninterrupted run's).
+        trust_pickle: unpickle mmengine checkpoints (``init_checkpoint``, resumed ones) in full,
+            not only the types they normally hold; only for files from a source you trust.
         log: where progress lines go (mmengine logs training itself, with its ETA).
 
     Returns:
         A :class:`ProtocolResult` (measured rows, the leaderboard files, each run's result).
+
+    Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` saying where the checkpoints are and how
+    to resume.
     """
-    start = time.perf_counter()
+    from qclip_plugin.bench.safe_loading import trusting_pickles
+
     options = parse_overrides(overrides)
+    with trusting_pickles(bool(options.get("trust_pickle", trust_pickle))):
+        return _run_protocol(name, options, preset, work_dir, leaderboard_dir, preflight, resume, log)
+
+
+def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_dir, leaderboard_dir,
+                  preflight: bool | str, resume: bool, log: Callable[[str], None]) -> ProtocolResult:
+    """:func:`run_protocol` once its options are parsed. Long: it reads top to bottom as the protocol runs."""
+    start = time.perf_counter()
     name = str(options.get("protocol", name))
     preset = options.get("preset", preset)
     cfg = load_protocol_config(name, preset, options)
@@ -484,12 +501,18 @@ def run_protocol(
             run_dir = work_root / train_name / f"seed{seed}"
             log(f"[{experiment}] {train_name}, split seed {seed} ({index + 1}/{len(seeds)}): "
                 f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} held-out videos")
-            result = train_and_test(
-                cfg, run_dir, _with(train_cfg, cfg.train_pipeline, parts["train"], False), val, tests,
-                evaluate_untrained=bool(spec.get("evaluate_untrained", False)), resume=resume, load_from=load_from,
-                export_metadata={"protocol": experiment, "train_set": train_name, "split_seed": seed},
-                name=f"{experiment}_{train_name}_seed{seed}",
-            )
+            try:
+                result = train_and_test(
+                    cfg, run_dir, _with(train_cfg, cfg.train_pipeline, parts["train"], False), val, tests,
+                    evaluate_untrained=bool(spec.get("evaluate_untrained", False)), resume=resume,
+                    load_from=load_from, name=f"{experiment}_{train_name}_seed{seed}",
+                    export_metadata={"protocol": experiment, "train_set": train_name, "split_seed": seed},
+                )
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt(
+                    f"interrupted: {run_dir} keeps the checkpoints of the finished epochs (and the runs before it "
+                    f"under {work_root}); run the same command with resume=true to continue from them"
+                ) from None
             sizes = {role: len(v) for role, v in parts.items()}
             runs.append(SplitRun(train_name, seed, index if multi else None, sizes, result))
 

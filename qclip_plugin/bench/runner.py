@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import logging
 import math
 import os
@@ -200,10 +201,54 @@ def _best_checkpoint(runner: Runner) -> tuple[Path | None, float | None, int | N
     path = hub.get_info("best_ckpt")
     if not path or not Path(path).is_file():
         return None, None, None
-    import torch
+    from qclip_plugin.bench.safe_loading import load_checkpoint_file
 
-    meta = torch.load(path, map_location="cpu", weights_only=True).get("meta", {})
+    meta = load_checkpoint_file(path).get("meta", {})
     return Path(path), hub.get_info("best_score"), meta.get("epoch")
+
+
+#: Where :func:`train_and_test` records the untrained baseline's scores, for ``resume``.
+UNTRAINED_RECORD = "untrained.json"
+
+
+def _save_untrained(path: Path, results: Mapping[str, EvalResult]) -> None:
+    from mmengine.dist import is_main_process
+
+    from qclip_plugin.atomic_files import atomic_write_text
+
+    if is_main_process():
+        atomic_write_text(path, json.dumps({
+            name: {"metrics": r.metrics, "mapping": r.mapping, "n_videos": r.n_videos,
+                   "predictions": r.predictions.to_dict(orient="list")}
+            for name, r in results.items()
+        }))  # fmt: skip
+
+
+def _load_untrained(path: Path, test_sets: Mapping[str, Any]) -> dict[str, EvalResult] | None:
+    """The untrained scores an interrupted run recorded, if they cover ``test_sets``."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))
+        results = {name: EvalResult(name, {k: float(v) for k, v in r["metrics"].items()}, r["mapping"],
+                                    int(r["n_videos"]), pd.DataFrame(r["predictions"]))
+                   for name, r in saved.items()}  # fmt: skip
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # absent or cut by the interruption: evaluate again
+    return results if set(results) == set(test_sets) else None
+
+
+def _untrained(runner: Runner, cfg: Config, test_sets: Mapping[str, Any], work_dir: Path, *, resume: bool,
+               load_from: str | os.PathLike | None) -> dict[str, EvalResult]:
+    """Score the model as built (before ``train()`` loads or resumes anything), or, resuming, read
+    the scores the interrupted run recorded, so the resumed report has the same baseline rows."""
+    record = work_dir / UNTRAINED_RECORD
+    if resume and (saved := _load_untrained(record, test_sets)) is not None:
+        log.info("%s: untrained scores read from %s (recorded before the interruption)", work_dir, record)
+        return saved
+    if load_from:
+        runner.load_checkpoint(str(load_from))
+    results = {n: evaluate(runner, cfg, n, ds) for n, ds in test_sets.items()}
+    _save_untrained(record, results)
+    return results
 
 
 def _export(runner: Runner, path: Path, metadata: Mapping[str, Any]) -> Path | None:
@@ -245,8 +290,10 @@ def train_and_test(
         train_dataset, val_dataset: dataset configs (the validation part is carved from the
             training videos; ``None``: no model selection, the last epoch is tested).
         test_sets: display name -> dataset config.
-        evaluate_untrained: score the model as built, before training (same initialisation).
-        resume: continue from the last checkpoint in ``work_dir`` (``Runner(resume=True)``).
+        evaluate_untrained: score the model as built, before training (same initialisation);
+            recorded in ``work_dir/untrained.json``.
+        resume: continue from the last checkpoint in ``work_dir`` (``Runner(resume=True)``); the
+            untrained scores come from ``untrained.json`` (evaluated now if it is missing).
         load_from: an mmengine checkpoint to start from (e.g. a pre-trained run's).
         extra_hooks: hooks registered on the Runner in addition to the config's.
         export_metadata: extra metadata stored in ``selected.safetensors``.
@@ -261,10 +308,8 @@ def train_and_test(
     untrained = {}
     # hooks prepare in before_run (e.g. the logger's file paths), which train() calls only later
     runner.call_hook("before_run")
-    if evaluate_untrained and not resume:
-        if load_from:
-            runner.load_checkpoint(str(load_from))
-        untrained = {n: evaluate(runner, cfg, n, ds) for n, ds in test_sets.items()}
+    if evaluate_untrained:
+        untrained = _untrained(runner, cfg, test_sets, work_dir, resume=resume, load_from=load_from)
     start = time.perf_counter()
     runner.train()
     seconds = time.perf_counter() - start

@@ -10,20 +10,31 @@ Instead of switching the safety check off (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``)
 exactly those types to torch's allow-list. ``getattr`` is not allowed in general (it would
 reach any attribute of any loaded object): a restricted stand-in is registered under its
 name that only returns the registered statistics methods of a ``HistoryBuffer``.
+
+mmengine's loader of local files (``load_from``, ``resume``) is replaced by one that passes
+``weights_only=True`` explicitly (:func:`load_checkpoint_file`, the package's one rule,
+:mod:`qclip_plugin.torch_files`): mmengine leaves it out, and torch then honours
+``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1``, which would unpickle anything. A checkpoint holding other
+objects is refused, naming the file and the run option ``trust_pickle=true``
+(:func:`trusting_pickles` while a protocol runs with it).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import pickle
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
-__all__ = ["allow_mmengine_checkpoints", "mmengine_checkpoint_globals"]
+__all__ = ["allow_mmengine_checkpoints", "load_checkpoint_file", "mmengine_checkpoint_globals", "trusting_pickles"]
 
 _done = False
+_trust = False  # set by trusting_pickles()
 _STATISTICS = frozenset({"min", "max", "current", "mean"})
 
 
@@ -69,5 +80,34 @@ def allow_mmengine_checkpoints() -> None:
     """
     global _done
     if not _done:
+        from mmengine.runner.checkpoint import CheckpointLoader
+
         torch.serialization.add_safe_globals(mmengine_checkpoint_globals())
+        CheckpointLoader.register_scheme(prefixes="", loader=_load_local, force=True)
         _done = True
+
+
+def load_checkpoint_file(path: str | os.PathLike, map_location: Any = "cpu", *, trust_pickle: bool = False) -> Any:
+    """``torch.load`` of an mmengine checkpoint: tensors and :func:`mmengine_checkpoint_globals` only,
+    unless ``trust_pickle`` (or :func:`trusting_pickles`); see :func:`qclip_plugin.torch_files.load_torch_file`."""
+    from qclip_plugin.torch_files import load_torch_file
+
+    allow_mmengine_checkpoints()
+    return load_torch_file(os.path.expanduser(path), trust_pickle=trust_pickle or _trust, map_location=map_location,
+                           what="checkpoint", flag="trust_pickle=true (a run option; trust_pickle=True in Python)")
+
+
+def _load_local(filename: str, map_location: Any = None) -> Any:
+    # mmengine's own load_from_local, with weights_only passed explicitly
+    return load_checkpoint_file(filename, map_location)
+
+
+@contextlib.contextmanager
+def trusting_pickles(trust: bool = True) -> Iterator[None]:
+    """Within the block, mmengine checkpoints are unpickled in full when ``trust`` (the user said so)."""
+    global _trust
+    previous, _trust = _trust, bool(trust) or _trust
+    try:
+        yield
+    finally:
+        _trust = previous

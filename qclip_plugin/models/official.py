@@ -65,17 +65,11 @@ def load_official_state_dict(path: str | os.PathLike, trust_pickle: bool = False
     ``trust_pickle=True`` unpickles arbitrary objects (numpy scalars and the like that training
     scripts store beside the weights); only for files from a source you trust.
     """
+    from qclip_plugin.torch_files import load_torch_file
+
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"official Q-CLIP checkpoint {path} does not exist")
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
-    except Exception as exc:
-        raise ValueError(
-            f"{path} could not be read as a weights-only torch checkpoint ({type(exc).__name__}: {str(exc)[:300]}); "
-            "it stores other Python objects beside the weights. If you trust the file, convert with "
-            "--trust-pickle (trust_pickle=True)"
-        ) from exc
+    # tensors only unless trusted (UntrustedPickleError names the file and --trust-pickle)
+    obj = load_torch_file(path, trust_pickle=trust_pickle, what="official Q-CLIP checkpoint")
     state_dict = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
     if not isinstance(state_dict, dict) or not any(k.startswith("clip_model.") for k in state_dict):
         raise ValueError(f"{path} is not an official Q-CLIP checkpoint: no 'clip_model.' keys in its state_dict")

@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qclip_plugin.bench.overrides import OverrideError, parse_overrides
-    from qclip_plugin.bench.protocols import ProtocolError, run_protocol
+    from qclip_plugin.bench.protocols import run_protocol
 
     try:
         options = parse_overrides(args.overrides)
@@ -52,9 +52,5 @@ def run(args: argparse.Namespace) -> int:
         print("qclip-bench run: say which protocol, e.g. `qclip-bench run protocol=cross-dataset preset=demo` "
               "(protocols: intra-dataset, cross-dataset, finetune)")
         return 2
-    try:
-        run_protocol(options["protocol"], args.overrides)
-    except (ProtocolError, OverrideError) as error:
-        print(f"qclip-bench run: {error}")
-        return 1
+    run_protocol(options["protocol"], args.overrides)  # ProtocolError, OverrideError: cli.main prints, exit 2
     return 0
