@@ -16,6 +16,7 @@ the label list exactly, else by their trailing path components (``/data/KoNViD/1
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,10 +25,20 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
+from qclip_plugin.errors import UserError
+
 SCORE_COLUMNS: tuple[str, ...] = ("score", "pred", "pred_score", "prediction")
 NAME_COLUMNS: tuple[str, ...] = ("name", "path", "video")
 #: DOVER's two branches (its released ``<set>.csv`` files: ``name, mos, aesthetic, technical``).
 DOVER_BRANCHES: tuple[str, ...] = ("aesthetic", "technical")
+
+
+class PredictionsError(UserError, ValueError):
+    """A predictions file that cannot be evaluated; the message names the file (and the line)."""
+
+
+class MissingPredictionsError(UserError, FileNotFoundError):
+    """No predictions file at the given path."""
 
 
 @dataclass
@@ -75,49 +86,92 @@ def fuse_branches(table: pd.DataFrame, branches: Sequence[str] = DOVER_BRANCHES)
         values = table[branch].astype(float)
         std = values.std(ddof=0)
         if not std > 0:
-            raise ValueError(f"branch column {branch!r} is constant; it cannot be z-scored")
+            raise PredictionsError(f"branch column {branch!r} is constant; it cannot be z-scored")
         fused += (values - values.mean()) / std
     return fused
 
 
+def _read_csv(path: Path, **options) -> pd.DataFrame:
+    """A CSV as UTF-8 text, with errors that name the file and the line."""
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise PredictionsError(
+            f"{path}, line {line}: not UTF-8 text (byte {data[error.start]:#04x}); save the file as UTF-8"
+        ) from None
+    try:
+        return pd.read_csv(io.StringIO(text), skipinitialspace=True, **options)
+    except pd.errors.EmptyDataError:
+        raise PredictionsError(f"{path} is empty: no predictions to evaluate") from None
+    except pd.errors.ParserError as error:
+        raise PredictionsError(f"{path}: not a CSV table ({str(error).strip()})") from None
+
+
+def _floats(path: Path, column: pd.Series, name: str) -> pd.Series:
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna() & column.notna()
+    if bad.any():
+        first = bad.idxmax()
+        raise PredictionsError(
+            f"{path}, line {int(first) + 2}: the {name!r} column holds {column[first]!r}, not a number"
+        )
+    return values.astype(float)
+
+
 def read_predictions(path: str | os.PathLike) -> tuple[pd.Series, tuple[str, ...]]:
-    """Per-video scores of a predictions file, indexed by name, and the branches fused (if any)."""
+    """Per-video scores of a predictions file, indexed by name, and the branches fused (if any).
+
+    Rows without a score (an empty cell, or a ``qclip-bench score`` row whose ``status`` is not
+    ``ok``) are left out; a file left with none raises :class:`PredictionsError`.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"predictions file {path} does not exist")
-    table = pd.read_csv(path, skipinitialspace=True)
-    columns = {c.strip().lower(): c for c in table.columns}
+        raise MissingPredictionsError(f"predictions file {path} does not exist")
+    table = _read_csv(path)
+    columns = {str(c).strip().lower(): c for c in table.columns}
     name_col = next((columns[c] for c in NAME_COLUMNS if c in columns), None)
     if name_col is None:
         if len(table.columns) != 2:
-            raise ValueError(
+            raise PredictionsError(
                 f"{path}: cannot tell which column holds the video names (columns: {list(table.columns)}); "
                 f"name it one of {NAME_COLUMNS}, or give a two-column name,score file"
             )
         # headerless name,score: the first row was read as a header
-        table = pd.read_csv(path, header=None, names=["name", "score"], skipinitialspace=True)
+        table = _read_csv(path, header=None, names=["name", "score"])
         columns, name_col = {"name": "name", "score": "score"}, "name"
+    total = len(table)
     if "status" in columns:
         table = table[table[columns["status"]].astype(str) == "ok"]
     fused: tuple[str, ...] = ()
     if all(b in columns for b in DOVER_BRANCHES):
         fused = DOVER_BRANCHES
-        scores = fuse_branches(table, [columns[b] for b in DOVER_BRANCHES])
+        for b in DOVER_BRANCHES:
+            table[columns[b]] = _floats(path, table[columns[b]], columns[b])
+        table = table.dropna(subset=[columns[b] for b in DOVER_BRANCHES])
+        scores = fuse_branches(table, [columns[b] for b in DOVER_BRANCHES]) if len(table) else pd.Series(dtype=float)
     else:
         score_col = next((columns[c] for c in SCORE_COLUMNS if c in columns), None)
         if score_col is None:
             others = [c for c in table.columns if c != name_col]
             if len(others) != 1:
-                raise ValueError(
+                raise PredictionsError(
                     f"{path}: no score column; name it one of {SCORE_COLUMNS} (columns: {list(table.columns)}), "
                     f"or give {DOVER_BRANCHES} for DOVER's two-branch predictions"
                 )
             score_col = others[0]
-        scores = table[score_col].astype(float)
+        scores = _floats(path, table[score_col], str(score_col))
+        table, scores = table[scores.notna()], scores[scores.notna()]
+    if scores.empty:
+        status = " (the status column says every video failed)" if "status" in columns and total else ""
+        raise PredictionsError(
+            f"{path}: no usable prediction row: {total} rows{status}; score the videos first, or check the file"
+        )
     scores.index = table[name_col].astype(str).str.strip()
     if scores.index.has_duplicates:
         duplicated = scores.index[scores.index.duplicated()].unique()
-        raise ValueError(f"{path}: {len(duplicated)} videos are predicted twice (e.g. {duplicated[0]})")
+        raise PredictionsError(f"{path}: {len(duplicated)} videos are predicted twice (e.g. {duplicated[0]})")
     return scores, fused
 
 
@@ -169,9 +223,10 @@ def evaluate_predictions_file(
     mos = pd.Series(table["mos"].to_numpy(dtype=np.float64), index=table["name"].astype(str))
     names = match_names(list(scores.index), list(mos.index))
     if len(names) < min_videos:
-        raise ValueError(
+        raise PredictionsError(
             f"only {len(names)} of the {len(scores)} predictions in {predictions} name a video of {labels} "
-            f"(e.g. prediction {scores.index[0]!r}, label {mos.index[0]!r}); are they for the same dataset?"
+            f"(e.g. prediction {scores.index[0]!r}, label {next(iter(mos.index), None)!r}); are they for the "
+            "same dataset?"
         )
     matched = scores[list(names)]
     labelled = mos[[names[n] for n in matched.index]].to_numpy(dtype=np.float64)

@@ -258,7 +258,7 @@ def _load_local(model: nn.Module, path: Path) -> None:
                 f"unexpected {result.unexpected_keys[:8]}); check that the backbone name matches the file"
             )
         return
-    load_checkpoint(model, str(path), strict=True)
+    load_checkpoint(model, str(path), strict=True, weights_only=True)
 
 
 def load_backbone(

@@ -25,7 +25,14 @@ from safetensors.torch import load_file, save_file
 
 from qclip_plugin.errors import UserError
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointMismatchError", "load_checkpoint", "read_checkpoint_metadata", "save_checkpoint"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "load_checkpoint",
+    "read_checkpoint_metadata",
+    "save_checkpoint",
+]
 
 CHECKPOINT_FORMAT = "qclip_plugin.adapters"
 FORMAT_VERSION = "1"
@@ -34,8 +41,16 @@ _JSON_FIELDS = ("config", "preprocess")
 log = logging.getLogger(__name__)
 
 
-class CheckpointMismatchError(UserError, ValueError):
+class CheckpointError(UserError, ValueError):
+    """A file that is not a usable Q-CLIP checkpoint (not safetensors, bad metadata, NaN weights)."""
+
+
+class CheckpointMismatchError(CheckpointError):
     """A checkpoint made for another preset, backbone or structure."""
+
+
+class MissingCheckpointError(UserError, FileNotFoundError):
+    """No checkpoint at the given path."""
 
 
 def save_checkpoint(model, path: str | os.PathLike, include_backbone: bool = False, metadata: dict | None = None) -> Path:
@@ -68,29 +83,52 @@ def save_checkpoint(model, path: str | os.PathLike, include_backbone: bool = Fal
 
 
 def read_checkpoint_metadata(path: str | os.PathLike) -> dict:
-    """The metadata of a Q-CLIP checkpoint (JSON fields decoded, ``includes_backbone`` a bool)."""
+    """The metadata of a Q-CLIP checkpoint (JSON fields decoded, ``includes_backbone`` a bool).
+
+    Raises:
+        MissingCheckpointError: no such file.
+        CheckpointError: not a safetensors file, not a Q-CLIP checkpoint, or metadata that does not
+            parse (the file and the field are named).
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"Q-CLIP checkpoint {path} does not exist")
+        raise MissingCheckpointError(f"Q-CLIP checkpoint {path} does not exist")
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = dict(handle.metadata() or {})
     except Exception as exc:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} is not a safetensors file ({exc}); official Q-CLIP .pth checkpoints must first be converted "
             "with `qclip-bench convert-official SRC DST`"
-        ) from exc
+        ) from None
     if meta.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(
+        raise CheckpointError(
             f"{path} is a safetensors file but not a Q-CLIP checkpoint (metadata format={meta.get('format')!r}, "
             f"expected {CHECKPOINT_FORMAT!r}); for backbone weights pass it as pretrained=..."
         )
     for key in _JSON_FIELDS:
         if key in meta:
-            meta[key] = json.loads(meta[key])
+            try:
+                meta[key] = json.loads(meta[key])
+            except ValueError as exc:
+                raise CheckpointError(
+                    f"{path}: its metadata field {key!r} is not valid JSON ({exc}: {meta[key][:80]!r}); the file "
+                    "was edited or damaged: export the checkpoint again"
+                ) from None
     meta["includes_backbone"] = meta.get("includes_backbone") == "true"
     meta["pretrained"] = meta.get("pretrained") or None
     return meta
+
+
+def check_finite(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
+    """:class:`CheckpointError` naming the tensors that hold NaN or infinity (a diverged run)."""
+    bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    if bad:
+        raise CheckpointError(
+            f"{path}: {len(bad)} tensors hold NaN or infinite values ({', '.join(bad[:8])}"
+            f"{', ...' if len(bad) > 8 else ''}); the training that wrote it diverged: use an earlier "
+            "checkpoint or train again with a lower learning rate"
+        )
 
 
 def load_checkpoint(model, path: str | os.PathLike) -> dict:
@@ -113,6 +151,7 @@ def load_checkpoint(model, path: str | os.PathLike) -> dict:
             path, meta.get("rope_layout"), model.rope_layout,
         )
     tensors = load_file(str(path))
+    check_finite(path, tensors)
     backbone_part = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
     adapters = {k: v for k, v in tensors.items() if not k.startswith("backbone.")}
 
