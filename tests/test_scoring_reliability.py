@@ -247,3 +247,16 @@ def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(folder, monkeypatch, capsy
     assert "Traceback" not in err and len(_rows(output)) == 2
     monkeypatch.setattr(scoring, "_score_batch", real)
     assert main(argv) == 0 and "scored 1, skipped 2" in capsys.readouterr().out
+
+
+def test_the_bad_list_of_prepare_has_one_writer_too(tmp_path, videos_dir):
+    # prepare rewrites its list of bad videos as it finds them: a second run would overwrite the first's
+    from qclip_plugin.atomic_files import FileBusyError, WriterLock
+    from qclip_plugin.bench.prepare import prepare_profiles
+
+    bad_list = tmp_path / "bad.csv"
+    with WriterLock(bad_list):
+        with pytest.raises(FileBusyError, match=r"another run is writing .*bad\.csv"):
+            prepare_profiles([videos_dir / "empty.mp4"], bad_list=bad_list, cache_dir=tmp_path, progress=False)
+    report = prepare_profiles([videos_dir / "empty.mp4"], bad_list=bad_list, cache_dir=tmp_path, progress=False)
+    assert list(report.bad) == [str(videos_dir / "empty.mp4")]

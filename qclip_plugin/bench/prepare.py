@@ -165,8 +165,8 @@ def prepare_profiles(
         retry_bad: decode the videos of the bad list again even when unchanged.
         progress: show a progress bar on stderr.
     """
+    from qclip_plugin.atomic_files import WriterLock
     from qclip_plugin.sampling import PROFILE_SIZE
-    from qclip_plugin.sampling.frame_difference import cached_profile
     from qclip_plugin.video.reader import as_size
 
     start = time.perf_counter()
@@ -174,6 +174,17 @@ def prepare_profiles(
     size = as_size(profile_size if profile_size is not None else PROFILE_SIZE)
     report = PrepareReport(source=source, total=len(items))
     report.bad_list = Path(bad_list) if bad_list is not None else default_bad_list(source)
+    # one run at a time updates a bad list: two would each rewrite it from their own view
+    with WriterLock(report.bad_list, advice="let it finish (the profile cache it fills is shared)"):
+        _prepare(report, items, size, cache_dir, retry_bad, num_workers, progress)
+    report.seconds = time.perf_counter() - start
+    return report
+
+
+def _prepare(report: PrepareReport, items: list, size: tuple[int, int], cache_dir, retry_bad: bool,
+             num_workers: int, progress: bool) -> None:
+    from qclip_plugin.sampling.frame_difference import cached_profile
+
     known = read_bad_videos(report.bad_list)
     listed = {p: row for p, row in known.items()}  # rows for videos outside this run stay listed
     todo = []
@@ -220,8 +231,6 @@ def prepare_profiles(
                     bar.update()
     finally:
         bar.close()
-    report.seconds = time.perf_counter() - start
-    return report
 
 
 def _progress(total: int, enabled: bool):

@@ -54,6 +54,7 @@ from typing import Any
 
 import torch
 
+from qclip_plugin.atomic_files import FileBusyError, WriterLock
 from qclip_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ class ScoresFileError(UserError, ValueError):
     """An output that is not a scores file, holds another metric's scores, or has an invalid row."""
 
 
-class OutputBusyError(UserError, RuntimeError):
+class OutputBusyError(FileBusyError):
     """Another process is writing the same scores file."""
 
 
@@ -338,33 +339,22 @@ class ScoresWriter:
 
     def __init__(self, output: str | os.PathLike, fingerprint: str, *, resume: bool = True,
                  lock_timeout: float | None = 0.0, metric_name: str = "") -> None:
-        from filelock import FileLock
-
         self.output = Path(output)
         self.fingerprint, self.resume, self.metric_name = fingerprint, resume, metric_name
-        self.lock_timeout = lock_timeout
-        self.lock = FileLock(f"{self.output}.lock")
+        self.lock = WriterLock(self.output, timeout=lock_timeout, error=OutputBusyError,
+                               advice="let it finish, or score into another --output (two writers on one file "
+                               "would lose rows)")
         self.previous: dict[str, dict[str, str]] = {}
         self.notes: list[str] = []
         self.kept = 0  # rows of earlier runs left in the file by todo()
         self._handle = None
 
     def __enter__(self) -> ScoresWriter:
-        from filelock import Timeout
-
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self.lock.acquire(timeout=-1 if self.lock_timeout is None else self.lock_timeout)
-        except Timeout:
-            waited = f" after waiting {self.lock_timeout:g} s" if self.lock_timeout else ""
-            raise OutputBusyError(
-                f"another run is writing {self.output} (it holds {self.lock.lock_file}){waited}; let it finish, "
-                "or score into another --output (two writers on one file would lose rows)"
-            ) from None
+        self.lock.__enter__()
         try:
             self._read_previous()
         except BaseException:
-            self.lock.release()
+            self.lock.__exit__()
             raise
         return self
 
@@ -417,7 +407,7 @@ class ScoresWriter:
                 self._handle.close()
                 self._handle = None
         finally:
-            self.lock.release()
+            self.lock.__exit__()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -358,7 +358,8 @@ def profile_single_pass(
     strategy then picks need no second decode.
 
     Every frame is decoded once (PyAV); its ``size`` RGB version feeds eq. 13 and the decoded
-    frame itself is kept while the total stays under ``max_bytes``. Returns the profile and
+    frame itself is kept while the total stays under ``max_bytes`` (nothing is kept when the
+    video's frames cannot fit in it). Returns the profile and
     the kept frames (``None`` if they did not fit), which convert to ``keep_size`` on demand.
     The profile is identical to :func:`frame_difference_profile`'s (same FFmpeg chain).
     Decoding runs in the calling thread (and FFmpeg's: ``threads`` as in ``open_video``), the
@@ -374,7 +375,11 @@ def profile_single_pass(
     entry = _cache_entry(path, out_size, cache_dir, {})
     reader = PyAVReader(path, out_size, threads=threads or True)
     expected = expected_frames or reader.num_frames
-    kept = RetainedFrames(as_size(keep_size), expected, (reader.source_height, reader.source_width), max_bytes)
+    frame_size = (reader.source_height, reader.source_width)
+    # Keep nothing when the frames cannot fit (8-bit 4:2:0 is the smallest they come): a 4K clip
+    # would fill the budget for nothing, then drop it (peak RSS +300 MB for a 20 s 4K clip).
+    fits = expected * (frame_size[0] * frame_size[1] * 3 // 2) <= max_bytes
+    kept = RetainedFrames(as_size(keep_size), expected, frame_size, max_bytes) if fits else None
     worker = _ProfileWorker(out_size, kept)
     worker.start()
     frames = reader.decode_raw()
