@@ -125,7 +125,8 @@ def check_finite(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> N
     bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
     if bad:
         raise CheckpointError(
-            f"{path}: {len(bad)} tensors hold NaN or infinite values ({', '.join(bad[:8])}"
+            f"{path}: {len(bad)} {'tensor holds' if len(bad) == 1 else 'tensors hold'} NaN or infinite values "
+            f"({', '.join(bad[:8])}"
             f"{', ...' if len(bad) > 8 else ''}); the training that wrote it diverged: use an earlier "
             "checkpoint or train again with a lower learning rate"
         )
