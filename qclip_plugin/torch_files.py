@@ -24,8 +24,9 @@ from qclip_plugin.errors import UserError
 __all__ = ["UntrustedPickleError", "load_torch_file"]
 
 
-class UntrustedPickleError(UserError, pickle.UnpicklingError):
-    """A torch file holds Python objects beyond tensors and the user did not say it is trusted."""
+class UntrustedPickleError(UserError, pickle.UnpicklingError, ValueError):
+    """A torch file holds Python objects beyond tensors and the user did not say it is trusted
+    (also a ``ValueError``, as the refusal of a bad file has always been)."""
 
 
 def load_torch_file(
