@@ -192,8 +192,8 @@ def test_run_command_only_parses(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert main(["run", "protocol=cross-dataset", "train.max_epochs"]) == 2
     assert "not key=value" in capsys.readouterr().out
     monkeypatch.delenv("QCLIP_DATA_LSVQ", raising=False)
-    assert main(["run", "protocol=cross-dataset", f"work_dir={tmp_path / 'w'}", f"leaderboard_dir={tmp_path / 'lb'}"]) == 1
-    assert "data_root.LSVQ=" in capsys.readouterr().out
+    assert main(["run", "protocol=cross-dataset", f"work_dir={tmp_path / 'w'}", f"leaderboard_dir={tmp_path / 'lb'}"]) == 2
+    assert "data_root.LSVQ=" in capsys.readouterr().err  # a UserError: cli.main prints it, exit 2
 
 
 def test_preflight_before_training_uses_the_bad_list_of_prepare(tmp_path, monkeypatch, videos_dir):

@@ -153,7 +153,7 @@ def test_missing_path_and_directory_raise(tmp_path):
     with pytest.raises(VideoReadError, match="no such file") as info:
         open_video(tmp_path / "nope.mp4")
     _assert_names_file(info.value, tmp_path / "nope.mp4")
-    with pytest.raises(VideoReadError, match="not a regular file"):
+    with pytest.raises(VideoReadError, match="a directory, not a video file"):
         open_video(tmp_path)
 
 
