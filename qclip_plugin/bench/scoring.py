@@ -88,6 +88,15 @@ class ScoringSummary:
     failures: dict[str, str] = field(default_factory=dict)  # path -> reason
     scores: dict[str, float] = field(default_factory=dict)  # path -> score (this run)
 
+    def record(self, path: str, score: float | None, reason: str) -> None:
+        """Count one video: scored (``score``) or failed (``reason``)."""
+        if score is None:
+            self.failed += 1
+            self.failures[path] = reason
+        else:
+            self.scored += 1
+            self.scores[path] = score
+
     @property
     def videos_per_second(self) -> float:
         return self.scored / self.seconds if self.seconds > 0 else 0.0
@@ -151,7 +160,86 @@ def read_scores(output: str | os.PathLike) -> dict[str, dict[str, str]]:
         return {row["path"]: row for row in reader}
 
 
-def _loads_uint8(metric: Any) -> bool:
+def score_row(path: str, score: float | None, reason: str, fingerprint: str) -> dict[str, str]:
+    """One output row (``OUTPUT_COLUMNS``): ``ok`` with the score, or ``failed`` with the reason."""
+    return {
+        "path": path,
+        "score": "" if score is None else f"{score:.8g}",
+        "status": "failed" if score is None else "ok",
+        "error": reason,
+        "metric": fingerprint,
+    }
+
+
+class ScoresOutput:
+    """The output CSV of a scoring run, whichever engine computes the scores.
+
+    :meth:`start` applies the resume rules (skip what ``output`` scored ``ok`` with this
+    ``fingerprint``, retry the failed, refuse another metric's file) and rewrites the kept rows
+    atomically; :meth:`add` appends a row, :meth:`flush` after each batch, so an interrupted run
+    loses at most the batch in flight. ``output=None`` writes nothing.
+    """
+
+    def __init__(
+        self,
+        output: str | os.PathLike | None,
+        fingerprint: str,
+        *,
+        resume: bool = True,
+        metric_name: object = "",
+    ) -> None:
+        self.output = Path(output) if output is not None else None
+        self.fingerprint, self.resume, self.metric_name = fingerprint, resume, metric_name
+        self._handle: Any = None
+        self._writer: csv.DictWriter | None = None
+
+    def start(self, videos: Sequence[str | os.PathLike]) -> list[Any]:
+        """The videos still to score, in order; opens the output for appending."""
+        output = self.output
+        previous = read_scores(output) if output is not None and self.resume else {}
+        others = {row.get("metric") or "" for row in previous.values() if row["status"] == "ok"} - {
+            self.fingerprint
+        }
+        if others:
+            raise ValueError(
+                f"{output} holds scores of another metric or configuration (metric column {sorted(others)}, this "
+                f"one is {self.fingerprint}: {self.metric_name}); resuming would mix them. "
+                "Choose another output, or rescore everything with resume=False (--no-resume)."
+            )
+        done = {path for path, row in previous.items() if row["status"] == "ok"}
+        todo = [v for v in videos if str(v) not in done]
+        if output is None:
+            return todo
+        output.parent.mkdir(parents=True, exist_ok=True)
+        retried = {str(v) for v in todo}
+        kept = [row for path, row in previous.items() if path not in retried]
+        from qclip_plugin.atomic_files import atomic_write
+
+        def rewrite(h):  # previous rows minus those about to be redone, then append as we go
+            w = csv.DictWriter(h, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(kept)
+
+        atomic_write(output, rewrite)
+        self._handle = output.open("a", newline="")
+        self._writer = csv.DictWriter(self._handle, fieldnames=OUTPUT_COLUMNS)
+        return todo
+
+    def add(self, path: str, score: float | None, reason: str) -> None:
+        if self._writer is not None:
+            self._writer.writerow(score_row(path, score, reason, self.fingerprint))
+
+    def flush(self) -> None:
+        if self._handle is not None:
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = self._writer = None
+
+
+def loads_uint8(metric: Any) -> bool:
     """Whether ``metric.load(path, normalize=False)`` gives uint8 frames that this process can
     normalise with ``metric.preprocessing``'s mean/std (Q-CLIP's metrics; not the baselines,
     which load their own inputs)."""
@@ -184,10 +272,29 @@ class _Videos(torch.utils.data.Dataset):
         except Exception as error:  # recorded per video; --strict re-raises in the main process
             if self.strict:
                 raise
-            return path, None, _reason(error)
+            return path, None, failure_reason(error)
 
 
-def _reason(error: BaseException) -> str:
+def score_batch(
+    metric: Any, items: Sequence[Any], *, raw: bool, amp: str | torch.dtype | None = None
+) -> list[float]:
+    """Scores of one batch of loaded videos, as floats: ``raw`` uint8 frames are normalised with
+    ``metric.preprocessing`` (bit-identical to ``metric.load``), otherwise the metric's ``collate``
+    (or a stack) builds the batch; ``amp`` runs the forward under autocast."""
+    from qclip_plugin.bench.precision import autocast
+    from qclip_plugin.data.pipeline import normalize_frames
+
+    with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
+        if raw:
+            stacked = normalize_frames(list(items), metric.preprocessing.mean, metric.preprocessing.std)
+        elif hasattr(metric, "collate"):
+            stacked = metric.collate(list(items))
+        else:
+            stacked = torch.stack(list(items))
+        return metric.score_frames(stacked).float().cpu().tolist()
+
+
+def failure_reason(error: BaseException) -> str:
     from qclip_plugin.video.errors import VideoReadError
 
     if isinstance(error, VideoReadError):
@@ -242,40 +349,16 @@ def score_videos(
         from qclip_plugin.bench.distributed import shard_slice
 
         videos = shard_slice(videos, index, count)
-    previous = read_scores(output) if output is not None and resume else {}
-    others = {row.get("metric") or "" for row in previous.values() if row["status"] == "ok"} - {fingerprint}
-    if others:
-        raise ValueError(
-            f"{output} holds scores of another metric or configuration (metric column {sorted(others)}, this "
-            f"one is {fingerprint}: {getattr(metric, 'metric_name', metric)}); resuming would mix them. "
-            "Choose another output, or rescore everything with resume=False (--no-resume)."
-        )
-    done = {path for path, row in previous.items() if row["status"] == "ok"}
-    todo = [v for v in videos if str(v) not in done]
+    sink = ScoresOutput(
+        output, fingerprint, resume=resume, metric_name=getattr(metric, "metric_name", metric)
+    )
+    todo = sink.start(videos)
     summary = ScoringSummary(output=output, skipped=len(videos) - len(todo))
 
-    writer = None
-    handle = None
-    if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        retried = {str(v) for v in todo}
-        kept = [row for path, row in previous.items() if path not in retried]
-        from qclip_plugin.atomic_files import atomic_write
-
-        def rewrite(h):  # previous rows minus those about to be redone, then append as we go
-            w = csv.DictWriter(h, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(kept)
-
-        atomic_write(output, rewrite)
-        handle = output.open("a", newline="")
-        writer = csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS)
-
-    from qclip_plugin.bench.precision import autocast
-    from qclip_plugin.data.pipeline import import_decoders, normalize_frames
+    from qclip_plugin.data.pipeline import import_decoders
 
     extra = {"prefetch_factor": prefetch_factor} if num_workers > 0 and prefetch_factor else {}
-    raw = _loads_uint8(metric)
+    raw = loads_uint8(metric)
     if num_workers > 0:
         import_decoders()  # forked workers inherit them instead of importing them each
     loader = torch.utils.data.DataLoader(
@@ -294,44 +377,17 @@ def score_videos(
     try:
         for batch in loader:
             good = [(p, frames) for p, frames, _ in batch if frames is not None]
-            scored: dict[str, float] = {}
-            if good:
-                with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
-                    items = [f for _, f in good]
-                    if raw:
-                        stacked = normalize_frames(items, metric.preprocessing.mean, metric.preprocessing.std)
-                    elif hasattr(metric, "collate"):
-                        stacked = metric.collate(items)
-                    else:
-                        stacked = torch.stack(items)
-                    values = metric.score_frames(stacked).float().cpu().tolist()
-                scored = {p: v for (p, _), v in zip(good, values, strict=True)}
+            values = score_batch(metric, [f for _, f in good], raw=raw, amp=amp) if good else []
+            scored = {p: v for (p, _), v in zip(good, values, strict=True)}
             for path, _, reason in batch:
-                score = scored.get(path)
-                if score is None:
-                    summary.failed += 1
-                    summary.failures[path] = reason
-                else:
-                    summary.scored += 1
-                    summary.scores[path] = score
-                if writer is not None:
-                    writer.writerow(
-                        {
-                            "path": path,
-                            "score": "" if score is None else f"{score:.8g}",
-                            "status": "failed" if score is None else "ok",
-                            "error": reason,
-                            "metric": fingerprint,
-                        }
-                    )
-            if handle is not None:
-                handle.flush()
+                summary.record(path, scored.get(path), reason)
+                sink.add(path, scored.get(path), reason)
+            sink.flush()
             bar.update(len(batch))
     finally:
         torch.set_num_threads(threads)
         bar.close()
-        if handle is not None:
-            handle.close()
+        sink.close()
     summary.seconds = time.perf_counter() - start
     return summary
 
