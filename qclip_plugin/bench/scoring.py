@@ -171,6 +171,32 @@ def score_row(path: str, score: float | None, reason: str, fingerprint: str) -> 
     }
 
 
+def resume_plan(
+    previous: dict[str, dict[str, str]],
+    videos: Sequence[Any],
+    fingerprint: str,
+    *,
+    where: object = "the output",
+    metric_name: object = "",
+) -> list[Any]:
+    """The ``videos`` an output holding ``previous`` rows (by path) still needs, in order: those
+    without an ``ok`` row (failed ones are retried).
+
+    Raises:
+        ValueError: ``previous`` holds ``ok`` scores of another metric fingerprint (``where``
+            names the output in the message).
+    """
+    others = {row.get("metric") or "" for row in previous.values() if row["status"] == "ok"} - {fingerprint}
+    if others:
+        raise ValueError(
+            f"{where} holds scores of another metric or configuration (metric column {sorted(others)}, this "
+            f"one is {fingerprint}: {metric_name}); resuming would mix them. "
+            "Choose another output, or rescore everything with resume=False (--no-resume)."
+        )
+    done = {path for path, row in previous.items() if row["status"] == "ok"}
+    return [v for v in videos if str(v) not in done]
+
+
 class ScoresOutput:
     """The output CSV of a scoring run, whichever engine computes the scores.
 
@@ -197,17 +223,7 @@ class ScoresOutput:
         """The videos still to score, in order; opens the output for appending."""
         output = self.output
         previous = read_scores(output) if output is not None and self.resume else {}
-        others = {row.get("metric") or "" for row in previous.values() if row["status"] == "ok"} - {
-            self.fingerprint
-        }
-        if others:
-            raise ValueError(
-                f"{output} holds scores of another metric or configuration (metric column {sorted(others)}, this "
-                f"one is {self.fingerprint}: {self.metric_name}); resuming would mix them. "
-                "Choose another output, or rescore everything with resume=False (--no-resume)."
-            )
-        done = {path for path, row in previous.items() if row["status"] == "ok"}
-        todo = [v for v in videos if str(v) not in done]
+        todo = resume_plan(previous, videos, self.fingerprint, where=output, metric_name=self.metric_name)
         if output is None:
             return todo
         output.parent.mkdir(parents=True, exist_ok=True)
