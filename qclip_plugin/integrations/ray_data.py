@@ -41,7 +41,6 @@ import os
 import shutil
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,11 +174,9 @@ def _decoder_threads() -> int:
     """Decoding threads for this Ray worker: the CPUs Ray reserved for it (at least one), so that
     concurrent tasks share the cores as DataLoader workers do (``decoder_threads``)."""
     ray = _ray()
-    try:
-        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
-    except Exception:  # outside a Ray worker
+    if not ray.is_initialized():  # called outside Ray (get_runtime_context would start it)
         return 0
-    return max(1, int(cpus))
+    return max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -516,22 +513,12 @@ def _dataset_rows(output: str) -> dict[str, dict[str, str]]:
 
 
 def _write_dataset(ds: Any, output: str, summary: ScoringSummary, todo: set[str]) -> None:
-    """Write the scored rows as part files into the dataset ``output``; count this run's rows."""
-    from ray.data.datasource import FilenameProvider
-
-    class _RunFiles(FilenameProvider):  # one prefix per run, so a resumed run adds files beside
-        def __init__(self, run: str, extension: str) -> None:
-            self.run, self.extension = run, extension
-
-        def get_filename_for_block(self, block: Any, write_uuid: str, task_index: int, block_index: int) -> str:
-            return f"scores-{self.run}-{task_index:06d}-{block_index:06d}.{self.extension}"
-
-    csv_output = output.rstrip("/").lower().endswith(".csv")
-    names = _RunFiles(uuid.uuid4().hex[:12], "csv" if csv_output else "parquet")
-    if csv_output:
-        ds.write_csv(output, filename_provider=names)
+    """Write the scored rows as part files into the dataset ``output`` (Ray's file names carry
+    each write's id, so a resumed run adds files beside the earlier ones); count this run's rows."""
+    if output.rstrip("/").lower().endswith(".csv"):
+        ds.write_csv(output)
     else:
-        ds.write_parquet(output, filename_provider=names)
+        ds.write_parquet(output)
     for path, row in _dataset_rows(output).items():
         if path in todo:
             summary.record(path, float(row["score"]) if row["status"] == "ok" else None, row["error"])
