@@ -23,6 +23,7 @@ from qclip_plugin.integrations.ray_data import (  # noqa: E402
     MetricSpec,
     list_videos,
     prepare_profiles_with_ray,
+    read_dataset_scores,
     score_with_ray,
 )
 
@@ -91,45 +92,43 @@ def test_decode_stage_gives_the_metrics_own_frames(metric, videos_dir, tmp_path,
     assert row["status"] == "ok" and np.array_equal(row["frames"], out["frames"][0])
 
 
-def test_scores_equal_the_local_engine_and_resume(local_ray, metric, videos_dir, tmp_path):
+def test_cli_engine_ray_scores_as_the_local_engine_and_resumes(
+    local_ray, metric, videos_dir, tmp_path, capsys
+):
     local = score_videos(metric, [videos_dir], tmp_path / "local.csv", progress=False)
-    output = tmp_path / "ray.csv"
-    summary = score_with_ray("qclip", [videos_dir], output, options=TINY, concurrency=2, progress=False)
-    assert (summary.scored, summary.failed, summary.skipped) == (7, 1, 0)
+    output = tmp_path / "r.csv"
+    common = [
+        "--preset",
+        "tiny",
+        "--untrained",
+        "--frames",
+        "4",
+        "--quiet",
+        "--engine",
+        "ray",
+        "--output",
+        str(output),
+    ]
+    assert main(["score", str(videos_dir), *common]) == 0
     empty = str(videos_dir / "empty.mp4")
-    assert summary.failures == {empty: "the file is empty (0 bytes)"}
-    assert set(summary.scores) == set(local.scores)
-    for path, score in local.scores.items():
-        assert summary.scores[path] == pytest.approx(score, abs=1e-6)
+    assert f"failed: {empty}: the file is empty (0 bytes)" in capsys.readouterr().out
     rows = {r["path"]: r for r in _rows(output)}
     assert list(_rows(output)[0]) == list(OUTPUT_COLUMNS) and len(rows) == 8
-    assert rows[empty]["status"] == "failed" and rows[empty]["score"] == ""
-    assert rows[empty]["error"] == "the file is empty (0 bytes)"
+    assert (rows[empty]["status"], rows[empty]["score"], rows[empty]["error"]) == (
+        "failed",
+        "",
+        "the file is empty (0 bytes)",
+    )
     assert {r["metric"] for r in rows.values()} == {metric_fingerprint(metric)}
-    # re-running skips the scored videos and retries the failed one
-    again = score_with_ray("qclip", [videos_dir], output, options=TINY, progress=False)
-    assert (again.scored, again.failed, again.skipped) == (0, 1, 7)
-    assert len(_rows(output)) == 8 and {r["path"]: r["score"] for r in _rows(output)} == {
-        p: r["score"] for p, r in rows.items()
-    }
-
-
-def test_cli_engine_ray_matches_the_local_cli(local_ray, small_folder, tmp_path, capsys):
-    common = [str(small_folder), "--preset", "tiny", "--untrained", "--frames", "4", "--quiet"]
-    assert main(["score", *common, "--output", str(tmp_path / "l.csv")]) == 0
-    assert main(["score", *common, "--engine", "ray", "--output", str(tmp_path / "r.csv")]) == 0
-    out = capsys.readouterr().out
-    assert "scored 2, skipped 0, failed 1" in out and "empty.mp4: the file is empty (0 bytes)" in out
-    local = {r["path"]: r for r in _rows(tmp_path / "l.csv")}
-    remote = {r["path"]: r for r in _rows(tmp_path / "r.csv")}
-    assert local.keys() == remote.keys()
-    for path, row in local.items():
-        assert (remote[path]["status"], remote[path]["error"], remote[path]["metric"]) == (
-            row["status"], row["error"], row["metric"]
-        )
-        if row["status"] == "ok":
-            assert float(remote[path]["score"]) == pytest.approx(float(row["score"]), abs=1e-6)
-    assert main(["score", *common, "--engine", "ray", "--shard", "0/2", "--output", str(tmp_path / "x.csv")]) == 2
+    assert {p for p, r in rows.items() if r["status"] == "ok"} == set(local.scores)
+    for path, score in local.scores.items():
+        assert float(rows[path]["score"]) == pytest.approx(score, abs=1e-6)
+    # re-running skips what the output holds (no Ray job is even started for them)
+    scored = [videos_dir / Path(p).name for p in local.scores]
+    again = score_with_ray("qclip", scored, output, options=TINY, progress=False)
+    assert (again.scored, again.failed, again.skipped) == (0, 0, 7)
+    assert {r["path"]: r["score"] for r in _rows(output)} == {p: r["score"] for p, r in rows.items()}
+    assert main(["score", str(videos_dir), *common, "--shard", "0/2"]) == 2
 
 
 def test_parquet_dataset_output_and_path_tables(local_ray, small_folder, tmp_path):
@@ -142,7 +141,8 @@ def test_parquet_dataset_output_and_path_tables(local_ray, small_folder, tmp_pat
     pq.write_table(pa.table({"path": relative, "mos": [1.0, 2.0, 3.0]}), table)
     listed = list_videos([table])
     assert [Path(p).resolve() for p in listed] == [(small_folder / n).resolve() for n in SMALL_CLIPS]
-    assert list_videos([small_folder.as_uri()]) == [(small_folder / n).as_uri() for n in sorted(SMALL_CLIPS)]
+    uris = [(small_folder / n).as_uri() for n in sorted(SMALL_CLIPS)]
+    assert list_videos([small_folder.as_uri()]) == uris
 
     output = tmp_path / "scores.parquet"
     first = score_with_ray("qclip", [small_folder.as_uri()], output, options=TINY, progress=False)
@@ -150,8 +150,18 @@ def test_parquet_dataset_output_and_path_tables(local_ray, small_folder, tmp_pat
     rows = pq.read_table(output).to_pylist()
     assert sorted(r["status"] for r in rows) == ["failed", "ok", "ok"]
     assert [r["score"] for r in rows if r["status"] == "failed"] == [None]
-    again = score_with_ray("qclip", [small_folder.as_uri()], output, options=TINY, progress=False)
-    assert (again.scored, again.failed, again.skipped) == (0, 1, 2)
+    ok = [r["path"] for r in rows if r["status"] == "ok"]
+    again = score_with_ray("qclip", ok, output, options=TINY, progress=False)
+    assert (again.scored, again.failed, again.skipped) == (0, 0, 2)
+    # a failed video scored by a later run: the ok row wins over the failed attempt
+    failed = next(r for r in rows if r["status"] == "failed")
+    later = {**failed, "score": 0.5, "status": "ok", "error": ""}
+    pq.write_table(
+        pa.Table.from_pylist([later], schema=pq.read_schema(next(output.glob("*.parquet")))),
+        output / "later.parquet",
+    )
+    assert read_dataset_scores(str(output))[failed["path"]]["status"] == "ok"
+    assert score_with_ray("qclip", [small_folder.as_uri()], output, options=TINY, progress=False).skipped == 3
 
 
 def _dies_once(device=None, as_loss=False, marker="", **options):
@@ -191,27 +201,46 @@ def test_killed_workers_are_retried_and_every_row_ends(local_ray, metric, small_
     assert marker.exists()  # an actor died in its first batch, was restarted and its batch retried
     assert (summary.scored, summary.failed) == (2, 1) and len(_rows(output)) == 3
     for name in SMALL_CLIPS[:2]:
-        assert summary.scores[str(small_folder / name)] == pytest.approx(float(metric(small_folder / name)), abs=1e-6)
+        assert summary.scores[str(small_folder / name)] == pytest.approx(
+            float(metric(small_folder / name)), abs=1e-6
+        )
 
     marker = tmp_path / "decoder-died"
     paths = [str(small_folder / n) for n in SMALL_CLIPS]
     ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=3)
     rows = ds.map_batches(_DecodeDiesOnce(metric.preprocessing, str(marker)), batch_format="numpy").take_all()
     assert marker.exists()  # a decode task's worker died; Ray ran the task again
-    assert sorted((r["path"], r["status"]) for r in rows) == sorted(zip(paths, ["ok", "ok", "failed"], strict=True))
+    assert sorted((r["path"], r["status"]) for r in rows) == sorted(
+        zip(paths, ["ok", "ok", "failed"], strict=True)
+    )
 
 
 def test_prepare_profiles_as_ray_tasks(local_ray, small_folder, tmp_path, capsys):
     from qclip_plugin.sampling.frame_difference import cached_profile, frame_difference_profile
 
     cache = tmp_path / "cache"
-    report = prepare_profiles_with_ray([small_folder / n for n in SMALL_CLIPS], cache_dir=cache,
-                                       bad_list=tmp_path / "bad.csv", progress=False)
+    report = prepare_profiles_with_ray(
+        [small_folder / n for n in SMALL_CLIPS],
+        cache_dir=cache,
+        bad_list=tmp_path / "bad.csv",
+        progress=False,
+    )
     assert (report.computed, report.cached, list(report.bad)) == (2, 0, [str(small_folder / "empty.mp4")])
     for name in SMALL_CLIPS[:2]:
         path = small_folder / name
-        assert np.array_equal(cached_profile(path, cache_dir=cache), frame_difference_profile(path, cache_dir=False))
-    args = ["prepare", str(small_folder), "--engine", "ray", "--cache-dir", str(cache),
-            "--bad-list", str(tmp_path / "bad.csv"), "--quiet"]
+        assert np.array_equal(
+            cached_profile(path, cache_dir=cache), frame_difference_profile(path, cache_dir=False)
+        )
+    args = [
+        "prepare",
+        str(small_folder),
+        "--engine",
+        "ray",
+        "--cache-dir",
+        str(cache),
+        "--bad-list",
+        str(tmp_path / "bad.csv"),
+        "--quiet",
+    ]
     assert main(args) == 0
     assert "2 already cached, 1 bad, 1 of them already known" in capsys.readouterr().out

@@ -71,6 +71,7 @@ __all__ = [
     "list_videos",
     "local_copy",
     "prepare_profiles_with_ray",
+    "read_dataset_scores",
     "ray_profile_runner",
     "ray_session",
     "score_with_ray",
@@ -91,7 +92,7 @@ def _ray() -> Any:
         import ray.data  # noqa: F401
     except ImportError as error:
         raise RayNotInstalledError(
-            f"the Ray engine needs Ray Data ({error}); install it with: pip install \"qclip-plugin[ray]\""
+            f'the Ray engine needs Ray Data ({error}); install it with: pip install "qclip-plugin[ray]"'
         ) from error
     return ray
 
@@ -206,8 +207,14 @@ class DecodeVideos:
         p = self.preprocessing
         with local_copy(path) as local:
             frames = load_video(
-                Path(local), num_frames=p.num_frames, sampler=p.sampler, size=p.image_size, seed=p.seed,
-                test_mode=True, normalize=False, threads=_decoder_threads(),
+                Path(local),
+                num_frames=p.num_frames,
+                sampler=p.sampler,
+                size=p.image_size,
+                seed=p.seed,
+                test_mode=True,
+                normalize=False,
+                threads=_decoder_threads(),
                 cache_dir=self.cache_dir if local == path else False,  # a temporary copy has no cache entry
             )
         return np.ascontiguousarray(frames.numpy())
@@ -224,15 +231,26 @@ class DecodeVideos:
                 frames[i] = self.decode(path)
             except Exception as error:  # recorded as the row's reason; the job goes on
                 status[i], errors[i] = "failed", failure_reason(error)
-        return {"path": np.array(paths, dtype=object), "frames": frames,
-                "status": np.array(status, dtype=object), "error": np.array(errors, dtype=object)}
+        return {
+            "path": np.array(paths, dtype=object),
+            "frames": frames,
+            "status": np.array(status, dtype=object),
+            "error": np.array(errors, dtype=object),
+        }
 
 
 def _output_schema() -> Any:
     import pyarrow as pa
 
-    return pa.schema([("path", pa.string()), ("score", pa.float64()), ("status", pa.string()),
-                      ("error", pa.string()), ("metric", pa.string())])
+    return pa.schema(
+        [
+            ("path", pa.string()),
+            ("score", pa.float64()),
+            ("status", pa.string()),
+            ("error", pa.string()),
+            ("metric", pa.string()),
+        ]
+    )
 
 
 class ScoreBatches:
@@ -248,7 +266,9 @@ class ScoreBatches:
     that builds another metric (other package versions on the node) refuses to start.
     """
 
-    def __init__(self, spec: MetricSpec, *, device: str | None = None, fingerprint: str | None = None) -> None:
+    def __init__(
+        self, spec: MetricSpec, *, device: str | None = None, fingerprint: str | None = None
+    ) -> None:
         self.spec = spec
         self.metric = spec.build(device)
         self.raw = loads_uint8(self.metric)
@@ -275,7 +295,9 @@ class ScoreBatches:
                 continue
             try:
                 with local_copy(path) as local:
-                    items[i] = self.metric.load(local, normalize=False) if self.raw else self.metric.load(local)
+                    items[i] = (
+                        self.metric.load(local, normalize=False) if self.raw else self.metric.load(local)
+                    )
             except Exception as error:  # the row fails, the job goes on
                 status[i], errors[i] = "failed", failure_reason(error)
         scores: list[float | None] = [None] * len(paths)
@@ -283,8 +305,16 @@ class ScoreBatches:
             values = score_batch(self.metric, list(items.values()), raw=self.raw, amp=self.spec.amp)
             for i, value in zip(items, values, strict=True):
                 scores[i] = value
-        return pa.table({"path": paths, "score": scores, "status": status, "error": errors,
-                         "metric": [self.fingerprint] * len(paths)}, schema=_output_schema())
+        return pa.table(
+            {
+                "path": paths,
+                "score": scores,
+                "status": status,
+                "error": errors,
+                "metric": [self.fingerprint] * len(paths),
+            },
+            schema=_output_schema(),
+        )
 
 
 def scoring_dataset(
@@ -311,12 +341,23 @@ def scoring_dataset(
     blocks = max(1, min(MAX_BLOCKS, math.ceil(len(paths) / max(1, batch_size))))
     ds = ray.data.from_items([{"path": str(p)} for p in paths], override_num_blocks=blocks)
     if preprocessing is not None:
-        ds = ds.map_batches(DecodeVideos(preprocessing, cache_dir=cache_dir), batch_size=None,
-                            batch_format="numpy", num_cpus=decode_cpus)
+        ds = ds.map_batches(
+            DecodeVideos(preprocessing, cache_dir=cache_dir),
+            batch_size=None,
+            batch_format="numpy",
+            num_cpus=decode_cpus,
+        )
     return ds.map_batches(
         ScoreBatches,
-        fn_constructor_kwargs={"spec": spec, "device": "cuda" if num_gpus else "cpu", "fingerprint": fingerprint},
-        batch_size=batch_size, batch_format="numpy", concurrency=concurrency, num_gpus=num_gpus,
+        fn_constructor_kwargs={
+            "spec": spec,
+            "device": "cuda" if num_gpus else "cpu",
+            "fingerprint": fingerprint,
+        },
+        batch_size=batch_size,
+        batch_format="numpy",
+        concurrency=concurrency,
+        num_gpus=num_gpus,
         num_cpus=scorer_cpus,
     )
 
@@ -325,16 +366,25 @@ def scoring_dataset(
 # inputs
 
 
+def _read_table(location: str) -> Any:
+    """A Parquet or CSV file, or a folder of them (by the name's suffix: ``.csv`` or Parquet), local
+    or at a URI, as one pyarrow table (through pyarrow's dataset reader and filesystems)."""
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    fs, inner = (
+        _filesystem(location) if is_uri(location) else (pafs.LocalFileSystem(), os.path.abspath(location))
+    )
+    kind = "csv" if location.rstrip("/").lower().endswith(".csv") else "parquet"
+    return pads.dataset(inner, filesystem=fs, format=kind).to_table()
+
+
 def _table_paths(table_path: str) -> list[str]:
-    """The ``path`` column (else the first column) of a Parquet or CSV table of videos, read with
-    Ray Data; relative entries start from the table's folder."""
-    ray = _ray()
-    read = ray.data.read_parquet if table_path.lower().endswith(".parquet") else ray.data.read_csv
-    table = read(table_path).to_arrow_refs()
-    rows: list[str] = []
-    for part in ray.get(table):
-        column = part.column("path") if "path" in part.column_names else part.column(0)
-        rows += [str(v) for v in column.to_pylist() if v is not None and str(v).strip()]
+    """The ``path`` column (else the first column) of a Parquet or CSV table of videos; relative
+    entries start from the table's folder."""
+    table = _read_table(table_path)
+    column = table.column("path") if "path" in table.column_names else table.column(0)
+    rows = [str(v) for v in column.to_pylist() if v is not None and str(v).strip()]
     base = table_path.rsplit("/", 1)[0] if "/" in table_path else "."
     return [v if is_uri(v) or os.path.isabs(v) else f"{base}/{v}" for v in rows]
 
@@ -351,8 +401,11 @@ def _folder_uri(uri: str) -> list[str]:
         return [uri]
     scheme = uri.split("://", 1)[0]
     found = fs.get_file_info(pafs.FileSelector(inner, recursive=True))
-    return sorted(f"{scheme}://{f.path}" for f in found
-                  if f.type == pafs.FileType.File and Path(f.path).suffix.lower() in VIDEO_EXTENSIONS)
+    return sorted(
+        f"{scheme}://{f.path}"
+        for f in found
+        if f.type == pafs.FileType.File and Path(f.path).suffix.lower() in VIDEO_EXTENSIONS
+    )
 
 
 def list_videos(inputs: Iterable[str | os.PathLike], root: str | os.PathLike | None = None) -> list[str]:
@@ -366,7 +419,9 @@ def list_videos(inputs: Iterable[str | os.PathLike], root: str | os.PathLike | N
         if suffix == ".parquet" or (is_uri(text) and suffix == ".csv"):
             videos += _table_paths(text)
         elif is_uri(text) and suffix in LIST_EXTENSIONS:
-            raise UserError(f"{text}: a list of videos at a URI must be a .csv or .parquet table with a path column")
+            raise UserError(
+                f"{text}: a list of videos at a URI must be a .csv or .parquet table with a path column"
+            )
         elif is_uri(text):
             videos += _folder_uri(text)
         else:
@@ -440,7 +495,11 @@ def score_with_ray(
         cache_dir: the MSE samplers' profile cache (see :class:`DecodeVideos`).
     """
     start = time.perf_counter()
-    spec = metric if isinstance(metric, MetricSpec) else MetricSpec(metric, dict(options or {}), amp, weights_dtype)
+    spec = (
+        metric
+        if isinstance(metric, MetricSpec)
+        else MetricSpec(metric, dict(options or {}), amp, weights_dtype)
+    )
     local = spec.build("cpu")  # what the workers build: its fingerprint and preprocessing
     fingerprint = metric_fingerprint(local, spec.amp)
     preprocessing = local.preprocessing if loads_uint8(local) else None
@@ -449,19 +508,28 @@ def score_with_ray(
     videos = list_videos(inputs, root=root)
     dataset_output = output is not None and is_dataset_output(output)
     if dataset_output:
-        previous = _dataset_rows(str(output)) if resume else {}
+        previous = read_dataset_scores(str(output)) if resume else {}
         todo = resume_plan(previous, videos, fingerprint, where=output, metric_name=name)
         sink = None
     else:
         sink = ScoresOutput(output, fingerprint, resume=resume, metric_name=name)
         todo = sink.start(videos)
-    summary = ScoringSummary(output=Path(output) if output is not None and not is_uri(output) else None,
-                             skipped=len(videos) - len(todo))
+    summary = ScoringSummary(
+        output=Path(output) if output is not None and not is_uri(output) else None,
+        skipped=len(videos) - len(todo),
+    )
     if todo:
         ds = scoring_dataset(
-            todo, spec, preprocessing=preprocessing, fingerprint=fingerprint, batch_size=batch_size,
-            concurrency=concurrency, num_gpus=num_gpus_per_worker, scorer_cpus=scorer_cpus,
-            decode_cpus=decode_cpus, cache_dir=cache_dir,
+            todo,
+            spec,
+            preprocessing=preprocessing,
+            fingerprint=fingerprint,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            num_gpus=num_gpus_per_worker,
+            scorer_cpus=scorer_cpus,
+            decode_cpus=decode_cpus,
+            cache_dir=cache_dir,
         )
         _ray().data.DataContext.get_current().enable_progress_bars = progress
         if dataset_output:
@@ -485,30 +553,26 @@ def _stream_to(ds: Any, sink: ScoresOutput, summary: ScoringSummary) -> None:
         sink.close()
 
 
-def _dataset_rows(output: str) -> dict[str, dict[str, str]]:
+def read_dataset_scores(output: str) -> dict[str, dict[str, str]]:
     """The rows of a dataset output by path (an ``ok`` row wins over failed attempts); {} if none."""
     import pyarrow.fs as pafs
 
     fs, inner = _filesystem(output) if is_uri(output) else (pafs.LocalFileSystem(), os.path.abspath(output))
-    info = fs.get_file_info(inner)
-    if info.type == pafs.FileType.NotFound:
+    if fs.get_file_info(inner).type == pafs.FileType.NotFound:
         return {}
-    ray = _ray()
-    read = ray.data.read_csv if output.rstrip("/").lower().endswith(".csv") else ray.data.read_parquet
-    try:
-        parts = read(output).to_arrow_refs()
-    except (ValueError, FileNotFoundError):  # an empty folder
+    table = _read_table(output)
+    if table.num_rows == 0:
         return {}
+    missing = set(OUTPUT_COLUMNS) - set(table.column_names)
+    if missing:
+        raise UserError(
+            f"{output} holds files that are not scores (no {sorted(missing)} columns); choose another output"
+        )
     rows: dict[str, dict[str, str]] = {}
-    for table in ray.get(parts):
-        missing = set(OUTPUT_COLUMNS) - set(table.column_names)
-        if missing:
-            raise UserError(f"{output} holds files that are not scores (no {sorted(missing)} columns); "
-                            "choose another output")
-        for row in table.to_pylist():
-            row = {k: "" if row[k] is None else str(row[k]) for k in OUTPUT_COLUMNS}
-            if rows.get(row["path"], {}).get("status") != "ok":
-                rows[row["path"]] = row
+    for row in table.select(list(OUTPUT_COLUMNS)).to_pylist():
+        row = {k: "" if v is None else str(v) for k, v in row.items()}
+        if rows.get(row["path"], {}).get("status") != "ok":
+            rows[row["path"]] = row
     return rows
 
 
@@ -519,7 +583,7 @@ def _write_dataset(ds: Any, output: str, summary: ScoringSummary, todo: set[str]
         ds.write_csv(output)
     else:
         ds.write_parquet(output)
-    for path, row in _dataset_rows(output).items():
+    for path, row in read_dataset_scores(output).items():
         if path in todo:
             summary.record(path, float(row["score"]) if row["status"] == "ok" else None, row["error"])
 
