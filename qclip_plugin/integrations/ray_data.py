@@ -8,7 +8,8 @@ streaming stages, on one machine or a cluster (``pip install "qclip-plugin[ray]"
 >>> ds = ray.data.from_items([{"path": p} for p in paths])                       # doctest: +SKIP
 >>> ds = ds.map_batches(DecodeVideos(metric.preprocessing), batch_format="numpy")  # doctest: +SKIP
 >>> ds = ds.map_batches(ScoreBatches, fn_constructor_kwargs={"spec": spec}, batch_size=8,
-...                     batch_format="numpy", concurrency=4, num_gpus=1)        # doctest: +SKIP
+...                     batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=4),
+...                     num_gpus=1)                                              # doctest: +SKIP
 >>> ds.write_parquet("s3://bucket/scores/")                                      # doctest: +SKIP
 
 or all of it, with the local engine's resume rules: :func:`score_with_ray` (``qclip-bench score
@@ -356,7 +357,7 @@ def scoring_dataset(
         },
         batch_size=batch_size,
         batch_format="numpy",
-        concurrency=concurrency,
+        compute=ray.data.ActorPoolStrategy(size=concurrency),  # map_batches' concurrency=N, not deprecated
         num_gpus=num_gpus,
         num_cpus=scorer_cpus,
     )
