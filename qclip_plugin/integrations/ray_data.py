@@ -501,11 +501,7 @@ def score_with_ray(
         if isinstance(metric, MetricSpec)
         else MetricSpec(metric, dict(options or {}), amp, weights_dtype)
     )
-    local = spec.build("cpu")  # what the workers build: its fingerprint and preprocessing
-    fingerprint = metric_fingerprint(local, spec.amp)
-    preprocessing = local.preprocessing if loads_uint8(local) else None
-    name = getattr(local, "metric_name", spec.name)
-    del local
+    fingerprint, preprocessing, name = _probe(spec)
     videos = list_videos(inputs, root=root)
     dataset_output = output is not None and is_dataset_output(output)
     if dataset_output:
@@ -519,39 +515,48 @@ def score_with_ray(
         output=Path(output) if output is not None and not is_uri(output) else None,
         skipped=len(videos) - len(todo),
     )
-    if todo:
-        ds = scoring_dataset(
-            todo,
-            spec,
-            preprocessing=preprocessing,
-            fingerprint=fingerprint,
-            batch_size=batch_size,
-            concurrency=concurrency,
-            num_gpus=num_gpus_per_worker,
-            scorer_cpus=scorer_cpus,
-            decode_cpus=decode_cpus,
-            cache_dir=cache_dir,
-        )
-        _ray().data.DataContext.get_current().enable_progress_bars = progress
-        if dataset_output:
-            _write_dataset(ds, str(output), summary, set(todo))
-        else:
-            _stream_to(ds, sink, summary)
+    try:
+        if todo:
+            _ray().data.DataContext.get_current().enable_progress_bars = progress
+            ds = scoring_dataset(
+                todo,
+                spec,
+                preprocessing=preprocessing,
+                fingerprint=fingerprint,
+                batch_size=batch_size,
+                concurrency=concurrency,
+                num_gpus=num_gpus_per_worker,
+                scorer_cpus=scorer_cpus,
+                decode_cpus=decode_cpus,
+                cache_dir=cache_dir,
+            )
+            if sink is None:
+                _write_dataset(ds, str(output), summary, set(todo), overwrite=not resume)
+            else:
+                _stream_to(ds, sink, summary)
+    finally:
+        if sink is not None:
+            sink.close()
     summary.seconds = time.perf_counter() - start
     return summary
 
 
+def _probe(spec: MetricSpec) -> tuple[str, Any, str]:
+    """What the workers will build, built once here on the CPU: ``(fingerprint, preprocessing
+    if it loads uint8 frames else None, name)``."""
+    metric = spec.build("cpu")
+    preprocessing = metric.preprocessing if loads_uint8(metric) else None
+    return metric_fingerprint(metric, spec.amp), preprocessing, str(getattr(metric, "metric_name", spec.name))
+
+
 def _stream_to(ds: Any, sink: ScoresOutput, summary: ScoringSummary) -> None:
     """Consume the scored rows as they come and append them to the CSV, flushing per block."""
-    try:
-        for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-            for row in table.to_pylist():
-                score = row["score"] if row["status"] == "ok" else None
-                summary.record(row["path"], score, row["error"] or "")
-                sink.add(row["path"], score, row["error"] or "")
-            sink.flush()
-    finally:
-        sink.close()
+    for table in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        for row in table.to_pylist():
+            score = row["score"] if row["status"] == "ok" else None
+            summary.record(row["path"], score, row["error"] or "")
+            sink.add(row["path"], score, row["error"] or "")
+        sink.flush()
 
 
 def read_dataset_scores(output: str) -> dict[str, dict[str, str]]:
@@ -577,13 +582,15 @@ def read_dataset_scores(output: str) -> dict[str, dict[str, str]]:
     return rows
 
 
-def _write_dataset(ds: Any, output: str, summary: ScoringSummary, todo: set[str]) -> None:
+def _write_dataset(ds: Any, output: str, summary: ScoringSummary, todo: set[str], *, overwrite: bool) -> None:
     """Write the scored rows as part files into the dataset ``output`` (Ray's file names carry
-    each write's id, so a resumed run adds files beside the earlier ones); count this run's rows."""
+    each write's id, so a resumed run adds files beside the earlier ones; ``overwrite`` replaces
+    them: ``--no-resume``); count this run's rows."""
+    mode = _ray().data.SaveMode.OVERWRITE if overwrite else _ray().data.SaveMode.APPEND
     if output.rstrip("/").lower().endswith(".csv"):
-        ds.write_csv(output)
+        ds.write_csv(output, mode=mode)
     else:
-        ds.write_parquet(output)
+        ds.write_parquet(output, mode=mode)
     for path, row in read_dataset_scores(output).items():
         if path in todo:
             summary.record(path, float(row["score"]) if row["status"] == "ok" else None, row["error"])
