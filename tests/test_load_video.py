@@ -249,7 +249,7 @@ CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.261302
 @pytest.mark.parametrize("name", ["lsvq_1724.mp4", "konvid_10053703034.mp4", "carphone_distorted.mp4"])
 def test_uint8_frames_normalised_later_are_bit_identical(videos_dir, name, mean, std):
     from qclip_plugin.data.pipeline import normalize_frames
-    from qclip_plugin.models.vqa_model import normalize_uint8
+    from qclip_plugin.preprocessing import normalize_uint8
 
     path = videos_dir / name
     expected = load_video(path, size=(64, 80), mean=mean, std=std)

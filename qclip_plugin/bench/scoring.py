@@ -257,10 +257,10 @@ class ScoresOutput:
 
 def loads_uint8(metric: Any) -> bool:
     """Whether ``metric.load(path, normalize=False)`` gives uint8 frames that this process can
-    normalise with ``metric.preprocessing``'s mean/std (Q-CLIP's metrics; not the baselines,
+    normalise with its ``metric.preprocessing`` record (Q-CLIP's metrics; not the baselines,
     which load their own inputs)."""
     load, preprocessing = getattr(metric, "load", None), getattr(metric, "preprocessing", None)
-    if load is None or hasattr(metric, "collate") or not hasattr(preprocessing, "mean"):
+    if load is None or hasattr(metric, "collate") or not hasattr(preprocessing, "normalize"):
         return False
     try:
         return "normalize" in inspect.signature(load).parameters
@@ -298,11 +298,10 @@ def score_batch(
     ``metric.preprocessing`` (bit-identical to ``metric.load``), otherwise the metric's ``collate``
     (or a stack) builds the batch; ``amp`` runs the forward under autocast."""
     from qclip_plugin.bench.precision import autocast
-    from qclip_plugin.data.pipeline import normalize_frames
 
     with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
         if raw:
-            stacked = normalize_frames(list(items), metric.preprocessing.mean, metric.preprocessing.std)
+            stacked = metric.preprocessing.normalize(list(items))
         elif hasattr(metric, "collate"):
             stacked = metric.collate(list(items))
         else:
