@@ -9,7 +9,7 @@ dataloaders, evaluator, hooks) it has a ``protocol`` dict::
         name='cross-dataset',            # selects the published rows shown beside the results
         method='Q-CLIP',                 # row label
         train_sets={'LSVQ_train': dict(type='LSVQDataset', split='train', data_root=None)},
-        split=dict(ratio=None, val_ratio=0.05, seeds=[42]),
+        split=dict(ratio=None, val_ratio=0.05, seeds=[42]),   # style='release': the release's split
         heldout_test=False,              # True: the (1 - ratio) part is a test set (fine-tune)
         test_sets={'KoNViD-1k': dict(type='KoNViDDataset', data_root=None), ...},
         evaluate_untrained=True,         # score the model as built too
@@ -20,7 +20,9 @@ dataloaders, evaluator, hooks) it has a ``protocol`` dict::
 Each training set is trained on once per split seed. The split (:mod:`qclip_plugin.data.splits`)
 takes ``ratio`` of the videos for training (``None``: all of them) and carves ``val_ratio`` of
 those out for validation; the validation part alone selects the epoch, the test sets score
-the selected checkpoint only. With ``group_by='source'`` and ``groups_file`` (a CSV with
+the selected checkpoint only. ``style='release'`` draws the split as the official release does
+(``random.Random(seed).shuffle``, then cut): with ``ratio=0.8, seeds=[42]`` the held-out part is
+the release's own test split. With ``group_by='source'`` and ``groups_file`` (a CSV with
 ``path`` and that column, e.g. the demo's ``'{demo.metadata}'``) whole groups are split instead
 of videos, so no source video is in two parts. Splits are recorded in ``<work_dir>/splits.json``.
 
@@ -251,6 +253,7 @@ def _split_positions(n: int, split: Mapping[str, Any], seed: int,
     from qclip_plugin.data.splits import group_split_indices, split_indices
 
     ratio, val_ratio = split.get("ratio"), float(split.get("val_ratio", 0.0))
+    style = str(split.get("style", "numpy"))
     if ratio is None:
         if groups is not None:
             raise ProtocolError("split.group_by needs split.ratio (the training share of the groups)")
@@ -258,14 +261,15 @@ def _split_positions(n: int, split: Mapping[str, Any], seed: int,
         if val_ratio <= 0:
             return {"train": list(range(n)), "val": [], "test": []}
         return {
-            "train": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="train"),
-            "val": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="test"),
+            "train": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="train", style=style),
+            "val": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="test", style=style),
             "test": [],
         }
     if groups is not None:  # whole groups (e.g. all versions of a source video) per part
-        return {role: group_split_indices(groups, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio)
+        return {role: group_split_indices(groups, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio,
+                                          style=style)
                 for role in ("train", "val", "test")}
-    return {role: split_indices(n, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio)
+    return {role: split_indices(n, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio, style=style)
             for role in ("train", "val", "test")}
 
 
@@ -473,6 +477,7 @@ def run_protocol(
             parts = _split_positions(n, split, seed, groups)
             recorded.setdefault(train_name, []).append({"seed": seed, "ratio": split.get("ratio"),
                                                         "val_ratio": split.get("val_ratio", 0.0),
+                                                        "style": split.get("style", "numpy"),
                                                         "group_by": split.get("group_by"), **parts})
             tests = {t: _with(c, cfg.test_pipeline, None, True) for t, c in test_sets.items()}
             if spec.get("heldout_test"):
@@ -512,6 +517,7 @@ def run_protocol(
         "lr": cfg.optim_wrapper.optimizer.get("lr"),
         "selected epoch": ", ".join(str(e) for e in epochs) + " (best validation SROCC; validation carved from training)",
         "split seeds": ", ".join(str(s) for s in seeds),
+        "split style": split.get("style", "numpy"),
         "training seed": cfg.get("randomness", {}).get("seed"),
         "init": str(init) if init else "",
         "train_set": ", ".join(train_sets),
