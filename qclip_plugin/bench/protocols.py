@@ -392,6 +392,16 @@ def _backbone(cfg: Config) -> str:
         return "unknown"
 
 
+def _preprocessing_note(cfg: Config) -> str:
+    steps = {(tuple(s.get("size") or ()), s.get("resize", "decoder"), tuple(s.get("mean") or ()), tuple(s.get("std") or ()))
+             for s, _ in _frame_steps(cfg)}
+    return "; ".join(
+        f"{'x'.join(map(str, size))} px, resize={resize}, mean {'/'.join(f'{v:g}' for v in mean)}, "
+        f"std {'/'.join(f'{v:g}' for v in std)}"
+        for size, resize, mean, std in sorted(steps, key=str)
+    )
+
+
 def _shown_path(path: Path) -> str:
     """A config path relative to the repository when it is one of its configs."""
     try:
@@ -602,6 +612,7 @@ def run_protocol(
         "protocol preset": preset or "",
         "sampler": _samplers(cfg),
         "frames": ", ".join(sorted({str(s.get("num_frames")) for s in cfg.train_pipeline if "num_frames" in s})),
+        "frame preprocessing": _preprocessing_note(cfg),
         "epochs": cfg.train_cfg.get("max_epochs"),
         "batch size": cfg.train_dataloader.get("batch_size"),
         "lr": cfg.optim_wrapper.optimizer.get("lr"),
