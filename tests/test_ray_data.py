@@ -79,7 +79,7 @@ def test_decode_stage_gives_the_metrics_own_frames(metric, videos_dir, tmp_path,
 
     if sampler != "UNISampl":
         metric = create_metric("qclip", device="cpu", sampler=sampler, **TINY)
-    decode = DecodeVideos(metric.preprocessing, cache_dir=tmp_path)
+    decode = DecodeVideos.for_metric(metric, cache_dir=tmp_path)
     paths = [str(videos_dir / name) for name in ("bikes.mp4", "empty.mp4", "lsvq_1724.mp4")]
     out = decode({"path": np.array(paths, dtype=object)})
     assert out["frames"].dtype == np.uint8 and out["frames"].shape == (3, 4, 3, 112, 112)
@@ -182,8 +182,8 @@ def _dies_once(device=None, as_loss=False, marker="", **options):
 
 
 class _DecodeDiesOnce(DecodeVideos):
-    def __init__(self, preprocessing, marker):
-        super().__init__(preprocessing)
+    def __init__(self, metric, marker):
+        super().__init__(metric.preprocessing, num_frames=metric.num_frames, sampler=metric.sampler)
         self.marker = marker
 
     def decode(self, path):
@@ -208,7 +208,7 @@ def test_killed_workers_are_retried_and_every_row_ends(local_ray, metric, small_
     marker = tmp_path / "decoder-died"
     paths = [str(small_folder / n) for n in SMALL_CLIPS]
     ds = ray.data.from_items([{"path": p} for p in paths], override_num_blocks=3)
-    rows = ds.map_batches(_DecodeDiesOnce(metric.preprocessing, str(marker)), batch_format="numpy").take_all()
+    rows = ds.map_batches(_DecodeDiesOnce(metric, str(marker)), batch_format="numpy").take_all()
     assert marker.exists()  # a decode task's worker died; Ray ran the task again
     assert sorted((r["path"], r["status"]) for r in rows) == sorted(
         zip(paths, ["ok", "ok", "failed"], strict=True)

@@ -6,7 +6,7 @@ streaming stages, on one machine or a cluster (``pip install "qclip-plugin[ray]"
 >>> spec = MetricSpec("qclip", {"checkpoint": "selected.safetensors"})           # doctest: +SKIP
 >>> metric = spec.build("cpu")                                                   # doctest: +SKIP
 >>> ds = ray.data.from_items([{"path": p} for p in paths])                       # doctest: +SKIP
->>> ds = ds.map_batches(DecodeVideos(metric.preprocessing), batch_format="numpy")  # doctest: +SKIP
+>>> ds = ds.map_batches(DecodeVideos.for_metric(metric), batch_format="numpy")  # doctest: +SKIP
 >>> ds = ds.map_batches(ScoreBatches, fn_constructor_kwargs={"spec": spec}, batch_size=8,
 ...                     batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=4),
 ...                     num_gpus=1)                                              # doctest: +SKIP
@@ -186,7 +186,7 @@ def _decoder_threads() -> int:
 
 
 class DecodeVideos:
-    """Decode stage for ``Dataset.map_batches(DecodeVideos(preprocessing), batch_format="numpy")``
+    """Decode stage for ``Dataset.map_batches(DecodeVideos.for_metric(metric), batch_format="numpy")``
     (or one row, ``Dataset.map``): ``path`` -> ``frames`` uint8 ``(T, 3, H, W)``, ``status``, ``error``.
 
     The frames are ``load_video(path, normalize=False)`` with the metric's sampler, frame count,
@@ -195,24 +195,38 @@ class DecodeVideos:
     ``cache_dir`` is the MSE samplers' profile cache (shared storage on a cluster, or ``False``).
     """
 
-    def __init__(self, preprocessing: Any, *, cache_dir: str | os.PathLike | None | bool = None) -> None:
+    def __init__(
+        self,
+        preprocessing: Any,
+        *,
+        num_frames: int = 8,
+        sampler: str = "UNISampl",
+        seed: int | None = None,
+        cache_dir: str | os.PathLike | None | bool = None,
+    ) -> None:
         self.preprocessing = preprocessing
+        self.num_frames, self.sampler, self.seed = num_frames, sampler, seed
         self.cache_dir = cache_dir
         height, width = preprocessing.image_size
-        self.shape = (preprocessing.num_frames, 3, height, width)
+        self.shape = (num_frames, 3, height, width)
+
+    @classmethod
+    def for_metric(cls, metric: Any, *, cache_dir: str | os.PathLike | None | bool = None) -> DecodeVideos:
+        """The decode stage of a ``VideoQualityMetric``: its preprocessing, frame count, sampler and seed."""
+        return cls(metric.preprocessing, num_frames=metric.num_frames, sampler=metric.sampler, seed=metric.seed,
+                   cache_dir=cache_dir)
 
     def decode(self, path: str) -> np.ndarray:
         """The sampled uint8 frames of one video, ``(T, 3, H, W)``; raises ``VideoReadError``."""
         from qclip_plugin.data.pipeline import load_video
 
-        p = self.preprocessing
         with local_copy(path) as local:
             frames = load_video(
                 Path(local),
-                num_frames=p.num_frames,
-                sampler=p.sampler,
-                size=p.image_size,
-                seed=p.seed,
+                num_frames=self.num_frames,
+                sampler=self.sampler,
+                preprocessing=self.preprocessing,
+                seed=self.seed,
                 test_mode=True,
                 normalize=False,
                 threads=_decoder_threads(),
@@ -322,18 +336,17 @@ def scoring_dataset(
     paths: Sequence[str],
     spec: MetricSpec,
     *,
-    preprocessing: Any = None,
+    decode: DecodeVideos | None = None,
     fingerprint: str | None = None,
     batch_size: int = 4,
     concurrency: int = 1,
     num_gpus: float = 0,
     scorer_cpus: float = 1,
     decode_cpus: float = 1,
-    cache_dir: str | os.PathLike | None | bool = None,
 ) -> Any:
     """The Ray dataset of ``paths`` decoded and scored: rows ``path, score, status, error, metric``.
 
-    ``preprocessing`` (the metric's, when it loads uint8 frames) adds the :class:`DecodeVideos`
+    ``decode`` (``DecodeVideos.for_metric(metric)``, for metrics that load uint8 frames) adds that
     task stage with ``decode_cpus`` each; without it the scorer loads the videos. The scorer runs
     in ``concurrency`` actors with ``num_gpus`` and ``scorer_cpus`` each, ``batch_size`` videos per
     forward pass. Nothing runs until the dataset is consumed or written.
@@ -341,9 +354,9 @@ def scoring_dataset(
     ray = _ray()
     blocks = max(1, min(MAX_BLOCKS, math.ceil(len(paths) / max(1, batch_size))))
     ds = ray.data.from_items([{"path": str(p)} for p in paths], override_num_blocks=blocks)
-    if preprocessing is not None:
+    if decode is not None:
         ds = ds.map_batches(
-            DecodeVideos(preprocessing, cache_dir=cache_dir),
+            decode,
             batch_size=None,
             batch_format="numpy",
             num_cpus=decode_cpus,
@@ -501,7 +514,7 @@ def score_with_ray(
         if isinstance(metric, MetricSpec)
         else MetricSpec(metric, dict(options or {}), amp, weights_dtype)
     )
-    fingerprint, preprocessing, name = _probe(spec)
+    fingerprint, decode, name = _probe(spec, cache_dir)
     videos = list_videos(inputs, root=root)
     dataset_output = output is not None and is_dataset_output(output)
     if dataset_output:
@@ -521,14 +534,13 @@ def score_with_ray(
             ds = scoring_dataset(
                 todo,
                 spec,
-                preprocessing=preprocessing,
+                decode=decode,
                 fingerprint=fingerprint,
                 batch_size=batch_size,
                 concurrency=concurrency,
                 num_gpus=num_gpus_per_worker,
                 scorer_cpus=scorer_cpus,
                 decode_cpus=decode_cpus,
-                cache_dir=cache_dir,
             )
             if sink is None:
                 _write_dataset(ds, str(output), summary, set(todo), overwrite=not resume)
@@ -541,12 +553,12 @@ def score_with_ray(
     return summary
 
 
-def _probe(spec: MetricSpec) -> tuple[str, Any, str]:
-    """What the workers will build, built once here on the CPU: ``(fingerprint, preprocessing
+def _probe(spec: MetricSpec, cache_dir: str | os.PathLike | None | bool) -> tuple[str, DecodeVideos | None, str]:
+    """What the workers will build, built once here on the CPU: ``(fingerprint, its decode stage
     if it loads uint8 frames else None, name)``."""
     metric = spec.build("cpu")
-    preprocessing = metric.preprocessing if loads_uint8(metric) else None
-    return metric_fingerprint(metric, spec.amp), preprocessing, str(getattr(metric, "metric_name", spec.name))
+    decode = DecodeVideos.for_metric(metric, cache_dir=cache_dir) if loads_uint8(metric) else None
+    return metric_fingerprint(metric, spec.amp), decode, str(getattr(metric, "metric_name", spec.name))
 
 
 def _stream_to(ds: Any, sink: ScoresOutput, summary: ScoringSummary) -> None:
