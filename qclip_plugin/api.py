@@ -35,7 +35,7 @@ import fnmatch
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Union
@@ -44,6 +44,7 @@ import numpy as np
 import torch
 
 from qclip_plugin.errors import UserError
+from qclip_plugin.preprocessing import Preprocessing
 
 __all__ = [
     "CHECKPOINT_NAME",
@@ -170,18 +171,6 @@ def create_metric(name: str, device: str | torch.device | None = None, as_loss: 
 # the metric object
 
 
-@dataclass(frozen=True)
-class Preprocessing:
-    """How inputs become the network's normalised ``(B, T, 3, H, W)`` frames."""
-
-    image_size: tuple[int, int]  # (height, width)
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    num_frames: int = 8
-    sampler: str = "UNISampl"
-    seed: int | None = 0
-
-
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
@@ -190,7 +179,10 @@ class VideoQualityMetric(torch.nn.Module):
     """A no-reference video quality metric with pyiqa's interface (see the module docstring).
 
     ``net`` maps normalised frames ``(B, T, 3, H, W)`` to scores ``(B,)``; this class turns every
-    input form into those frames with ``preprocessing`` and carries pyiqa's attributes.
+    input form into those frames with ``preprocessing`` (the backbone's
+    :class:`~qclip_plugin.preprocessing.Preprocessing` record: size, mean/std, resize mode) after
+    choosing ``num_frames`` frames with ``sampler`` (random strategies drawn from ``seed``), and
+    carries pyiqa's attributes.
     """
 
     metric_mode = "NR"
@@ -209,11 +201,15 @@ class VideoQualityMetric(torch.nn.Module):
         loss_reduction: str = "mean",
         check_input_range: bool = True,
         weights: str = "",
+        num_frames: int = 8,
+        sampler: str = "UNISampl",
+        seed: int | None = 0,
     ) -> None:
         super().__init__()
         self.metric_name = name
         self.weights = weights
         self.preprocessing = preprocessing
+        self.num_frames, self.sampler, self.seed = int(num_frames), sampler, seed
         self.score_range = score_range
         self.lower_better = lower_better
         self.device = torch.device(device) if device is not None else default_device()
@@ -226,35 +222,33 @@ class VideoQualityMetric(torch.nn.Module):
     # inputs -> normalised frames --------------------------------------------------------------
     def load(self, path: str | os.PathLike, *, normalize: bool = True) -> torch.Tensor:
         """Decode and sample one video file: normalised ``(T, 3, H, W)`` float32 on the CPU
-        (``normalize=False``: ``uint8``, which ``normalize_frames(x, p.mean, p.std)`` turns into
+        (``normalize=False``: ``uint8``, which ``metric.preprocessing.normalize(x)`` turns into
         exactly the same float32 frames; what DataLoader workers should send)."""
         from qclip_plugin.data.pipeline import load_video
 
-        p = self.preprocessing
         return load_video(
-            Path(path), num_frames=p.num_frames, sampler=p.sampler, size=p.image_size,
-            mean=p.mean, std=p.std, seed=p.seed, test_mode=True, normalize=normalize,
+            Path(path), num_frames=self.num_frames, sampler=self.sampler, preprocessing=self.preprocessing,
+            seed=self.seed, test_mode=True, normalize=normalize,
         )
 
     def from_array(self, video: np.ndarray | torch.Tensor) -> torch.Tensor:
         """Sample and normalise one decoded uint8 video ``(T, H, W, 3)`` as :meth:`load` samples a file.
 
         Decoded at the model's input size (``open_video(path, size=metric.preprocessing.image_size)``)
-        the frames, and so the score, equal the file's; at another size they are resized here with
-        torch, which differs from the decoder's resize by about one grey level. Frame-difference
-        samplers compute their profile (eq. 13) from the array as given.
+        the frames, and so the score, equal the file's in the ``decoder`` resize mode; at another
+        size they are resized here (``decoder`` mode: torch, about one grey level from the decoder's
+        resize; ``pil`` mode: PIL, as for files). Frame-difference samplers compute their profile
+        (eq. 13) from the array as given.
         """
-        from qclip_plugin.data.pipeline import frames_to_tensor
         from qclip_plugin.sampling import build_sampler, consecutive_mse, profile_from_differences
 
         frames = video.numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise ValueError(f"a decoded video is uint8 (T, H, W, 3), got {frames.dtype} {frames.shape}")
-        p = self.preprocessing
-        strategy = build_sampler(p.sampler, test_mode=True)
+        strategy = build_sampler(self.sampler, test_mode=True)
         profile = (lambda: profile_from_differences(consecutive_mse(frames))) if strategy.needs_profile else None
-        indices = strategy(len(frames), p.num_frames, profile=profile, rng=p.seed)
-        return frames_to_tensor(frames[indices], size=p.image_size, mean=p.mean, std=p.std)
+        indices = strategy(len(frames), self.num_frames, profile=profile, rng=self.seed)
+        return self.preprocessing.to_tensor(frames[indices])
 
     def from_unit_frames(self, frames: torch.Tensor) -> torch.Tensor:
         """Resize (squash, bilinear) and normalise float frames ``(..., 3, H, W)`` in [0, 1]; differentiable."""
@@ -265,16 +259,7 @@ class VideoQualityMetric(torch.nn.Module):
                     f"float frames must be in [0, 1] (got min={lo:.4f}, max={hi:.4f}); pass uint8 "
                     "(T, H, W, 3) arrays for decoded videos, or divide by 255"
                 )
-        p = self.preprocessing
-        lead = frames.shape[:-3]
-        flat = frames.reshape(-1, *frames.shape[-3:]).float()
-        if tuple(flat.shape[-2:]) != tuple(p.image_size):
-            flat = torch.nn.functional.interpolate(
-                flat, size=p.image_size, mode="bilinear", align_corners=False, antialias=True
-            )
-        mean = flat.new_tensor(p.mean).view(1, 3, 1, 1)
-        std = flat.new_tensor(p.std).view(1, 3, 1, 1)
-        return ((flat - mean) / std).reshape(*lead, 3, *p.image_size)
+        return self.preprocessing.normalize_unit(frames)
 
     def frames(self, x: VideoInput) -> torch.Tensor:
         """Any accepted input as normalised ``(B, T, 3, H, W)`` frames (see the module docstring)."""
@@ -329,7 +314,8 @@ class VideoQualityMetric(torch.nn.Module):
         return {
             "name": self.metric_name,
             "weights": self.weights,
-            "preprocessing": asdict(self.preprocessing),
+            "preprocessing": self.preprocessing.as_dict(),
+            "frames": {"num_frames": self.num_frames, "sampler": self.sampler, "seed": self.seed},
             "net": net_describe() if callable(net_describe) else type(self.net).__name__,
         }
 
@@ -337,7 +323,8 @@ class VideoQualityMetric(torch.nn.Module):
         p = self.preprocessing
         return (
             f"name={self.metric_name!r}, metric_mode='NR', score_range={self.score_range!r}, "
-            f"lower_better={self.lower_better}, frames={p.num_frames} ({p.sampler}), size={p.image_size}"
+            f"lower_better={self.lower_better}, frames={self.num_frames} ({self.sampler}), size={p.image_size}, "
+            f"resize={p.resize!r}"
         )
 
 
@@ -410,7 +397,9 @@ def create_qclip_metric(
     purpose (random adapters and level weights). Random parts are drawn with ``init_seed``, so every
     process builds the same model. ``backbone_pretrained`` overrides the preset's backbone weights (``None``: random, as
     the ``tiny`` preset has). ``num_frames``, ``sampler`` and ``seed`` choose the frames of files and
-    arrays. Other keywords are preset overrides for ``build_qclip`` (e.g. ``prompt_mode="antonym"``).
+    arrays. Other keywords are preset overrides for ``build_qclip`` (e.g. ``prompt_mode="antonym"``;
+    ``resize="decoder"|"pil"``: the ``release`` preset reads frames as the release, with PIL, the
+    others resize in the decoder). The frames are prepared with the model's record, ``model.preprocess``.
     """
     from qclip_plugin.models.qclip import build_qclip
 
@@ -426,21 +415,10 @@ def create_qclip_metric(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init_seed)
         model = build_qclip(preset, **build_kwargs)
-    preprocessing = Preprocessing(
-        image_size=_pair(model.preprocess.image_size), mean=tuple(model.preprocess.mean),
-        std=tuple(model.preprocess.std),
-        num_frames=num_frames, sampler=sampler, seed=seed,
-    )
     return VideoQualityMetric(
-        model, preprocessing, name="qclip", score_range="unbounded",
+        model, model.preprocess, name="qclip", score_range="unbounded",
         device=device, as_loss=as_loss, loss_weight=loss_weight, loss_reduction=loss_reduction,
         check_input_range=check_input_range,
         weights=str(build_kwargs["checkpoint"]) if pretrained else f"untrained (init_seed={init_seed})",
+        num_frames=num_frames, sampler=sampler, seed=seed,
     )
-
-
-def _pair(size: int | Sequence[int]) -> tuple[int, int]:
-    if isinstance(size, int):
-        return (size, size)
-    height, width = size
-    return (int(height), int(width))

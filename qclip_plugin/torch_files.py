@@ -21,12 +21,16 @@ from typing import Any
 
 from qclip_plugin.errors import UserError
 
-__all__ = ["UntrustedPickleError", "load_torch_file"]
+__all__ = ["TorchFileError", "UntrustedPickleError", "load_torch_file"]
 
 
 class UntrustedPickleError(UserError, pickle.UnpicklingError, ValueError):
     """A torch file holds Python objects beyond tensors and the user did not say it is trusted
     (also a ``ValueError``, as the refusal of a bad file has always been)."""
+
+
+class TorchFileError(UserError, ValueError):
+    """A file that ``torch.load`` cannot read at all (not a torch file, cut short, damaged)."""
 
 
 def load_torch_file(
@@ -51,6 +55,7 @@ def load_torch_file(
         FileNotFoundError: no such file.
         UntrustedPickleError: the file holds other objects and ``trust_pickle`` is false; the
             message names the file, what it holds, and ``flag``.
+        TorchFileError: not a torch file, or a damaged one.
     """
     import torch
 
@@ -68,3 +73,6 @@ def load_torch_file(
             f"{f' ({detail})' if detail else ''}, and unpickling runs code the file names. If you trust "
             f"its source, pass {flag}"
         ) from None
+    except (RuntimeError, EOFError, OSError) as error:  # torch's "failed finding central directory", ...
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise TorchFileError(f"{path} cannot be read as a {what} ({message[:300]}); is it complete?") from None

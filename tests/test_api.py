@@ -116,7 +116,7 @@ def test_pyiqa_attributes(tiny):
     assert tiny.metric_mode == "NR" and tiny.lower_better is False
     assert isinstance(tiny.score_range, str)
     assert tiny.device == torch.device("cpu") and tiny.as_loss is False
-    assert tiny.preprocessing.image_size == (112, 112) and tiny.preprocessing.num_frames == 4
+    assert tiny.preprocessing.image_size == (112, 112) and tiny.num_frames == 4
 
 
 def test_as_loss_is_differentiable_and_reduced():

@@ -203,6 +203,29 @@ def test_transform_seed_and_test_mode(lsvq, profile_cache):
         step({"path": str(lsvq)})
 
 
+@pytest.mark.parametrize("sampler", ["RandSampl", "UNIRandStart", dict(type="Mixed", test_strategy="RandSampl")])
+def test_random_strategies_are_deterministic_outside_training(lsvq, sampler):
+    from qclip_plugin.sampling import video_seed
+
+    # a per-video seed: a stable hash of the run's seed and the video's name (not Python's salted hash)
+    assert video_seed(0, "yfcc-batch3/1724.mp4") == video_seed(None, "yfcc-batch3/1724.mp4") == 8213625792059405313
+    step = LoadVideoFrames(num_frames=4, sampler=sampler, size=(16, 16), seed=7, test_mode=True)
+
+    def indices(name, step=step):
+        return step({"filename": str(lsvq), "name": name})["frame_inds"].tolist()
+
+    assert indices("a.mp4") == indices("a.mp4")  # every run, every epoch
+    assert len({tuple(indices(f"v{i}.mp4")) for i in range(6)}) > 1  # but not the same frames for every video
+    other_run = LoadVideoFrames(num_frames=4, sampler=sampler, size=(16, 16), seed=8, test_mode=True)
+    assert any(indices(f"v{i}.mp4") != indices(f"v{i}.mp4", other_run) for i in range(6))
+    expected = build_sampler(sampler, test_mode=True)(243, 4, rng=video_seed(7, "a.mp4")).tolist()
+    assert indices("a.mp4") == expected
+    # training draws fresh frames each time (no seed given)
+    train = LoadVideoFrames(num_frames=4, sampler=sampler, size=(16, 16))
+    draws = {tuple(train({"filename": str(lsvq), "name": "a.mp4"})["frame_inds"].tolist()) for _ in range(6)}
+    assert len(draws) > 1
+
+
 def test_truncated_file_raises_with_mse_strategies(tmp_path):
     # Index at the front, half the frame data gone: the single PyAV pass sees too few frames,
     # falls back to the reader, which reports the truncation.
@@ -249,7 +272,7 @@ CLIP_MEAN, CLIP_STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.261302
 @pytest.mark.parametrize("name", ["lsvq_1724.mp4", "konvid_10053703034.mp4", "carphone_distorted.mp4"])
 def test_uint8_frames_normalised_later_are_bit_identical(videos_dir, name, mean, std):
     from qclip_plugin.data.pipeline import normalize_frames
-    from qclip_plugin.models.vqa_model import normalize_uint8
+    from qclip_plugin.preprocessing import normalize_uint8
 
     path = videos_dir / name
     expected = load_video(path, size=(64, 80), mean=mean, std=std)

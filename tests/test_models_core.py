@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from qclip_plugin.models import QCLIP, QCLIPConfig, build_qclip, load_backbone, parameter_report
+from qclip_plugin.models.qclip import SHARING_MODES
 
 TINY_WIDTH = 64
 
@@ -167,7 +168,7 @@ def test_optimizer_step_changes_only_trainable_tensors():
     assert sorted(changed) == sorted(trainable)
 
 
-@pytest.mark.parametrize("sharing", ["shared_layers", "shared", "unshared", "visual_only", "text_only"])
+@pytest.mark.parametrize("sharing", sorted(SHARING_MODES))
 def test_every_trainable_tensor_receives_a_gradient(sharing):
     torch.manual_seed(5)
     model = build_qclip("tiny", pretrained=None, sharing=sharing)
@@ -197,13 +198,19 @@ def test_sharing_means_the_same_parameters_serve_both_towers():
     assert len(unshared.scma.ffn["text"]) == 2 and unshared.scma.shared_parameters() == []
 
     counts = {}
-    for sharing in ("visual_only", "unshared", "shared", "shared_layers"):
+    for sharing in ("visual_only", "text_only", "unshared", "shared", "shared_layers", "visual_only_shared_layers"):
         counts[sharing] = parameter_report(build_qclip("tiny", pretrained=None, sharing=sharing)).trainable_components
     ffn_params = 2 * (8 * 8 + 8)
-    # unshared: per tower, and one FFN per layer (2 layers) -> two extra FFNs over twice "visual only"
-    assert counts["unshared"]["E-SCMA"] == 2 * counts["visual_only"]["E-SCMA"] + 2 * ffn_params
+    # table 3: "visual only" and "text only" leave layer sharing unchecked: one FFN per layer (2 layers),
+    # so "unshared" (both towers, nothing shared) is exactly twice either of them
+    assert counts["unshared"]["E-SCMA"] == 2 * counts["visual_only"]["E-SCMA"] == 2 * counts["text_only"]["E-SCMA"]
+    assert counts["visual_only"]["E-SCMA"] - counts["visual_only_shared_layers"]["E-SCMA"] == ffn_params
     assert counts["shared"]["E-SCMA"] - counts["shared_layers"]["E-SCMA"] == ffn_params  # one FFN per layer (2)
     assert counts["visual_only"]["P-SCMA"] == counts["shared_layers"]["P-SCMA"] - 1  # one gate less
+    for sharing in ("visual_only", "text_only"):
+        scma = build_qclip("tiny", pretrained=None, sharing=sharing).scma
+        tower = sharing.removesuffix("_only")
+        assert list(scma.ffn) == [tower] and len(scma.ffn[tower]) == 2 and not scma.config.share_layers
 
 
 def test_layer_selection_and_errors():

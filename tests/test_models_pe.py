@@ -8,6 +8,7 @@ of the project's code paths, on the tiny PE-structured backbone ``QCLIP-Tiny-PE`
 
 from __future__ import annotations
 
+import json
 import time
 
 import open_clip
@@ -301,7 +302,7 @@ def official_state_dict(clip, seed=5) -> tuple[dict, torch.Tensor]:
         sd[key] = torch.tensor(value)
     ids = open_clip.tokenize([f"X X X a video of {level} quality" for level in LEVELS], 32)
     emb = sd["clip_model.token_embedding.weight"][ids]
-    sd["context_tokens"] = rnd(3, WIDTH, std=0.5)
+    sd["context_tokens"] = rnd(1, 3, WIDTH, std=0.5)  # (1, n_ctx, width), as the release stores it
     sd["prompt_prefix"] = emb[:, :1].clone()
     sd["prompt_suffix"] = emb[:, 4:].clone()
     sd["score_proj"] = rnd(5, 1, std=5**-0.5)
@@ -364,7 +365,7 @@ def test_official_conversion_key_by_key(pe_clip):
     expected["scma.gates.text"] = torch.tensor([0.2])
     expected["scma.proj_gates.visual"] = torch.tensor(0.15)
     expected["scma.proj_gates.text"] = torch.tensor(0.25)
-    expected["prompts.ctx"] = sd["context_tokens"]
+    expected["prompts.ctx"] = sd["context_tokens"][0]
     expected["head.weight"] = sd["score_proj"][:, 0]
     for key, value in pe_clip.state_dict().items():
         expected[f"backbone.{key}"] = value
@@ -419,3 +420,114 @@ def test_official_file_with_python_objects_needs_trust(pe_clip, tmp_path):
     with pytest.raises(ValueError, match="no 'clip_model.' keys"):
         torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "other.pth")
         load_official_state_dict(tmp_path / "other.pth")
+
+
+# --- the official checkpoint as its training script saves it (../shared/data/official_release) --------
+
+
+def official_key_list(shared_data, depth: int) -> dict[str, list[int]]:
+    """checkpoint_keys.txt: every key and shape, ``{i}`` expanded over ``depth`` blocks."""
+    shapes: dict[str, list[int]] = {}
+    for line in (shared_data / "official_release" / "checkpoint_keys.txt").read_text().splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, shape = line.split("\t")
+        shape = json.loads(shape)
+        if "{i}" in name:
+            pattern = name.split(" ")[0]
+            assert name.endswith("(i = 0..23)"), name
+            for i in range(depth):
+                shapes[pattern.replace("{i}", str(i))] = shape
+        else:
+            shapes[name] = shape
+    return shapes
+
+
+def release_state_dict(clip, seed=5) -> tuple[dict, torch.Tensor]:
+    """The tiny-size state dict of the release's model, aliases included: ``vit.*`` and
+    ``text_encoder.*`` are the very tensors of ``clip_model.visual.*`` and ``clip_model.transformer.*``."""
+    sd, ids = official_state_dict(clip, seed)
+    for alias, twin in (("vit.", "clip_model.visual."), ("text_encoder.", "clip_model.transformer.")):
+        for key in [k for k in sd if k.startswith(twin)]:
+            sd[alias + key[len(twin):]] = sd[key]
+    return sd, ids
+
+
+def test_fixture_has_the_exact_key_structure_of_the_official_file(pe_clip, shared_data):
+    sd, _ = release_state_dict(pe_clip)
+    listed = official_key_list(shared_data, DEPTH)
+    # per block 54 keys (12 in each tower, 12 under each alias, 6 in its adapter), 62 others
+    assert set(sd) == set(listed) and len(listed) == 4 * 54 + 62
+    # the same layout at tiny size: each listed dimension is the tiny backbone's counterpart
+    tiny = {1024: WIDTH, 3072: 3 * WIDTH, 4096: 4 * WIDTH, 128: BOTTLENECK, 577: 50, 14: PATCH}
+    for key, shape in listed.items():
+        assert list(sd[key].shape) == [tiny.get(d, d) for d in shape], key
+
+
+def test_official_checkpoint_as_saved_converts_and_scores_as_the_official_model(pe_clip, tmp_path):
+    from qclip_plugin.bench.cli import main
+
+    sd, ids = release_state_dict(pe_clip, seed=6)
+    src, dst = tmp_path / "qclip_lsvq_val-ltest_best.pth", tmp_path / "converted.safetensors"
+    # what train.py writes: the state dict (here under DataParallel's prefix) and the validation results
+    torch.save({"state_dict": {f"module.{k}": v for k, v in sd.items()},
+                "validation_results": {"srocc": 0.9, "plcc": 0.9, "krocc": 0.7, "rmse": 6.0}}, src)
+    assert main(["convert-official", str(src), str(dst), "--backbone", "QCLIP-Tiny-PE", "--layers", "2"]) == 0
+    model = build_qclip("release", checkpoint=dst, pretrained=None)
+    assert model.preprocess.resize == "pil"
+    frames = torch.randn(2, 3, 3, 112, 112, generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        torch.testing.assert_close(model(frames), official_scores(sd, frames, ids), rtol=0, atol=1e-4)
+
+
+def test_alias_keys_are_checked_against_their_twins(pe_clip):
+    from qclip_plugin.models.official import OfficialCheckpointError, drop_alias_keys
+
+    sd, _ = release_state_dict(pe_clip)
+    kept, dropped = drop_alias_keys(sd)
+    assert len(dropped) == len(sd) - len(kept) == 4 * 12 + 19 + 4 * 12  # vit: blocks + 19 others; text_encoder
+    assert not any(k.startswith(("vit.", "text_encoder.")) for k in kept)
+    # a copy with equal values passes; a copy that differs is refused with both names
+    sd["vit.proj"] = sd["clip_model.visual.proj"].clone()
+    assert len(drop_alias_keys(sd)[1]) == len(dropped)
+    sd["text_encoder.resblocks.1.ln_2.bias"] = sd["clip_model.transformer.resblocks.1.ln_2.bias"] + 1e-3
+    with pytest.raises(OfficialCheckpointError, match=r"'text_encoder.resblocks.1.ln_2.bias' and "
+                                                      r"'clip_model.transformer.resblocks.1.ln_2.bias'.*values differ"):
+        convert_official_state_dict(sd, layers=2)
+    del sd["clip_model.visual.proj"]
+    with pytest.raises(OfficialCheckpointError, match="'vit.proj'.*twin 'clip_model.visual.proj' is missing"):
+        drop_alias_keys(sd)
+
+
+def test_the_full_size_official_key_list_is_accepted(shared_data):
+    """Every key and shape of checkpoint_keys.txt (PE-Core-L-14-336) on the meta device (no memory):
+    mapped onto the PE-L backbone open_clip builds (meta too) and the release's adapters, key for key."""
+    from qclip_plugin.models import QCLIPConfig, get_preset
+    from qclip_plugin.models.official import drop_alias_keys, map_official_keys
+    from qclip_plugin.models.scma import SharedCrossModalAdapter
+
+    listed = official_key_list(shared_data, 24)
+    sd = {k: torch.empty(shape, device="meta") for k, shape in listed.items() if not k.startswith(("vit.", "text_encoder."))}
+    for key in listed:  # an alias is the same tensor as its twin, as in a saved file
+        for alias, twin in (("vit.", "clip_model.visual."), ("text_encoder.", "clip_model.transformer.")):
+            if key.startswith(alias):
+                sd[key] = sd[twin + key[len(alias):]]
+    kept, aliases = drop_alias_keys(sd)
+    assert len(aliases) == 24 * 12 + 19 + 24 * 12
+    out, overrides, report = map_official_keys(kept, layers=6)
+    assert overrides == dict(bottleneck=128, layers=6, n_ctx=3, levels=list(LEVELS))
+    assert report["used_layers"] == list(range(18, 24)) and len(report["dropped_keys"]) == 18 * 6
+
+    with torch.device("meta"):
+        pe_l = open_clip.create_model("PE-Core-L-14-336", pretrained=None, device="meta")
+    expected = {f"backbone.{k}": tuple(v.shape) for k, v in pe_l.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in out.items() if k.startswith("backbone.")}
+    assert got == expected
+    context_length = expected["backbone.text.positional_embedding"][0]
+    assert listed["prompt_suffix"] == [5, context_length - 1 - 3, 1024] and listed["prompt_prefix"] == [5, 1, 1024]
+
+    config = QCLIPConfig.from_dict({**get_preset("release"), **overrides})
+    scma = SharedCrossModalAdapter(config.scma_config(6), width=1024, embed_dim=1024)
+    expected = {f"scma.{k}": tuple(v.shape) for k, v in scma.named_parameters()}
+    expected.update({"prompts.ctx": (3, 1024), "head.weight": (5,)})
+    assert {k: tuple(v.shape) for k, v in out.items() if not k.startswith("backbone.")} == expected

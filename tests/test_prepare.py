@@ -45,7 +45,7 @@ def test_prepare_resumes_and_reports_bad_videos_once(folder, tmp_path, monkeypat
     assert without_bad_videos(paths, bad_list) == paths[:3]
 
     # resumed: nothing decoded, the bad video reported from the list
-    monkeypatch.setattr(prepare_module, "_profile_one", _no_decoding)
+    monkeypatch.setattr(prepare_module, "profile_one", _no_decoding)
     again = prepare_profiles(paths, cache_dir=cache, bad_list=bad_list, progress=False)
     assert (again.computed, again.cached, again.bad, list(again.known_bad)) == (0, 3, {}, [paths[3]])
     assert "3 already cached, 1 bad, 1 of them already known" in again.summary()

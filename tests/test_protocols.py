@@ -220,3 +220,76 @@ def test_preflight_before_training_uses_the_bad_list_of_prepare(tmp_path, monkey
     listed.write_text(f"path,reason,size,mtime_ns\n{bad},corrupt frame data at frame 17,{size},{mtime}\n")
     with pytest.raises(ProtocolError, match="corrupt frame data at frame 17"):
         _preflight({"KoNViD-1k": dataset}, deep=False, log=logged.append)
+
+
+def _frames(cfg) -> list[tuple]:
+    from qclip_plugin.bench.protocols import _frame_steps
+
+    return [(tuple(s["size"]), s["resize"], tuple(s["mean"]), s.get("seed"), evaluates) for s, evaluates in _frame_steps(cfg)]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "size", "resize", "mean"),
+    [
+        ([], (336, 336), "decoder", (0.5, 0.5, 0.5)),
+        (["model.preset=tiny"], (112, 112), "decoder", (0.5, 0.5, 0.5)),
+        (["model.backbone=ViT-B-32"], (224, 224), "decoder", (0.48145466, 0.4578275, 0.40821073)),
+        (["resize=pil"], (336, 336), "pil", (0.5, 0.5, 0.5)),
+        (["model.preset=release"], (336, 336), "pil", (0.5, 0.5, 0.5)),
+        (["model.preset=tiny", "resize=pil"], (112, 112), "pil", (0.5, 0.5, 0.5)),
+    ],
+)
+def test_pipelines_follow_the_models_preprocessing(overrides, size, resize, mean) -> None:
+    """No config states the frame size: each protocol's pipelines take the model's record."""
+    from qclip_plugin.models import resolve_preprocessing
+
+    for name in ("cross-dataset", "intra-dataset", "finetune", "paper/table1_sampling/randsampl"):
+        cfg = load_protocol_config(name, overrides=overrides)
+        # training draws fresh frames; evaluation draws from per-video seeds of the run's seed (0)
+        assert _frames(cfg) == [(size, resize, mean, None, False), (size, resize, mean, 0, True)], name
+    assert resolve_preprocessing(**load_protocol_config("cross-dataset", overrides=overrides).model.qclip).resize == resize
+    for path in ALL_CONFIGS:  # the configs themselves say nothing of the size
+        assert "size=" not in path.read_text().replace("batch_size=", ""), path
+
+
+def test_the_pipelines_follow_an_init_checkpoint_of_another_backbone(tmp_path) -> None:
+    from qclip_plugin.bench.protocols import apply_model_preprocessing, model_preprocessing
+    from qclip_plugin.models import build_qclip
+
+    model = build_qclip("paper", pretrained=None, backbone="QCLIP-Tiny", layers=2)
+    ckpt = model.save_checkpoint(tmp_path / "tiny.safetensors")
+    cfg = load_protocol_config("finetune", overrides=["train.max_epochs=1"])
+    before = model_preprocessing(cfg)
+    cfg.model.qclip.checkpoint = str(ckpt)
+    apply_model_preprocessing(cfg, previous=before)
+    assert [f[0] for f in _frames(cfg)] == [(112, 112), (112, 112)]
+
+
+def test_release_preset_fine_tunes_with_the_releases_settings() -> None:
+    from qclip_plugin.bench.protocols import _run_config
+    from qclip_plugin.bench.runner import fit_schedule
+
+    cfg = load_protocol_config("finetune", overrides=["model.preset=release"])
+    lines: list[str] = []
+    settings = {}
+    for name in cfg.protocol.train_sets:
+        run_cfg, _ = _run_config(cfg, cfg.protocol, name, {}, lines.append)
+        opt = run_cfg.optim_wrapper.optimizer
+        settings[name] = (opt.lr, opt.weight_decay, run_cfg.train_cfg.max_epochs,
+                          [(s.begin, s.end) for s in run_cfg.param_scheduler])
+    assert settings == {  # the release's options/finetune/*.yml
+        "LIVE-VQC": (1e-3, 5e-2, 8, [(0, 1), (1, 8)]),
+        "KoNViD-1k": (1e-3, 5e-2, 8, [(0, 1), (1, 8)]),
+        "YouTube-UGC": (1e-3, 1e-4, 8, [(0, 1), (1, 8)]),
+        "CVD2014": (2e-3, 5e-2, 8, [(0, 1), (1, 8)]),
+        "LIVE-Qualcomm": (1e-3, 5e-2, 10, [(0, 2), (2, 10)]),
+    }
+    assert len(lines) == 4 and cfg.optim_wrapper.optimizer.weight_decay == 1e-4  # the base config is untouched
+    qualcomm, _ = _run_config(cfg, cfg.protocol, "LIVE-Qualcomm", {}, lines.append)
+    assert qualcomm.param_scheduler[1].T_max == 8
+    # the command line wins over the preset's settings; the schedule then fits the shorter run
+    short, _ = _run_config(cfg, cfg.protocol, "LIVE-Qualcomm", {"train.max_epochs": 1}, lines.append)
+    assert short.train_cfg.max_epochs == 1 and [s.end for s in fit_schedule(short).param_scheduler] == [1]
+    # the paper preset keeps one schedule for all
+    paper = load_protocol_config("finetune")
+    assert _run_config(paper, paper.protocol, "CVD2014", {}, lines.append)[0] is paper

@@ -121,9 +121,9 @@ def test_scores_without_output(metric, videos):
 def test_workers_send_uint8_frames_and_scores_stay_identical(metric, videos):
     # Workers send uint8 frames (a quarter of float32's bytes) that the loop normalises: the batch is
     # bit-identical to stacking metric.load's float frames, so the scores equal an in-process run's.
-    from qclip_plugin.bench.scoring import _loads_uint8
+    from qclip_plugin.bench.scoring import loads_uint8
 
-    assert _loads_uint8(metric)
+    assert loads_uint8(metric)
     paths = collect_videos([videos])
     # one batch (the three readable videos), as the reference below
     in_process = score_videos(metric, [videos], None, batch_size=4, progress=False)
@@ -136,7 +136,7 @@ def test_workers_send_uint8_frames_and_scores_stay_identical(metric, videos):
 
 
 def test_metrics_without_a_uint8_load_still_score(metric, videos):
-    from qclip_plugin.bench.scoring import _loads_uint8
+    from qclip_plugin.bench.scoring import loads_uint8
 
     class FloatOnly:  # a third-party metric: load(path) -> normalised frames, score_frames(batch)
         metric_name = "float-only"
@@ -147,7 +147,7 @@ def test_metrics_without_a_uint8_load_still_score(metric, videos):
         def score_frames(self, frames):
             return metric.score_frames(frames)
 
-    assert not _loads_uint8(FloatOnly())
+    assert not loads_uint8(FloatOnly())
     summary = score_videos(FloatOnly(), [videos], None, batch_size=3, num_workers=1, progress=False)
     reference = score_videos(metric, [videos], None, batch_size=3, progress=False)
     assert summary.scores == reference.scores

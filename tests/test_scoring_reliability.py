@@ -21,7 +21,7 @@ from qclip_plugin.bench.cli import main
 from qclip_plugin.bench.scoring import (
     OutputBusyError,
     ScoresFileError,
-    ScoresWriter,
+    ScoresOutput,
     metric_fingerprint,
     read_scores_file,
     score_videos,
@@ -114,7 +114,8 @@ def test_two_concurrent_cli_runs_end_with_every_row(folder):
 
 def test_a_held_lock_refuses_at_once_or_after_waiting(tiny_metric, folder, capsys):
     output = folder / "scores.csv"
-    with ScoresWriter(output, "0" * 12):
+    with ScoresOutput(output, "0" * 12) as holder:
+        holder.start([])
         with pytest.raises(OutputBusyError, match=r"after waiting 0\.2 s"):
             score_videos(tiny_metric, [folder / "a"], output, progress=False, lock_timeout=0.2)
         argv = ["score", str(folder / "a"), "--preset", "tiny", "--untrained", "--device", "cpu", "--frames", "2",
@@ -228,7 +229,7 @@ def test_a_non_finite_score_fails_its_video(tiny_metric, folder):
 
 
 def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(folder, monkeypatch, capsys):
-    real = scoring._score_batch
+    real = scoring.score_batch
     calls = []
 
     def interrupt_second(*args, **kwargs):
@@ -237,7 +238,7 @@ def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(folder, monkeypatch, capsy
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(scoring, "_score_batch", interrupt_second)
+    monkeypatch.setattr(scoring, "score_batch", interrupt_second)
     output = folder / "scores.csv"
     argv = ["score", str(folder / "a"), "--preset", "tiny", "--untrained", "--device", "cpu", "--frames", "2",
             "--batch-size", "2", "--quiet", "--output", str(output)]  # fmt: skip
@@ -245,7 +246,7 @@ def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(folder, monkeypatch, capsy
     err = capsys.readouterr().err
     assert f"interrupted: {output} keeps 2 rows (2 from this run); run the same command again" in err
     assert "Traceback" not in err and len(_rows(output)) == 2
-    monkeypatch.setattr(scoring, "_score_batch", real)
+    monkeypatch.setattr(scoring, "score_batch", real)
     assert main(argv) == 0 and "scored 1, skipped 2" in capsys.readouterr().out
 
 

@@ -113,3 +113,35 @@ def test_group_split_errors_count_groups():
         group_split_indices(["a", "a", "a"], 0.5, seed=0, role="test")
     with pytest.raises(ValueError, match="role"):
         group_split_indices(["a", "b"], 0.5, seed=0, role="holdout")
+
+
+@pytest.mark.parametrize("dataset", ["CVD2014", "KoNViD", "LIVE_Qualcomm", "LIVE_VQC", "YouTubeUGC"])
+def test_release_style_is_the_official_split(shared_data, dataset):
+    """The release's split, written from its code: records in label-file order,
+    ``random.Random(42).shuffle``, the first ``int(len * 0.8)`` train, the rest its test part."""
+    import random
+
+    lines = [ln for ln in (shared_data / "labels" / dataset / "labels.txt").read_text().splitlines() if ln.strip()]
+    names = [ln.split(",")[0].strip() for ln in lines]
+    shuffled = list(names)
+    random.Random(42).shuffle(shuffled)
+    cut = int(len(shuffled) * 0.8)
+    train, test = split_indices(names, 0.8, 42, "train", style="release"), split_indices(names, 0.8, 42, "test", style="release")
+    assert set(train) == set(shuffled[:cut]) and set(test) == set(shuffled[cut:])
+    assert train == [n for n in names if n in set(train)]  # in label-file order, as every split here
+    # the default style with the same seed is another split altogether
+    assert set(split_indices(names, 0.8, 42, "test")) != set(test)
+    # validation is carved from the release's training part, never from its test part
+    parts = {r: split_indices(len(names), 0.8, 42, r, val_ratio=0.1, style="release") for r in ("train", "val", "test")}
+    assert {names[i] for i in parts["test"]} == set(test) and len(parts["val"]) == round(0.1 * cut)
+
+
+def test_release_style_in_protocols_and_recorded_splits():
+    from qclip_plugin.bench.protocols import _split_positions
+    from qclip_plugin.data.splits import SplitError, make_splits
+
+    parts = _split_positions(234, dict(ratio=0.8, val_ratio=0.0, style="release"), 42)
+    assert parts["test"] == split_indices(234, 0.8, 42, "test", style="release") and len(parts["test"]) == 47
+    assert make_splits(234, 1, base_seed=42, style="release")[0].to_dict()["style"] == "release"
+    with pytest.raises(SplitError, match="style must be one of numpy, release"):
+        split_indices(10, style="sklearn")

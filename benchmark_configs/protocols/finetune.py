@@ -2,6 +2,9 @@
 # small datasets, 10 random 80/20 splits (seeds 0-9, recorded); report mean ± std and per-split rows.
 # Per split, 10 % of the training part is held out to select the epoch; the 20 % test part is
 # used once, for the selected checkpoint. Uniform sampling, as the paper fine-tunes.
+# model.preset=release: the release's per-dataset settings (weight decay 5e-2 on four sets, lr 2e-3 on
+# CVD2014, 10 epochs with 2 warm-up on LIVE-Qualcomm); split.style=release split.seeds=[42] gives the
+# release's single split (its test part; the release selects on that part, this protocol never does).
 #   qclip-bench run protocol=finetune init_checkpoint=work_dirs/cross-dataset/LSVQ_train/seed42/selected.safetensors
 #   (train that first with protocol=cross-dataset) and data_root.<dataset>=... ; datasets=KoNViD-1k,CVD2014 picks some.
 _base_ = [
@@ -14,6 +17,7 @@ _base_ = [
     '../_base_/datasets/youtube_ugc.py',
     '../_base_/datasets/cvd2014.py',
     '../_base_/datasets/live_qualcomm.py',
+    '../_base_/schedules/finetune_release.py',
 ]
 protocol = dict(
     name='finetune',
@@ -33,4 +37,7 @@ protocol = dict(
     # official checkpoint); required
     init_checkpoint=None,
     init_from_protocol=None,
+    # per model preset and training set: config overrides for those runs (the command line's win).
+    # model.preset=release fine-tunes with the release's own settings (_base_/schedules/finetune_release.py).
+    train_overrides=dict(release={{_base_.release_finetune}}),
 )

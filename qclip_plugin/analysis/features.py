@@ -208,8 +208,7 @@ def extract_features(
     for start in range(0, len(videos), batch_size):
         batch = videos[start:start + batch_size]
         frames = torch.stack([
-            load_video(v.path, num_frames=num_frames, sampler=sampler, size=prep.image_size,
-                       mean=prep.mean, std=prep.std, seed=0, test_mode=True)
+            load_video(v.path, num_frames=num_frames, sampler=sampler, preprocessing=prep, seed=0, test_mode=True)
             for v in batch
         ]).to(device)
         b, t = frames.shape[:2]

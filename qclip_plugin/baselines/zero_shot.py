@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qclip_plugin.api import Preprocessing, VideoQualityMetric
+from qclip_plugin.api import VideoQualityMetric
 
 __all__ = [
     "ANTONYM_LEVELS",
@@ -118,15 +118,10 @@ def _create(
 
     loaded = load_backbone(backbone, pretrained)  # random weights (pretrained=None) are drawn from seed 0
     net = ZeroShotPromptScorer(loaded.model, loaded.tokenizer, levels, values, template, logit_scale)
-    pre = loaded.preprocess
-    preprocessing = Preprocessing(
-        image_size=tuple(pre.image_size), mean=tuple(pre.mean), std=tuple(pre.std),
-        num_frames=num_frames, sampler=sampler, seed=seed,
-    )
     weights = f"{backbone} ({pretrained or 'random, seed 0'}), logit scale {net.logit_scale:g}, {net.prompts}"
     return VideoQualityMetric(
-        net, preprocessing, name=kind, score_range=score_range, device=device, as_loss=as_loss,
-        weights=weights, **metric_options,
+        net, loaded.preprocess, name=kind, score_range=score_range, device=device, as_loss=as_loss,
+        weights=weights, num_frames=num_frames, sampler=sampler, seed=seed, **metric_options,
     )
 
 

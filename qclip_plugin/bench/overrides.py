@@ -17,6 +17,8 @@ short forms:
 ``batch_size=n``            the training dataloader's batch size
 ``seed=n``                  ``randomness.seed``
 ``num_frames=n``            frames per video in every ``LoadVideoFrames`` step
+``resize=decoder|pil``      ``model.qclip.resize``: how frames are resized (the pipelines follow the
+                            model's preprocessing record, :mod:`qclip_plugin.preprocessing`)
 ==========================  ===================================================================
 
 ``protocol=`` and ``preset=`` choose the config file and are not applied here
@@ -160,6 +162,8 @@ def apply_overrides(cfg: Config, overrides: Iterable[str] | Mapping[str, Any] | 
             _set_all(cfg, _TEST, "sampler", value, key)
         elif key == "num_frames":
             _set_all(cfg, _TRAIN + _TEST, "num_frames", value, key)
+        elif key == "resize":
+            cfg.merge_from_dict({"model.qclip.resize": value})
         elif key == "batch_size":
             cfg.merge_from_dict({"train_dataloader.batch_size": value})
         elif key == "seed":

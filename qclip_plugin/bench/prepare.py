@@ -25,7 +25,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,9 +36,13 @@ from qclip_plugin.data.preflight import BAD_LIST_COLUMNS, file_stamp, read_bad_v
 __all__ = [
     "BAD_LIST_COLUMNS",
     "PrepareReport",
+    "ProfileJob",
+    "ProfileRunner",
     "dataset_by_name",
     "default_bad_list",
+    "local_runner",
     "prepare_profiles",
+    "profile_one",
     "read_bad_videos",
     "without_bad_videos",
 ]
@@ -116,9 +120,16 @@ def _options(geometry: Sequence[int] | None) -> dict[str, Any]:
     return {"yuv_geometry": tuple(geometry)} if geometry is not None else {}
 
 
-def _profile_one(path: str, geometry: tuple[int, int] | None, size: tuple[int, int],
-                 cache_dir: str | None) -> tuple[str, str | None]:
-    """Compute and cache one profile (in a worker process); ``(path, None)`` or ``(path, reason)``."""
+#: One video to profile: its path and, for raw YUV, its ``(height, width)``.
+ProfileJob = tuple[str, tuple[int, int] | None]
+#: Runs profile jobs somewhere and yields ``(path, None | reason)`` as they finish:
+#: ``runner(jobs, size, cache_dir)`` (:func:`local_runner`; Ray: ``qclip_plugin.integrations.ray_data``).
+ProfileRunner = Callable[[Sequence[ProfileJob], tuple[int, int], str | None], Iterable[tuple[str, str | None]]]
+
+
+def profile_one(path: str, geometry: tuple[int, int] | None, size: tuple[int, int],
+                cache_dir: str | None) -> tuple[str, str | None]:
+    """Compute and cache one profile (in any worker); ``(path, None)`` or ``(path, reason)``."""
     from qclip_plugin.sampling.frame_difference import frame_difference_profile
     from qclip_plugin.video.errors import VideoReadError
 
@@ -151,6 +162,7 @@ def prepare_profiles(
     bad_list: str | os.PathLike | None = None,
     retry_bad: bool = False,
     progress: bool = True,
+    runner: ProfileRunner | None = None,
 ) -> PrepareReport:
     """Compute the frame-difference profile (eq. 13) of every video into the profile cache.
 
@@ -164,6 +176,8 @@ def prepare_profiles(
             dataset's key); rewritten after each newly found bad video, so an interrupted run keeps them.
         retry_bad: decode the videos of the bad list again even when unchanged.
         progress: show a progress bar on stderr.
+        runner: where the profiles are computed (default :func:`local_runner` ``(num_workers)``);
+            the planning (cache hits, bad list) and the bad list's writing stay in this process.
     """
     from qclip_plugin.atomic_files import WriterLock
     from qclip_plugin.sampling import PROFILE_SIZE
@@ -215,22 +229,32 @@ def _prepare(report: PrepareReport, items: list, size: tuple[int, int], cache_di
         _write_bad_list(report.bad_list, listed)
 
     cache = os.fspath(cache_dir) if cache_dir is not None else None
+    run = runner if runner is not None else local_runner(num_workers)
     bar = _progress(len(todo), progress)
     try:
-        if num_workers <= 1 or len(todo) <= 1:
-            for path, geometry in todo:
-                record(*_profile_one(path, geometry, size, cache))
-                bar.update()
-        else:
-            # spawn: the parent may hold torch's thread pools, which a forked child must not inherit
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=num_workers, mp_context=context) as pool:
-                futures = [pool.submit(_profile_one, path, geometry, size, cache) for path, geometry in todo]
-                for future in as_completed(futures):
-                    record(*future.result())
-                    bar.update()
+        for path, reason in run(todo, size, cache):
+            record(path, reason)
+            bar.update()
     finally:
         bar.close()
+
+
+def local_runner(num_workers: int = 1) -> ProfileRunner:
+    """Profiles computed in this process (``num_workers <= 1``) or in ``num_workers`` processes."""
+
+    def run(jobs: Sequence[ProfileJob], size: tuple[int, int], cache: str | None) -> Iterator[tuple[str, str | None]]:
+        if num_workers <= 1 or len(jobs) <= 1:
+            for path, geometry in jobs:
+                yield profile_one(path, geometry, size, cache)
+            return
+        # spawn: the parent may hold torch's thread pools, which a forked child must not inherit
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=num_workers, mp_context=context) as pool:
+            futures = [pool.submit(profile_one, path, geometry, size, cache) for path, geometry in jobs]
+            for future in as_completed(futures):
+                yield future.result()
+
+    return run
 
 
 def _progress(total: int, enabled: bool):

@@ -9,7 +9,7 @@ dataloaders, evaluator, hooks) it has a ``protocol`` dict::
         name='cross-dataset',            # selects the published rows shown beside the results
         method='Q-CLIP',                 # row label
         train_sets={'LSVQ_train': dict(type='LSVQDataset', split='train', data_root=None)},
-        split=dict(ratio=None, val_ratio=0.05, seeds=[42]),
+        split=dict(ratio=None, val_ratio=0.05, seeds=[42]),   # style='release': the release's split
         heldout_test=False,              # True: the (1 - ratio) part is a test set (fine-tune)
         test_sets={'KoNViD-1k': dict(type='KoNViDDataset', data_root=None), ...},
         evaluate_untrained=True,         # score the model as built too
@@ -20,9 +20,19 @@ dataloaders, evaluator, hooks) it has a ``protocol`` dict::
 Each training set is trained on once per split seed. The split (:mod:`qclip_plugin.data.splits`)
 takes ``ratio`` of the videos for training (``None``: all of them) and carves ``val_ratio`` of
 those out for validation; the validation part alone selects the epoch, the test sets score
-the selected checkpoint only. With ``group_by='source'`` and ``groups_file`` (a CSV with
+the selected checkpoint only. ``style='release'`` draws the split as the official release does
+(``random.Random(seed).shuffle``, then cut): with ``ratio=0.8, seeds=[42]`` the held-out part is
+the release's own test split. With ``group_by='source'`` and ``groups_file`` (a CSV with
 ``path`` and that column, e.g. the demo's ``'{demo.metadata}'``) whole groups are split instead
 of videos, so no source video is in two parts. Splits are recorded in ``<work_dir>/splits.json``.
+
+The frames follow the model: every ``LoadVideoFrames`` step gets its ``size``, ``mean``, ``std``
+and ``resize`` from the model's preprocessing record (:func:`apply_model_preprocessing`), so
+``model.preset=tiny`` (112 px), ``model.backbone=ViT-B-32`` (224 px, OpenAI mean/std) or
+``resize=pil`` need no pipeline override; evaluation steps draw random strategies from per-video
+seeds derived from the run's ``randomness.seed``. ``train_overrides`` holds per-preset, per-training-set
+settings (the release fine-tunes some datasets with its own, see ``protocols/finetune.py``), applied
+to that training set's runs before the command line's own overrides.
 
 Before any training every dataset is pre-flight checked (:func:`qclip_plugin.data.preflight`
 ``.preflight_check``): missing data roots or videos stop the run with the override or
@@ -59,6 +69,7 @@ from qclip_plugin.errors import UserError
 
 __all__ = [
     "CONFIG_ROOT",
+    "apply_model_preprocessing",
     "PROTOCOLS",
     "ProtocolError",
     "ProtocolResult",
@@ -160,7 +171,81 @@ def load_protocol_config(
         raise ProtocolError(f"{path} has no `protocol` dict; it is not a benchmark protocol config")
     options = {k: v for k, v in parse_overrides(overrides).items() if k not in RUN_OPTIONS}
     apply_overrides(cfg, options)
+    apply_model_preprocessing(cfg)
     return cfg
+
+
+# --- frames follow the model -----------------------------------------------------------------
+
+_PIPELINES = {"train_pipeline": False, "train_dataloader": False, "test_pipeline": True,
+              "val_dataloader": True, "test_dataloader": True}  # key -> evaluation (test mode)
+
+
+def _frame_steps(cfg: Config) -> list[tuple[dict, bool]]:
+    """Every ``LoadVideoFrames`` step of the config's pipelines, with whether it evaluates."""
+    steps, seen = [], set()
+
+    def walk(node: Any, evaluates: bool) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "LoadVideoFrames" and id(node) not in seen:
+                seen.add(id(node))
+                steps.append((node, evaluates or bool(node.get("test_mode"))))
+            for value in node.values():
+                walk(value, evaluates)
+        elif isinstance(node, (list, tuple)):
+            for value in node:
+                walk(value, evaluates)
+
+    for key, evaluates in _PIPELINES.items():
+        walk(cfg.get(key), evaluates)
+    return steps
+
+
+def model_preprocessing(cfg: Config):
+    """The preprocessing record of the model ``cfg.model`` builds (``None`` when it is not Q-CLIP)."""
+    qclip = cfg.get("model", {}).get("qclip")
+    if not isinstance(qclip, Mapping):
+        return None
+    from qclip_plugin.models import resolve_preprocessing
+
+    return resolve_preprocessing(**dict(qclip))
+
+
+def apply_model_preprocessing(cfg: Config, previous: Any = None) -> Any:
+    """Give every ``LoadVideoFrames`` step the model's frame size, mean/std and resize mode (the
+    record :func:`qclip_plugin.models.resolve_preprocessing` gives for ``cfg.model.qclip``), and
+    evaluation steps the run's seed (``randomness.seed``) for their per-video draws. Values a step
+    states itself are kept, except those equal to ``previous`` (the record applied before, when the
+    model changed since, e.g. an ``init_checkpoint`` of another backbone). Returns the record."""
+    record = model_preprocessing(cfg)
+    if record is None:
+        return None
+    wanted = {"size": tuple(record.image_size), "mean": tuple(record.mean), "std": tuple(record.std),
+              "resize": record.resize}
+    before = {} if previous is None else {"size": tuple(previous.image_size), "mean": tuple(previous.mean),
+                                          "std": tuple(previous.std), "resize": previous.resize}
+    seed = cfg.get("randomness", {}).get("seed")
+    for step, evaluates in _frame_steps(cfg):
+        for key, value in wanted.items():
+            current = step.get(key)
+            if key not in step or (key in before and _same(current, before[key])):
+                step[key] = value
+        if evaluates and step.get("seed") is None and seed is not None:
+            step["seed"] = int(seed)
+    return record
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _train_overrides(spec: Any, cfg: Config, train_name: str) -> dict[str, Any]:
+    """``protocol.train_overrides[<model preset>][<training set>]``: config overrides for that set's runs."""
+    preset = cfg.model.get("qclip", {}).get("preset", "paper")
+    by_set = (spec.get("train_overrides") or {}).get(preset) or {}
+    return dict(by_set.get(train_name) or {})
 
 
 # --- datasets --------------------------------------------------------------------------------
@@ -251,6 +336,7 @@ def _split_positions(n: int, split: Mapping[str, Any], seed: int,
     from qclip_plugin.data.splits import group_split_indices, split_indices
 
     ratio, val_ratio = split.get("ratio"), float(split.get("val_ratio", 0.0))
+    style = str(split.get("style", "numpy"))
     if ratio is None:
         if groups is not None:
             raise ProtocolError("split.group_by needs split.ratio (the training share of the groups)")
@@ -258,14 +344,15 @@ def _split_positions(n: int, split: Mapping[str, Any], seed: int,
         if val_ratio <= 0:
             return {"train": list(range(n)), "val": [], "test": []}
         return {
-            "train": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="train"),
-            "val": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="test"),
+            "train": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="train", style=style),
+            "val": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="test", style=style),
             "test": [],
         }
     if groups is not None:  # whole groups (e.g. all versions of a source video) per part
-        return {role: group_split_indices(groups, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio)
+        return {role: group_split_indices(groups, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio,
+                                          style=style)
                 for role in ("train", "val", "test")}
-    return {role: split_indices(n, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio)
+    return {role: split_indices(n, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio, style=style)
             for role in ("train", "val", "test")}
 
 
@@ -303,6 +390,16 @@ def _backbone(cfg: Config) -> str:
         return f"{preset['backbone']} ({'no pretrained weights' if pretrained is None else pretrained})"
     except (ImportError, ValueError):
         return "unknown"
+
+
+def _preprocessing_note(cfg: Config) -> str:
+    steps = {(tuple(s.get("size") or ()), s.get("resize", "decoder"), tuple(s.get("mean") or ()), tuple(s.get("std") or ()))
+             for s, _ in _frame_steps(cfg)}
+    return "; ".join(
+        f"{'x'.join(map(str, size))} px, resize={resize}, mean {'/'.join(f'{v:g}' for v in mean)}, "
+        f"std {'/'.join(f'{v:g}' for v in std)}"
+        for size, resize, mean, std in sorted(steps, key=str)
+    )
 
 
 def _shown_path(path: Path) -> str:
@@ -472,7 +569,9 @@ def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_d
 
     init = _resolve_init(cfg, preset, work_root, board, log, preflight)
     if init is not None and init.suffix == ".safetensors":
+        before = model_preprocessing(cfg)
         cfg.model.qclip.checkpoint = str(init)
+        apply_model_preprocessing(cfg, previous=before)  # the checkpoint may fix another backbone
         load_from = None
     else:
         load_from = init
@@ -483,27 +582,31 @@ def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_d
     method = f"{spec.get('method', 'Q-CLIP')} ({cfg.model.qclip.get('preset', 'paper')})"
     runs: list[SplitRun] = []
     recorded: dict[str, Any] = {}
+    own_settings: dict[str, dict[str, Any]] = {}
+    user_options = {k: v for k, v in options.items() if k not in RUN_OPTIONS}
     for train_name, train_cfg in train_sets.items():
+        run_cfg, settings = _run_config(cfg, spec, train_name, user_options, log)
         n = len(built[train_name])
         groups = _split_groups([built[train_name].get_data_info(i)["name"] for i in range(n)], split)
         for index, seed in enumerate(seeds):
             parts = _split_positions(n, split, seed, groups)
             recorded.setdefault(train_name, []).append({"seed": seed, "ratio": split.get("ratio"),
                                                         "val_ratio": split.get("val_ratio", 0.0),
+                                                        "style": split.get("style", "numpy"),
                                                         "group_by": split.get("group_by"), **parts})
-            tests = {t: _with(c, cfg.test_pipeline, None, True) for t, c in test_sets.items()}
+            tests = {t: _with(c, run_cfg.test_pipeline, None, True) for t, c in test_sets.items()}
             if spec.get("heldout_test"):
                 if not parts["test"]:
                     raise ProtocolError(f"{train_name}: heldout_test needs split.ratio < 1")
                 label = train_name if not test_sets else f"{train_name} (held-out)"
-                tests = {label: _with(train_cfg, cfg.test_pipeline, parts["test"], True), **tests}
-            val = _with(train_cfg, cfg.test_pipeline, parts["val"], True) if parts["val"] else None
+                tests = {label: _with(train_cfg, run_cfg.test_pipeline, parts["test"], True), **tests}
+            val = _with(train_cfg, run_cfg.test_pipeline, parts["val"], True) if parts["val"] else None
             run_dir = work_root / train_name / f"seed{seed}"
             log(f"[{experiment}] {train_name}, split seed {seed} ({index + 1}/{len(seeds)}): "
                 f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} held-out videos")
             try:
                 result = train_and_test(
-                    cfg, run_dir, _with(train_cfg, cfg.train_pipeline, parts["train"], False), val, tests,
+                    run_cfg, run_dir, _with(train_cfg, run_cfg.train_pipeline, parts["train"], False), val, tests,
                     evaluate_untrained=bool(spec.get("evaluate_untrained", False)), resume=resume,
                     load_from=load_from, name=f"{experiment}_{train_name}_seed{seed}",
                     export_metadata={"protocol": experiment, "train_set": train_name, "split_seed": seed},
@@ -515,6 +618,8 @@ def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_d
                 ) from None
             sizes = {role: len(v) for role, v in parts.items()}
             runs.append(SplitRun(train_name, seed, index if multi else None, sizes, result))
+        if settings:
+            own_settings[train_name] = settings
 
     if not main_rank:  # the leaderboard and the run records are rank 0's to write
         _barrier()
@@ -530,13 +635,18 @@ def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_d
         "protocol preset": preset or "",
         "sampler": _samplers(cfg),
         "frames": ", ".join(sorted({str(s.get("num_frames")) for s in cfg.train_pipeline if "num_frames" in s})),
+        "frame preprocessing": _preprocessing_note(cfg),
         "epochs": cfg.train_cfg.get("max_epochs"),
         "batch size": cfg.train_dataloader.get("batch_size"),
         "lr": cfg.optim_wrapper.optimizer.get("lr"),
         "selected epoch": ", ".join(str(e) for e in epochs) + " (best validation SROCC; validation carved from training)",
         "split seeds": ", ".join(str(s) for s in seeds),
+        "split style": split.get("style", "numpy"),
         "training seed": cfg.get("randomness", {}).get("seed"),
         "init": str(init) if init else "",
+        "per-dataset settings": "; ".join(
+            f"{name}: " + ", ".join(f"{k}={v}" for k, v in s.items()) for name, s in own_settings.items()
+        ),
         "train_set": ", ".join(train_sets),
         "commit": git_commit(),
         "date": utc_now(),
@@ -564,6 +674,22 @@ def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_d
     log(result.summary())
     _barrier()
     return result
+
+
+def _run_config(
+    cfg: Config, spec: Any, train_name: str, user_options: Mapping[str, Any], log: Callable[[str], None]
+) -> tuple[Config, dict[str, Any]]:
+    """The config of one training set's runs: ``cfg`` with the protocol's ``train_overrides`` for the
+    model's preset and that set, then the command line's overrides again (they win)."""
+    settings = _train_overrides(spec, cfg, train_name)
+    if not settings:
+        return cfg, {}
+    run_cfg = copy.deepcopy(cfg)
+    apply_overrides(run_cfg, settings)
+    apply_overrides(run_cfg, user_options)
+    log(f"{train_name}: the {cfg.model.qclip.get('preset')} preset's own settings for it: "
+        + ", ".join(f"{k}={v}" for k, v in settings.items()))
+    return run_cfg, settings
 
 
 def _apply_scale_options(cfg: Config, options: Mapping[str, Any]) -> bool:

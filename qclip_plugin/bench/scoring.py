@@ -16,7 +16,7 @@ UTF-8 is written with ``\\x`` escapes (:func:`display_path`) and the ``error`` c
 non-finite score fails its video. Running again with the same output skips the videos already
 scored and retries the failed ones. ``qclip-bench evaluate --predictions scores.csv`` evaluates it.
 
-Crash safety (:class:`ScoresWriter`, the one writer of a scores file, reused by other runners):
+Crash safety (:class:`ScoresOutput`, the one writer of a scores file, reused by other engines):
 
 - one writer per output: an exclusive lock ``scores.csv.lock`` (``filelock``) is held for the whole
   run; a second run on the same output waits ``lock_timeout`` seconds, then refuses
@@ -139,6 +139,20 @@ class ScoringSummary:
     reasons: Counter = field(default_factory=Counter)  # failure kind -> count (this run)
     escaped_names: int = 0  # videos whose names are not valid UTF-8 (written escaped)
     notes: list[str] = field(default_factory=list)  # things done to the output (a torn line dropped)
+
+    def record(self, path: str | os.PathLike, score: float | None, reason: str, kind: str = "") -> None:
+        """Count one video: scored (``score``) or failed (``reason``, counted under ``kind``); a
+        non-finite score counts as a failure (see :func:`checked_score`), the name as written."""
+        score, reason, kind = checked_score(score, reason, kind)
+        shown = display_path(path)
+        self.escaped_names += shown != os.fspath(path)
+        if score is None:
+            self.failed += 1
+            self.failures[shown] = reason
+            self.reasons[kind or "other"] += 1
+        else:
+            self.scored += 1
+            self.scores[shown] = score
 
     @property
     def videos_per_second(self) -> float:
@@ -303,9 +317,18 @@ def read_scores(output: str | os.PathLike) -> dict[str, dict[str, str]]:
     return read_scores_file(output).rows
 
 
+def checked_score(score: float | None, reason: str, kind: str = "") -> tuple[float | None, str, str]:
+    """``(score, reason, kind)`` with a NaN or infinite score turned into a failure: a model that
+    diverged must not put ``nan,ok`` rows in an output."""
+    if score is not None and not math.isfinite(score):
+        return None, f"the model gave a non-finite score ({score}); check the weights", "non-finite score"
+    return score, reason, kind
+
+
 def score_row(path: str | os.PathLike, score: float | None, reason: str, fingerprint: str) -> dict[str, str]:
-    """One output row: ``ok`` with the score, or ``failed`` with the reason; the name escaped if it
-    is not UTF-8 (:func:`display_path`, noted in ``error``)."""
+    """One output row (:data:`OUTPUT_COLUMNS`): ``ok`` with the score, or ``failed`` with the reason
+    (a non-finite score fails); a name that is not UTF-8 escaped (:func:`display_path`, noted in ``error``)."""
+    score, reason, _ = checked_score(score, reason)
     shown = display_path(path)
     if shown != os.fspath(path):
         reason = f"{reason}; {ESCAPED_NAME_NOTE}" if reason else ESCAPED_NAME_NOTE
@@ -318,72 +341,96 @@ def score_row(path: str | os.PathLike, score: float | None, reason: str, fingerp
     }
 
 
-class ScoresWriter:
-    """The one writer of a scores file: an exclusive lock, resume, appends fsynced per write.
+def resume_plan(
+    previous: dict[str, dict[str, str]],
+    videos: Sequence[Any],
+    fingerprint: str,
+    *,
+    where: object = "the output",
+    metric_name: object = "",
+) -> list[Any]:
+    """The ``videos`` an output holding ``previous`` rows (by path as written) still needs, in order:
+    those without an ``ok`` row (failed ones are retried).
 
-    ::
+    Raises:
+        ScoresFileError: ``previous`` holds ``ok`` scores of another metric fingerprint (``where``
+            names the output in the message).
+    """
+    others = {row.get("metric") or "" for row in previous.values() if row["status"] == "ok"} - {fingerprint}
+    if others:
+        raise ScoresFileError(
+            f"{where} holds scores of another metric or configuration (metric column {sorted(others)}, this "
+            f"one is {fingerprint}: {metric_name}); resuming would mix them. "
+            "Choose another output, or rescore everything with resume=False (--no-resume)."
+        )
+    done = {path for path, row in previous.items() if row["status"] == "ok"}
+    return [v for v in videos if display_path(v) not in done]
 
-        with ScoresWriter("scores.csv", fingerprint) as out:    # locks scores.csv.lock
-            todo = out.todo(videos)                              # videos without an ok row
-            out.write([score_row(path, score, reason, fingerprint), ...])
 
-    Args:
-        output: the CSV file.
-        fingerprint: :func:`metric_fingerprint` of the metric scoring into it; ok rows of another
-            fingerprint make resuming an error (:class:`ScoresFileError`).
-        resume: keep the rows already there (``False``: start the file afresh).
-        lock_timeout: seconds to wait for another writer of the same file to finish (``0``: refuse
-            at once, ``None``: wait as long as it takes); then :class:`OutputBusyError`.
-        metric_name: how the metric is named in messages.
+class ScoresOutput:
+    """The output CSV of a scoring run, whichever engine computes the scores; its one writer.
+
+    :meth:`start` takes the lock (another writer: wait ``lock_timeout`` s, then
+    :class:`OutputBusyError`), reads the file (a torn last line dropped, noted in :attr:`notes`),
+    applies the resume rules (skip what ``output`` scored ``ok`` with this ``fingerprint``, retry
+    the failed, refuse another metric's file) and rewrites the kept rows atomically; :meth:`add`
+    appends a row, :meth:`flush` (after each batch) flushes and fsyncs, so a kill or a power loss
+    loses at most the batch in flight; :meth:`close` releases the lock. ``output=None`` writes
+    nothing. Also a context manager (``close`` on exit)::
+
+        with ScoresOutput("scores.csv", fingerprint) as sink:
+            for path in sink.start(videos):
+                sink.add(path, score, reason)
+                sink.flush()
     """
 
-    def __init__(self, output: str | os.PathLike, fingerprint: str, *, resume: bool = True,
-                 lock_timeout: float | None = 0.0, metric_name: str = "") -> None:
-        self.output = Path(output)
+    def __init__(
+        self,
+        output: str | os.PathLike | None,
+        fingerprint: str,
+        *,
+        resume: bool = True,
+        metric_name: object = "",
+        lock_timeout: float | None = 0.0,
+    ) -> None:
+        self.output = Path(output) if output is not None else None
         self.fingerprint, self.resume, self.metric_name = fingerprint, resume, metric_name
-        self.lock = WriterLock(self.output, timeout=lock_timeout, error=OutputBusyError,
-                               advice="let it finish, or score into another --output (two writers on one file "
-                               "would lose rows)")
-        self.previous: dict[str, dict[str, str]] = {}
+        self.lock = (
+            WriterLock(self.output, timeout=lock_timeout, error=OutputBusyError,
+                       advice="let it finish, or score into another --output (two writers on one file would lose "
+                       "rows)")
+            if self.output is not None else None
+        )  # fmt: skip
         self.notes: list[str] = []
-        self.kept = 0  # rows of earlier runs left in the file by todo()
-        self._handle = None
+        self.kept = 0  # rows of earlier runs left in the file by start()
+        self._handle: Any = None
+        self._writer: csv.DictWriter | None = None
+        self._locked = False
 
-    def __enter__(self) -> ScoresWriter:
+    def start(self, videos: Sequence[str | os.PathLike]) -> list[Any]:
+        """The videos still to score, in order; locks the output and opens it for appending."""
+        if self.output is None:
+            return list(videos)
         self.lock.__enter__()
+        self._locked = True
         try:
-            self._read_previous()
+            return self._open(videos)
         except BaseException:
-            self.lock.__exit__()
+            self.close()
             raise
-        return self
 
-    def _read_previous(self) -> None:
-        if not self.resume:
-            return
-        existing = read_scores_file(self.output)
+    def _open(self, videos: Sequence[str | os.PathLike]) -> list[Any]:
+        from qclip_plugin.atomic_files import atomic_write
+
+        existing = read_scores_file(self.output) if self.resume else ScoresFile(self.output, {})
         if existing.note:
             self.notes.append(existing.note)
             log.warning(existing.note)
-        others = {r.get("metric") or "" for r in existing.rows.values() if r["status"] == "ok"} - {self.fingerprint}
-        if others:
-            raise ScoresFileError(
-                f"{self.output} holds scores of another metric or configuration (metric column {sorted(others)}, "
-                f"this one is {self.fingerprint}: {self.metric_name}); resuming would mix them. Choose another "
-                "output, or rescore everything with resume=False (--no-resume)."
-            )
-        self.previous = existing.rows
-
-    def todo(self, videos: Sequence[str | os.PathLike]) -> list[str | os.PathLike]:
-        """The videos without an ok row; rewrite the file (atomically) without the rows they replace."""
-        from qclip_plugin.atomic_files import atomic_write
-
-        done = {path for path, row in self.previous.items() if row["status"] == "ok"}
-        todo = [v for v in videos if display_path(v) not in done]
+        todo = resume_plan(existing.rows, videos, self.fingerprint, where=self.output, metric_name=self.metric_name)
         redone = {display_path(v) for v in todo}
-        kept = [row for path, row in self.previous.items() if path not in redone]
+        kept = [row for path, row in existing.rows.items() if path not in redone]
 
-        def rewrite(handle) -> None:
+        def rewrite(handle) -> None:  # earlier rows minus those about to be redone, then append as we go
             writer = csv.DictWriter(handle, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(kept)
@@ -391,35 +438,46 @@ class ScoresWriter:
         atomic_write(self.output, rewrite)
         self.kept = len(kept)
         self._handle = self.output.open("a", newline="", encoding="utf-8")
+        self._writer = csv.DictWriter(self._handle, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore")
         return todo
 
-    def write(self, rows: Iterable[dict[str, str]]) -> None:
-        """Append rows, then flush and fsync: they survive a kill or a power loss from here on."""
-        if self._handle is None:
-            raise RuntimeError("ScoresWriter.todo() opens the file for appending; call it first")
-        csv.DictWriter(self._handle, fieldnames=OUTPUT_COLUMNS, extrasaction="ignore").writerows(rows)
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
+    def add(self, path: str | os.PathLike, score: float | None, reason: str) -> None:
+        if self._writer is not None:
+            self._writer.writerow(score_row(path, score, reason, self.fingerprint))
 
-    def __exit__(self, *exc) -> None:
+    def flush(self) -> None:
+        """Flush and fsync: the rows added so far survive a kill or a power loss."""
+        if self._handle is not None:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+
+    def close(self) -> None:
         try:
             if self._handle is not None:
                 self._handle.close()
-                self._handle = None
+                self._handle = self._writer = None
         finally:
-            self.lock.__exit__()
+            if self._locked:
+                self._locked = False
+                self.lock.__exit__()
+
+    def __enter__(self) -> ScoresOutput:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # --------------------------------------------------------------------------------------------------
 # scoring
 
 
-def _loads_uint8(metric: Any) -> bool:
+def loads_uint8(metric: Any) -> bool:
     """Whether ``metric.load(path, normalize=False)`` gives uint8 frames that this process can
-    normalise with ``metric.preprocessing``'s mean/std (Q-CLIP's metrics; not the baselines,
+    normalise with its ``metric.preprocessing`` record (Q-CLIP's metrics; not the baselines,
     which load their own inputs)."""
     load, preprocessing = getattr(metric, "load", None), getattr(metric, "preprocessing", None)
-    if load is None or hasattr(metric, "collate") or not hasattr(preprocessing, "mean"):
+    if load is None or hasattr(metric, "collate") or not hasattr(preprocessing, "normalize"):
         return False
     try:
         return "normalize" in inspect.signature(load).parameters
@@ -440,68 +498,51 @@ class _Videos(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, tuple[str, str]]:
+    def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, str, str]:
         path = os.fspath(self.paths[index])
         try:
             frames = self.metric.load(path, normalize=False) if self.raw else self.metric.load(path)
-            return path, frames, ("", "")
+            return path, frames, "", ""
         except Exception as error:  # recorded per video; --strict re-raises in the main process
             if self.strict:
                 raise
-            return path, None, _reason(error)
+            return path, None, failure_reason(error), failure_kind(error)
 
 
-def _reason(error: BaseException) -> tuple[str, str]:
-    """``(reason, kind)`` of a failure, as recorded and counted."""
+def score_batch(
+    metric: Any, items: Sequence[Any], *, raw: bool, amp: str | torch.dtype | None = None
+) -> list[float]:
+    """Scores of one batch of loaded videos, as floats: ``raw`` uint8 frames are normalised with
+    ``metric.preprocessing`` (bit-identical to ``metric.load``), otherwise the metric's ``collate``
+    (or a stack) builds the batch; ``amp`` runs the forward under autocast."""
+    from qclip_plugin.bench.precision import autocast
+
+    with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
+        if raw:
+            stacked = metric.preprocessing.normalize(list(items))
+        elif hasattr(metric, "collate"):
+            stacked = metric.collate(list(items))
+        else:
+            stacked = torch.stack(list(items))
+        return metric.score_frames(stacked).float().cpu().tolist()
+
+
+def failure_reason(error: BaseException) -> str:
+    """What a failed video's row says: a :class:`VideoReadError`'s reason, or the exception."""
     from qclip_plugin.video.errors import VideoReadError
 
     if isinstance(error, VideoReadError):
-        return error.reason, error.kind
-    return f"{type(error).__name__}: {error}", type(error).__name__
+        return error.reason
+    return f"{type(error).__name__}: {error}"
+
+
+def failure_kind(error: BaseException) -> str:
+    """The category a summary counts a failure under (:attr:`VideoReadError.kind`, else the exception type)."""
+    return getattr(error, "kind", None) or type(error).__name__
 
 
 class NonFiniteScoreError(UserError, ValueError):
     """The model gave NaN or infinity for a video (``--strict`` stops on it)."""
-
-
-def _score_batch(metric: Any, good: list[tuple[str, Any]], raw: bool, amp) -> list[float]:
-    from qclip_plugin.bench.precision import autocast
-    from qclip_plugin.data.pipeline import normalize_frames
-
-    with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
-        items = [f for _, f in good]
-        if raw:
-            stacked = normalize_frames(items, metric.preprocessing.mean, metric.preprocessing.std)
-        elif hasattr(metric, "collate"):
-            stacked = metric.collate(items)
-        else:
-            stacked = torch.stack(items)
-        return metric.score_frames(stacked).float().cpu().tolist()
-
-
-def _record(summary: ScoringSummary, batch: list, scored: dict[str, float], strict: bool,
-            fingerprint: str) -> list[dict[str, str]]:
-    """Count a batch in ``summary`` and return its output rows (a non-finite score is a failure)."""
-    rows = []
-    for path, _, (reason, kind) in batch:
-        score = scored.get(path)
-        if score is not None and not math.isfinite(score):
-            error = NonFiniteScoreError(f"{display_path(path)}: the model gave a non-finite score ({score})")
-            if strict:
-                raise error
-            score, reason, kind = None, f"the model gave a non-finite score ({score}); check the weights", "non-finite score"
-        row = score_row(path, score, reason, fingerprint)
-        shown = row["path"]
-        summary.escaped_names += shown != path
-        if score is None:
-            summary.failed += 1
-            summary.failures[shown] = reason
-            summary.reasons[kind or "failed"] += 1
-        else:
-            summary.scored += 1
-            summary.scores[shown] = score
-        rows.append(row)
-    return rows
 
 
 def score_videos(
@@ -540,7 +581,7 @@ def score_videos(
             float32 either way; see :mod:`qclip_plugin.bench.precision`).
         prefetch_factor: batches each decoding worker prepares ahead (torch's default: 2).
         lock_timeout: seconds to wait while another run writes the same output (``None``: no limit);
-            then :class:`OutputBusyError`. See :class:`ScoresWriter`.
+            then :class:`OutputBusyError`. See :class:`ScoresOutput`.
 
     Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` saying how many rows the output keeps and
     how to resume.
@@ -557,37 +598,31 @@ def score_videos(
         from qclip_plugin.bench.distributed import shard_slice
 
         videos = shard_slice(videos, index, count)
-    summary = ScoringSummary(output=output)
-    if output is None:
-        _score_loop(metric, videos, None, summary, fingerprint, batch_size=batch_size, num_workers=num_workers,
-                    strict=strict, progress=progress, amp=amp, prefetch_factor=prefetch_factor)
-    else:
-        with ScoresWriter(output, fingerprint, resume=resume, lock_timeout=lock_timeout,
-                          metric_name=str(getattr(metric, "metric_name", metric))) as writer:
-            summary.notes += writer.notes
-            todo = writer.todo(videos)
-            summary.skipped = len(videos) - len(todo)
-            try:
-                _score_loop(metric, todo, writer, summary, fingerprint, batch_size=batch_size,
-                            num_workers=num_workers, strict=strict, progress=progress, amp=amp,
-                            prefetch_factor=prefetch_factor)
-            except KeyboardInterrupt:
-                written = summary.scored + summary.failed
-                raise KeyboardInterrupt(
-                    f"interrupted: {output} keeps {writer.kept + written} rows ({written} from this run); "
-                    "run the same command again to resume (it skips the videos already scored)"
-                ) from None
+    with ScoresOutput(output, fingerprint, resume=resume, lock_timeout=lock_timeout,
+                      metric_name=getattr(metric, "metric_name", metric)) as sink:  # fmt: skip
+        todo = sink.start(videos)
+        summary = ScoringSummary(output=output, skipped=len(videos) - len(todo), notes=list(sink.notes))
+        try:
+            _score_loop(metric, todo, sink, summary, batch_size=batch_size, num_workers=num_workers,
+                        strict=strict, progress=progress, amp=amp, prefetch_factor=prefetch_factor)  # fmt: skip
+        except KeyboardInterrupt:
+            written = summary.scored + summary.failed
+            raise KeyboardInterrupt(
+                f"interrupted: {output} keeps {sink.kept + written} rows ({written} from this run); "
+                "run the same command again to resume (it skips the videos already scored)"
+                if output is not None else "interrupted (no --output: nothing was kept)"
+            ) from None
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def _score_loop(metric: Any, todo: Sequence[str | os.PathLike], writer: ScoresWriter | None,
-                summary: ScoringSummary, fingerprint: str, *, batch_size: int, num_workers: int, strict: bool,
-                progress: bool, amp, prefetch_factor: int | None) -> None:
+def _score_loop(metric: Any, todo: Sequence[str | os.PathLike], sink: ScoresOutput, summary: ScoringSummary, *,
+                batch_size: int, num_workers: int, strict: bool, progress: bool, amp,
+                prefetch_factor: int | None) -> None:  # fmt: skip
     from qclip_plugin.data.pipeline import import_decoders
 
     extra = {"prefetch_factor": prefetch_factor} if num_workers > 0 and prefetch_factor else {}
-    raw = _loads_uint8(metric)
+    raw = loads_uint8(metric)
     if num_workers > 0:
         import_decoders()  # forked workers inherit them instead of importing them each
     loader = torch.utils.data.DataLoader(
@@ -601,11 +636,16 @@ def _score_loop(metric: Any, todo: Sequence[str | os.PathLike], writer: ScoresWr
         torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - num_workers)))
     try:
         for batch in loader:
-            good = [(p, frames) for p, frames, _ in batch if frames is not None]
-            values = _score_batch(metric, good, raw, amp) if good else []
-            rows = _record(summary, batch, {p: v for (p, _), v in zip(good, values, strict=True)}, strict, fingerprint)
-            if writer is not None:
-                writer.write(rows)
+            good = [(p, frames) for p, frames, _, _ in batch if frames is not None]
+            values = score_batch(metric, [f for _, f in good], raw=raw, amp=amp) if good else []
+            scored = {p: v for (p, _), v in zip(good, values, strict=True)}
+            for path, _, reason, kind in batch:
+                score = scored.get(path)
+                if strict and score is not None and not math.isfinite(score):
+                    raise NonFiniteScoreError(f"{display_path(path)}: the model gave a non-finite score ({score})")
+                summary.record(path, score, reason, kind)
+                sink.add(path, score, reason)
+            sink.flush()
             bar.update(len(batch))
     finally:
         torch.set_num_threads(threads)
@@ -691,7 +731,7 @@ def merge_shards(output: str | os.PathLike, *, remove_parts: bool = False, lock_
     The rows are ordered as :func:`collect_videos` listed the videos (the manifest), so the file
     equals an unsharded run's. A part still running or missing is an error naming it; so are
     parts scored with different metrics. ``output`` is locked while it is written (see
-    :class:`ScoresWriter`).
+    :class:`ScoresOutput`).
 
     Args:
         output: the output the shards were started with (``scores.csv``).
@@ -724,7 +764,7 @@ def merge_shards(output: str | os.PathLike, *, remove_parts: bool = False, lock_
         writer.writeheader()
         writer.writerows(rows[v] for v in videos)
 
-    with ScoresWriter(output, next(iter(metrics), ""), resume=False, lock_timeout=lock_timeout):
+    with WriterLock(output, timeout=lock_timeout, error=OutputBusyError):
         atomic_write(output, write)
     if remove_parts:
         for part in parts:

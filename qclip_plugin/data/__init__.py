@@ -36,6 +36,7 @@ from qclip_plugin.data.pipeline import (
     frames_to_tensor,
     load_frames,
     load_video,
+    normalize_frames,
     sample_video,
 )
 from qclip_plugin.data.preflight import PreflightError, PreflightReport, preflight_check
@@ -70,6 +71,7 @@ __all__ = [
     "load_frames",
     "load_video",
     "make_splits",
+    "normalize_frames",
     "preflight_check",
     "read_labels",
     "resolve_data_root",

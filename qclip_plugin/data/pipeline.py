@@ -1,12 +1,14 @@
 """Video file -> sampled, resized, normalised frames tensor: :func:`load_video` and its
 mmengine pipeline step :class:`LoadVideoFrames`.
 
-Frames are decoded directly at the target size (squash resize, bilinear, inside the
-decoder), then converted once from ``uint8 (N, H, W, 3)`` to float32 ``(N, 3, H, W)`` with
-``(x / 255 − mean) / std`` folded into one multiply and one subtract.
+Frames are decoded, sampled, then prepared as a :class:`~qclip_plugin.preprocessing.Preprocessing`
+record says (:mod:`qclip_plugin.preprocessing` holds all of it): ``resize="decoder"`` (default)
+decodes directly at the target size (squash, bilinear, inside the decoder) and converts once from
+``uint8 (N, H, W, 3)`` to float32 ``(N, 3, H, W)``; ``resize="pil"`` decodes at the video's own
+size and resizes with PIL, exactly as the official release.
 
 Data loaders with worker processes should move the frames as ``uint8`` (``normalize=False``)
-and normalise where they are consumed (:func:`normalize_frames`: in the scoring loop, in
+and normalise where they are consumed (``Preprocessing.normalize``: in the scoring loop, in
 ``QCLIPVQAModel`` on its device): a float32 frame is 4x the bytes to copy between processes,
 and the result is bit-identical either way.
 """
@@ -21,9 +23,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from qclip_plugin.normalization import affine, normalize_uint8
+from qclip_plugin.preprocessing import (
+    DEFAULT_SIZE,
+    PE_MEAN,
+    PE_STD,
+    RESIZE_MODES,
+    Preprocessing,
+    frames_to_tensor,
+    normalize_frames,
+    pil_resize,
+)
 from qclip_plugin.registry import TRANSFORMS
 from qclip_plugin.sampling import (
     DEFAULT_RETAIN_BYTES,
@@ -35,14 +45,24 @@ from qclip_plugin.sampling import (
     note_cache_hit,
     profile_single_pass,
     store_profile,
+    video_seed,
 )
 from qclip_plugin.video import as_size, open_video
 from qclip_plugin.video.open import YUV_SUFFIXES
 
-#: Perception Encoder (PE-Core) normalisation, the default backbone's (DESIGN.md §1).
-PE_MEAN = (0.5, 0.5, 0.5)
-PE_STD = (0.5, 0.5, 0.5)
-DEFAULT_SIZE = (336, 336)
+__all__ = [
+    "DEFAULT_SIZE",
+    "PE_MEAN",
+    "PE_STD",
+    "LoadVideoFrames",
+    "decoder_threads",
+    "frames_to_tensor",
+    "import_decoders",
+    "load_frames",
+    "load_video",
+    "normalize_frames",
+    "sample_video",
+]
 
 
 def import_decoders() -> None:
@@ -76,90 +96,37 @@ def decoder_threads() -> int:
     return max(1, cores // max(1, info.num_workers))
 
 
-def normalize_frames(
-    frames: torch.Tensor | Sequence[torch.Tensor],
-    mean: Sequence[float] = PE_MEAN,
-    std: Sequence[float] = PE_STD,
+def _finish(
+    frames: np.ndarray,
+    size: tuple[int, int] | None,
+    mean: Sequence[float],
+    std: Sequence[float],
+    resize: str,
+    normalize: bool,
 ) -> torch.Tensor:
-    """``uint8 (..., 3, H, W)`` frames -> normalised float32 ``(x / 255 − mean) / std``.
-
-    ``frames`` is one tensor, or a list of same-shape tensors (e.g. the ``load_video(...,
-    normalize=False)`` outputs of a batch), stacked into the result in the same pass. Bit-identical
-    to :func:`frames_to_tensor` (so to ``load_video``): the same float32 scale and shift, one
-    multiply then one subtract; any strides (the permuted views ``load_video`` returns) are read
-    in place. CPU tensors are computed with numpy (see :func:`frames_to_tensor`), others with
-    torch on their device. Float frames are taken as normalised already and returned unchanged.
-    """
-    items = [frames] if isinstance(frames, torch.Tensor) else list(frames)
-    if not items:
-        raise ValueError("no frames to normalise")
-    if all(x.is_floating_point() for x in items):
-        return frames if isinstance(frames, torch.Tensor) else torch.stack(items)
-    shapes = {tuple(x.shape) for x in items}
-    if any(x.dtype != torch.uint8 for x in items):
-        raise TypeError(
-            f"frames to normalise must be uint8 in [0, 255], got {sorted({str(x.dtype) for x in items})}"
-        )
-    if len(shapes) != 1:
-        raise ValueError(f"frames to normalise together must have one shape, got {sorted(shapes)}")
-    shape = shapes.pop()
-    if len(shape) < 3 or shape[-3] != 3:
-        raise ValueError(f"frames must be (..., 3, H, W), got shape {shape}")
-    lead = () if isinstance(frames, torch.Tensor) else (len(items),)
-    if items[0].device.type != "cpu":
-        return normalize_uint8(items[0] if not lead else torch.stack(items), mean, std)
-    scale, shift = affine(mean, std, 255.0)
-    scale, shift = scale.reshape(3, 1, 1), shift.reshape(3, 1, 1)
-    out = np.empty(lead + shape, np.float32)
-    for i, x in enumerate(items):
-        target = out if not lead else out[i]
-        np.multiply(x.numpy(), scale, out=target, casting="unsafe")
-        target -= shift
-    return torch.from_numpy(out)
+    """Sampled ``uint8 (N, H, W, 3)`` frames -> the output of :func:`load_video`: resized with PIL in
+    ``pil`` mode (the decoder already resized in ``decoder`` mode), then normalised in that mode's
+    arithmetic, or ``uint8 (N, 3, H, W)`` when ``normalize`` is false."""
+    if resize == "pil" and size is not None and tuple(frames.shape[1:3]) != size:
+        frames = pil_resize(frames, size)
+    if not normalize:
+        return torch.from_numpy(frames).permute(0, 3, 1, 2)
+    return frames_to_tensor(frames, mean=mean, std=std, resize=resize)
 
 
-def frames_to_tensor(
-    frames: np.ndarray | torch.Tensor,
-    *,
-    size: int | Sequence[int] | None = None,
-    mean: Sequence[float] = PE_MEAN,
-    std: Sequence[float] = PE_STD,
-) -> torch.Tensor:
-    """In-memory frames ``(T, H, W, 3)`` -> normalised float32 ``(T, 3, h, w)``.
-
-    ``frames`` are ``uint8`` in [0, 255] or floating point in [0, 1], numpy or torch (CPU). With
-    ``size`` they are squash-resized bilinearly (``torch`` with antialiasing; the file readers
-    resize in FFmpeg instead, so the two differ by rounding, ~1 grey level).
-    """
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must be (T, H, W, 3) RGB, got shape {tuple(frames.shape)}")
-    if isinstance(frames, torch.Tensor):
-        frames = frames.detach().cpu()
-        frames = frames.numpy() if frames.dtype != torch.bfloat16 else frames.float().numpy()
-    if frames.dtype == np.uint8:
-        value_range = 255.0
-    elif np.issubdtype(frames.dtype, np.floating):
-        value_range = 1.0
-    else:
-        raise TypeError(f"frames must be uint8 in [0, 255] or float in [0, 1], got {frames.dtype}")
-    scale, shift = affine(mean, std, value_range)
-    x = frames.transpose(0, 3, 1, 2)
-    out_size = as_size(size)
-    if out_size is not None and tuple(x.shape[-2:]) != out_size:
-        resized = F.interpolate(
-            torch.from_numpy(x.astype(np.float32)),
-            size=out_size,
-            mode="bilinear",
-            align_corners=False,
-            antialias=True,
-        )
-        x = resized.numpy()
-    # One pass converting and reordering (NHWC -> NCHW), one in place; numpy, not torch: torch's
-    # intra-op threads made this 10x slower on a busy machine (benchmarks/bench_loading.py).
-    out = np.empty(x.shape, np.float32)
-    np.multiply(x, scale, out=out, casting="unsafe")
-    out -= shift
-    return torch.from_numpy(out)
+def _options(
+    size: int | Sequence[int] | None,
+    mean: Sequence[float],
+    std: Sequence[float],
+    resize: str,
+    preprocessing: Preprocessing | None,
+) -> tuple[tuple[int, int] | None, tuple, tuple, str]:
+    """``(size, mean, std, resize)`` from a record when one is given, else from the arguments."""
+    if preprocessing is not None:
+        return preprocessing.image_size, preprocessing.mean, preprocessing.std, preprocessing.resize
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {resize!r}")
+    return as_size(size), tuple(mean), tuple(std), resize
 
 
 def sample_video(
@@ -232,6 +199,8 @@ def load_video(
     std: Sequence[float] = PE_STD,
     seed: int | np.random.Generator | None = None,
     *,
+    resize: str = "decoder",
+    preprocessing: Preprocessing | None = None,
     test_mode: bool | None = None,
     profile_size: int | Sequence[int] = PROFILE_SIZE,
     cache_dir: str | os.PathLike | None | bool = None,
@@ -247,10 +216,15 @@ def load_video(
         sampler: a strategy name (``RandSampl``, ``UNISampl``, ``UNIRandStart``,
             ``MSESortedUNI``, ``SegMSEMean``, ``SegMSEMedian``, ``Mixed``), a config dict or a
             :class:`~qclip_plugin.sampling.FrameSampler`.
-        size: ``(height, width)`` after the squash resize (bilinear, in the decoder); ``None``
-            keeps the video's size.
+        size: ``(height, width)`` after the squash resize (bilinear); ``None`` keeps the video's size.
         mean, std: per-channel normalisation of values in [0, 1] (default PE-Core's 0.5/0.5).
         seed: makes random strategies reproducible (an int or a ``numpy.random.Generator``).
+        resize: ``"decoder"`` (resize inside the decoder, fast) or ``"pil"`` (decode at the video's
+            size, resize with PIL and normalise as torchvision: the official release's tensors,
+            bit for bit); see :mod:`qclip_plugin.preprocessing`.
+        preprocessing: a :class:`~qclip_plugin.preprocessing.Preprocessing` record (a model's
+            ``model.preprocess``, a metric's ``metric.preprocessing``); when given it supplies
+            ``size``, ``mean``, ``std`` and ``resize``.
         test_mode: evaluation behaviour of the sampler (``Mixed`` then uses its fixed
             ``test_strategy``); ``None`` keeps the sampler's own setting.
         profile_size: decoding size of the frame-difference profile (MSE strategies).
@@ -258,9 +232,10 @@ def load_video(
             (or ``~/.cache/qclip_plugin/...``), ``False`` = no cache.
         retain_bytes: when a profile must be computed, decoded frames kept (up to this many
             bytes) so the sampled ones need no second decode; ``0`` decodes them again.
-        normalize: ``False`` returns the frames as ``uint8 (num_frames, 3, H, W)`` (a view of the
-            decoder's output, ``mean``/``std`` unused), for data-loader workers to send 4x fewer
-            bytes; :func:`normalize_frames` then gives exactly the float32 frames of ``True``.
+        normalize: ``False`` returns the frames as ``uint8 (num_frames, 3, H, W)`` (resized,
+            ``mean``/``std`` unused), for data-loader workers to send 4x fewer bytes;
+            ``Preprocessing.normalize`` (or :func:`normalize_frames` with the mode's arithmetic)
+            then gives exactly the float32 frames of ``True``.
         reader_options: for :func:`qclip_plugin.video.open_video` (``yuv_geometry``,
             ``yuv_fps``, ``backend``, ``guard``, ``threads``; ``threads`` defaults to
             :func:`decoder_threads`: one per core in this process, fewer in DataLoader workers).
@@ -268,11 +243,12 @@ def load_video(
     Raises:
         VideoReadError: the file is missing, empty, truncated, corrupt or has no decodable frame.
     """
+    size, mean, std, resize = _options(size, mean, std, resize, preprocessing)
     frames, _, _ = sample_video(
         path,
         num_frames,
         sampler,
-        size,
+        size if resize == "decoder" else None,
         seed=seed,
         test_mode=test_mode,
         profile_size=profile_size,
@@ -280,9 +256,7 @@ def load_video(
         retain_bytes=retain_bytes,
         **reader_options,
     )
-    if not normalize:
-        return torch.from_numpy(frames).permute(0, 3, 1, 2)
-    return frames_to_tensor(frames, mean=mean, std=std)
+    return _finish(frames, size, mean, std, resize, normalize)
 
 
 def load_frames(
@@ -291,24 +265,37 @@ def load_frames(
     size: int | Sequence[int] | None = DEFAULT_SIZE,
     mean: Sequence[float] = PE_MEAN,
     std: Sequence[float] = PE_STD,
+    *,
+    resize: str = "decoder",
+    preprocessing: Preprocessing | None = None,
     **reader_options: Any,
 ) -> torch.Tensor:
-    """The frames at already chosen ``indices`` as a normalised float32 ``(len(indices), 3, H, W)``."""
-    with open_video(path, size=size, **reader_options) as reader:
-        return frames_to_tensor(reader.get_batch(indices), mean=mean, std=std)
+    """The frames at already chosen ``indices`` as a normalised float32 ``(len(indices), 3, H, W)``
+    (arguments as in :func:`load_video`)."""
+    size, mean, std, resize = _options(size, mean, std, resize, preprocessing)
+    with open_video(path, size=size if resize == "decoder" else None, **reader_options) as reader:
+        return _finish(reader.get_batch(indices), size, mean, std, resize, True)
 
 
 @TRANSFORMS.register_module()
 class LoadVideoFrames:
     """mmengine data-pipeline step: ``results['filename']`` -> ``results['inputs']`` (``(N, 3, H, W)``).
 
-    Config: ``dict(type='LoadVideoFrames', num_frames=8, sampler='UNISampl', size=(336, 336))``.
-    Per sample it also reads the optional keys ``seed``, ``test_mode`` and ``yuv_geometry``, and
-    writes ``frame_inds`` (int64), ``total_frames`` and ``img_shape`` (mmaction2's names).
+    Config: ``dict(type='LoadVideoFrames', num_frames=8, sampler='UNISampl')``; ``size``, ``mean``,
+    ``std`` and ``resize`` are those of :func:`load_video` (the benchmark protocols fill them in from
+    the model's preprocessing record, so configs do not state them). Per sample it also reads the
+    optional keys ``seed``, ``test_mode``, ``name`` and ``yuv_geometry``, and writes ``frame_inds``
+    (int64), ``total_frames`` and ``img_shape`` (mmaction2's names).
+
+    Outside training (``test_mode``) random strategies draw from a per-video seed,
+    :func:`~qclip_plugin.sampling.video_seed` of ``seed`` (the run's seed; ``None`` counts as 0)
+    and the video's ``name`` (its path if it has none), so validation and test scores do not
+    change from run to run; a ``seed`` in the sample itself is used as is. In training, draws are
+    fresh unless ``seed`` is given.
 
     ``normalize=False`` leaves ``inputs`` as ``uint8 (N, 3, H, W)``: DataLoader workers then send
     a quarter of the bytes, and ``QCLIPVQAModel`` normalises them on its device with its
-    backbone's mean/std (bit-identical to ``normalize=True`` with the same mean/std).
+    preprocessing record (bit-identical to ``normalize=True`` with the same record).
     """
 
     def __init__(
@@ -323,12 +310,12 @@ class LoadVideoFrames:
         profile_size: int | Sequence[int] = PROFILE_SIZE,
         cache_dir: str | os.PathLike | None | bool = None,
         normalize: bool = True,
+        resize: str = "decoder",
         **reader_options: Any,
     ) -> None:
         self.num_frames = int(num_frames)
         self.sampler = build_sampler(sampler, test_mode=test_mode)
-        self.size = as_size(size)
-        self.mean, self.std = tuple(mean), tuple(std)
+        self.size, self.mean, self.std, self.resize = _options(size, mean, std, resize, None)
         self.seed = seed
         self.test_mode = bool(test_mode)
         self.profile_size = as_size(profile_size)
@@ -339,6 +326,13 @@ class LoadVideoFrames:
 
     def __call__(self, results: dict) -> dict:
         return self.transform(results)
+
+    def _seed(self, results: dict, test_mode: bool) -> int | None:
+        if results.get("seed") is not None:
+            return results["seed"]
+        if test_mode:
+            return video_seed(self.seed, str(results.get("name") or results["filename"]))
+        return self.seed
 
     def transform(self, results: dict) -> dict:
         if "filename" not in results:
@@ -353,25 +347,22 @@ class LoadVideoFrames:
             results["filename"],
             self.num_frames,
             self.sampler,
-            self.size,
-            seed=results.get("seed", self.seed),
+            self.size if self.resize == "decoder" else None,
+            seed=self._seed(results, test_mode),
             test_mode=test_mode,
             profile_size=self.profile_size,
             cache_dir=self.cache_dir,
             **options,
         )
-        if self.normalize:
-            results["inputs"] = frames_to_tensor(frames, mean=self.mean, std=self.std)
-        else:
-            results["inputs"] = torch.from_numpy(frames).permute(0, 3, 1, 2)
+        results["inputs"] = _finish(frames, self.size, self.mean, self.std, self.resize, self.normalize)
         results["frame_inds"] = indices
         results["total_frames"] = total
-        results["img_shape"] = tuple(frames.shape[1:3])
+        results["img_shape"] = tuple(results["inputs"].shape[-2:])
         return results
 
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(num_frames={self.num_frames}, sampler={self.sampler!r}, size={self.size}, "
-            f"mean={self.mean}, std={self.std}, seed={self.seed}, test_mode={self.test_mode}, "
-            f"normalize={self.normalize})"
+            f"resize={self.resize!r}, mean={self.mean}, std={self.std}, seed={self.seed}, "
+            f"test_mode={self.test_mode}, normalize={self.normalize})"
         )

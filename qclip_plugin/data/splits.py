@@ -10,33 +10,69 @@ part A has 40 sources x 4 levels) split by source with :func:`group_split_indice
 no source is seen in training and in test (a random split of clips would test on the
 contents it trained on).
 
+Two styles of drawing the split (``style``):
+
+- ``"numpy"`` (default): ``numpy.random.default_rng(seed).permutation``;
+- ``"release"``: the official release's own split, exactly: ``random.Random(seed).shuffle`` of
+  the videos in label-file order, then the first ``int(n * ratio)`` train and the rest test. The
+  release makes one such split, seed 42, ratio 0.8, and reports its test part; with
+  ``style="release", seed=42`` the test part here is the same videos, so results compare with it.
+
 >>> split_indices(10, ratio=0.8, seed=0, role="test")
 [1, 8]
+>>> split_indices(10, ratio=0.8, seed=42, role="test", style="release")
+[0, 1]
 >>> group_split_indices(["s0", "s0", "s1", "s1", "s2", "s2"], ratio=0.7, seed=0, role="test")
 [2, 3]
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from qclip_plugin.errors import UserError
+
 ROLES: tuple[str, ...] = ("train", "val", "test")
-DEFAULT_SEED = 42  # the official release's single split
+STYLES: tuple[str, ...] = ("numpy", "release")
+# The release's seed. Its split is style="release" with this seed; with the default numpy style
+# seed 42 is just another split.
+DEFAULT_SEED = 42
 
 
-def _parts(n: int, ratio: float, seed: int, val_ratio: float) -> dict[str, list[int]]:
+class SplitError(UserError, ValueError):
+    """Split options that cannot work (ratios, styles, too few videos)."""
+
+
+def _order(n: int, seed: int, style: str) -> np.ndarray:
+    if style == "release":
+        order = list(range(n))
+        random.Random(seed).shuffle(order)  # the shuffle depends on n and the seed only, not on the items
+        return np.asarray(order, np.int64)
+    if style == "numpy":
+        return np.random.default_rng(seed).permutation(n)
+    raise SplitError(f"split style must be one of {', '.join(STYLES)}, got {style!r}")
+
+
+def _n_train(n: int, ratio: float, style: str) -> int:
+    if style == "release":
+        return int(n * ratio)  # the release's own formula, no rounding guard
+    # int(), as the VQA codebases do (int(0.8 * n) training videos); + 1e-9: 0.29 * 100 is 28.999...
+    return int(ratio * n + 1e-9)
+
+
+def _parts(n: int, ratio: float, seed: int, val_ratio: float, style: str = "numpy") -> dict[str, list[int]]:
     if not 0.0 < ratio < 1.0:
         raise ValueError(f"ratio (the training share) must be in (0, 1), got {ratio}")
     if not 0.0 <= val_ratio < 1.0:
         raise ValueError(f"val_ratio (the share of the training part held out) must be in [0, 1), got {val_ratio}")
     if n < 2:
         raise ValueError(f"cannot split {n} video(s) into training and test parts")
-    order = np.random.default_rng(seed).permutation(n)
-    # int(), as the VQA codebases do (int(0.8 * n) training videos); both parts non-empty.
-    n_train = min(max(int(ratio * n + 1e-9), 1), n - 1)  # + 1e-9: 0.29 * 100 is 28.999...
+    order = _order(n, seed, style)
+    n_train = min(max(_n_train(n, ratio, style), 1), n - 1)  # both parts non-empty
     n_val = int(round(val_ratio * n_train))
     if val_ratio > 0 and not 0 < n_val < n_train:
         raise ValueError(
@@ -56,6 +92,7 @@ def split_indices(
     seed: int = DEFAULT_SEED,
     role: str = "train",
     val_ratio: float = 0.0,
+    style: str = "numpy",
 ) -> list[int] | list[str]:
     """One part of a random split of ``items``.
 
@@ -64,7 +101,9 @@ def split_indices(
         ratio: share of the videos in the training part (validation included); the rest is test.
         seed: the split's seed; the same seed gives the same split.
         role: ``"train"``, ``"val"`` or ``"test"``.
-        val_ratio: share of the training part held out for validation (model selection).
+        val_ratio: share of the training part held out for validation (model selection); it is
+            the end of the training part in the drawn order (the release has no validation part).
+        style: ``"numpy"`` or ``"release"`` (see the module docstring).
 
     Returns:
         Positions (when ``items`` is a count) or names, in their original order. The three
@@ -73,11 +112,11 @@ def split_indices(
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     if isinstance(items, int):
-        return _parts(items, ratio, seed, val_ratio)[role]
+        return _parts(items, ratio, seed, val_ratio, style)[role]
     names = list(items)
     if len(set(names)) != len(names):
         raise ValueError("split_indices: video names must be unique")
-    return [names[i] for i in _parts(len(names), ratio, seed, val_ratio)[role]]
+    return [names[i] for i in _parts(len(names), ratio, seed, val_ratio, style)[role]]
 
 
 def group_split_indices(
@@ -86,6 +125,7 @@ def group_split_indices(
     seed: int = DEFAULT_SEED,
     role: str = "train",
     val_ratio: float = 0.0,
+    style: str = "numpy",
 ) -> list[int]:
     """One part of a random split of the *groups* of ``groups`` (e.g. source videos).
 
@@ -95,7 +135,7 @@ def group_split_indices(
 
     Args:
         groups: the group of each video (any hashable value, e.g. the source id).
-        ratio, seed, role, val_ratio: as in :func:`split_indices`, over groups.
+        ratio, seed, role, val_ratio, style: as in :func:`split_indices`, over groups.
 
     Returns:
         Positions of the videos in that part, ascending.
@@ -108,7 +148,9 @@ def group_split_indices(
     except TypeError:  # mixed types
         distinct = sorted(set(labels), key=repr)
     try:
-        chosen = set(_parts(len(distinct), ratio, seed, val_ratio)[role])
+        chosen = set(_parts(len(distinct), ratio, seed, val_ratio, style)[role])
+    except SplitError:
+        raise
     except ValueError as error:
         raise ValueError(f"splitting {len(distinct)} groups: {error}") from error
     index = {g: i for i, g in enumerate(distinct)}
@@ -125,6 +167,7 @@ class Split:
     train: tuple[int, ...]
     val: tuple[int, ...]
     test: tuple[int, ...]
+    style: str = "numpy"
 
     def to_dict(self) -> dict:
         """A JSON-ready record (lists of positions)."""
@@ -139,11 +182,16 @@ def split_seeds(num_splits: int = 10, base_seed: int = 0) -> list[int]:
 
 
 def make_splits(
-    n: int, num_splits: int = 10, ratio: float = 0.8, val_ratio: float = 0.0, base_seed: int = 0
+    n: int,
+    num_splits: int = 10,
+    ratio: float = 0.8,
+    val_ratio: float = 0.0,
+    base_seed: int = 0,
+    style: str = "numpy",
 ) -> list[Split]:
     """``num_splits`` random splits of ``n`` videos (fine-tune protocol: 10 × 80/20)."""
     splits = []
     for seed in split_seeds(num_splits, base_seed):
-        parts = _parts(n, ratio, seed, val_ratio)
-        splits.append(Split(seed, ratio, val_ratio, *(tuple(parts[r]) for r in ROLES)))
+        parts = _parts(n, ratio, seed, val_ratio, style)
+        splits.append(Split(seed, ratio, val_ratio, *(tuple(parts[r]) for r in ROLES), style=style))
     return splits

@@ -19,7 +19,6 @@ from __future__ import annotations
 from qclip_plugin.models import losses, vqa_model  # noqa: F401
 from qclip_plugin.models.backbone import (
     Backbone,
-    Preprocess,
     WeightsUnavailableError,
     convert_meta_pe_state_dict,
     load_backbone,
@@ -34,7 +33,7 @@ from qclip_plugin.models.official import convert_official_checkpoint, convert_of
 from qclip_plugin.models.params import ParamReport, parameter_report
 from qclip_plugin.models.pe_rope import get_rope_layout, set_rope_layout
 from qclip_plugin.models.presets import ABLATIONS, PRESETS, get_preset, list_presets
-from qclip_plugin.models.qclip import QCLIP, QCLIPConfig, build_qclip
+from qclip_plugin.models.qclip import QCLIP, QCLIPConfig, build_qclip, resolve_config, resolve_preprocessing
 from qclip_plugin.registry import MODELS
 
 __all__ = [
@@ -44,7 +43,6 @@ __all__ = [
     "Backbone",
     "CheckpointMismatchError",
     "ParamReport",
-    "Preprocess",
     "QCLIPConfig",
     "WeightsUnavailableError",
     "build_qclip",
@@ -58,6 +56,8 @@ __all__ = [
     "load_checkpoint",
     "parameter_report",
     "read_checkpoint_metadata",
+    "resolve_config",
+    "resolve_preprocessing",
     "save_checkpoint",
     "set_rope_layout",
 ]

@@ -30,14 +30,15 @@ from torch import nn
 from qclip_plugin.errors import UserError
 from qclip_plugin.models.open_clip_configs import PROJECT_MODELS, register_project_configs
 from qclip_plugin.models.pe_rope import set_rope_layout
+from qclip_plugin.preprocessing import Preprocessing
 
 __all__ = [
     "Backbone",
-    "Preprocess",
     "WeightsUnavailableError",
     "convert_meta_pe_state_dict",
     "is_meta_pe_state_dict",
     "load_backbone",
+    "backbone_image_size",
     "resolve_preprocess",
 ]
 
@@ -56,26 +57,6 @@ class WeightsUnavailableError(UserError, RuntimeError):
     """The backbone's weights could not be found locally nor downloaded."""
 
 
-@dataclass(frozen=True)
-class Preprocess:
-    """How frames must be prepared for a backbone (sizes are ``(height, width)``)."""
-
-    image_size: tuple[int, int]
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
-    interpolation: str
-    resize_mode: str
-
-    def as_dict(self) -> dict:
-        return dict(
-            image_size=list(self.image_size),
-            mean=list(self.mean),
-            std=list(self.std),
-            interpolation=self.interpolation,
-            resize_mode=self.resize_mode,
-        )
-
-
 @dataclass
 class Backbone:
     """A built open_clip model with what Q-CLIP needs to know about it."""
@@ -83,7 +64,7 @@ class Backbone:
     model: nn.Module
     name: str
     pretrained: str | None
-    preprocess: Preprocess
+    preprocess: Preprocessing
     tokenizer: Callable
     rope_layout: str | None
 
@@ -99,25 +80,50 @@ def _tag_cfg(name: str, tag: str | None) -> dict | None:
     return get_pretrained_cfg(name, tags[0]) if tags else None
 
 
-def resolve_preprocess(name: str, pretrained: str | None, image_size) -> Preprocess:
-    """Preprocessing of ``name``: the project's own table, else the pretrained tag's (or the
-    model's first tag when ``pretrained`` is a path or None), else open_clip's defaults."""
+def resolve_preprocess(name: str, pretrained: str | None, image_size=None, resize: str = "decoder") -> Preprocessing:
+    """The :class:`~qclip_plugin.preprocessing.Preprocessing` record of backbone ``name``: mean/std
+    from the project's own table, else the pretrained tag's (or the model's first tag when
+    ``pretrained`` is a path or None), else open_clip's defaults; ``image_size`` from the model
+    config when not given (nothing is built)."""
     from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
 
-    size = tuple(image_size) if isinstance(image_size, (tuple, list)) else (image_size, image_size)
     if name in PROJECT_MODELS:
         cfg = PROJECT_MODELS[name]
     else:
         cfg = _tag_cfg(name, pretrained) or dict(
             mean=OPENAI_DATASET_MEAN, std=OPENAI_DATASET_STD, interpolation="bicubic", resize_mode="shortest"
         )
-    return Preprocess(
-        image_size=(int(size[0]), int(size[1])),
-        mean=tuple(float(v) for v in cfg["mean"]),
-        std=tuple(float(v) for v in cfg["std"]),
+    return Preprocessing(
+        image_size=backbone_image_size(name) if image_size is None else image_size,
+        mean=tuple(cfg["mean"]),
+        std=tuple(cfg["std"]),
+        resize=resize,
         interpolation=str(cfg.get("interpolation", "bicubic")),
         resize_mode=str(cfg.get("resize_mode", "shortest")),
     )
+
+
+def _check_name(name: str) -> None:
+    import open_clip
+
+    register_project_configs()
+    if name not in open_clip.list_models():
+        raise ValueError(
+            f"unknown open_clip model {name!r}; choose one of open_clip.list_models() "
+            f"(e.g. PE-Core-L-14-336, PE-Core-T-16-384, ViT-B-32, QCLIP-Tiny)"
+        )
+
+
+def backbone_image_size(name: str) -> tuple[int, int]:
+    """The input size ``(height, width)`` of open_clip model ``name``, from its config (nothing is built)."""
+    import open_clip
+
+    _check_name(name)
+    cfg = open_clip.get_model_config(name)
+    size = cfg.get("vision_cfg", {}).get("image_size")
+    if size is None:
+        raise ValueError(f"open_clip's config of {name!r} gives no vision image_size")
+    return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
 def _offline() -> bool:
@@ -279,12 +285,7 @@ def load_backbone(
     """
     import open_clip
 
-    register_project_configs()
-    if name not in open_clip.list_models():
-        raise ValueError(
-            f"unknown open_clip model {name!r}; choose one of open_clip.list_models() "
-            f"(e.g. PE-Core-L-14-336, PE-Core-T-16-384, ViT-B-32, QCLIP-Tiny)"
-        )
+    _check_name(name)
     tag = None if pretrained is None else str(pretrained)
     weights_path: Path | None = None
     quick_gelu = False

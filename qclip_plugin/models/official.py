@@ -1,8 +1,15 @@
 """Import of the official Q-CLIP release's checkpoints (the ``release`` preset).
 
-The official code saves ``torch.save({'state_dict': model.state_dict(), ...})``: the whole
-model, with the backbone in Meta's PE key names under ``clip_model.`` (DESIGN.md section 2).
-Key mapping (official -> this project):
+The official training script saves ``torch.save({'state_dict': model.state_dict(),
+'validation_results': {...}})``: the whole model, with the backbone in Meta's PE key names under
+``clip_model.`` (DESIGN.md section 2). Its model also keeps two attribute aliases of backbone
+modules (``self.vit = clip_model.visual``, ``self.text_encoder = clip_model.transformer``), so
+``state_dict()`` lists every backbone tensor a second time, under ``vit.`` and ``text_encoder.``
+(``../shared/data/official_release/checkpoint_keys.txt`` in the project's data: every key and
+shape). Each alias is checked to equal its twin (the same storage in a file saved by
+``torch.save``; otherwise compared value by value) and then dropped; a pair that differs is
+refused with both names. A ``module.`` prefix (DataParallel) and any entries beside
+``state_dict`` are accepted. Key mapping (official -> this project):
 
 ==========================================  ==================================================
 ``clip_model.visual.*`` (Meta PE vision)    ``backbone.visual.trunk.*`` via timm's ``_convert_pe``
@@ -23,6 +30,8 @@ text_projection}``
 ``context_tokens``                          ``prompts.ctx``             (n_ctx, width)
 ``score_proj`` (K, 1)                       ``head.weight`` (K,)
 ``prompt_prefix``, ``prompt_suffix``        checked against the tokenised prompts, not stored
+``vit.*``, ``text_encoder.*``               checked equal to ``clip_model.visual.*`` and
+                                            ``clip_model.transformer.*``, dropped
 ==========================================  ==================================================
 
 The frozen prompt parts (``prompt_prefix``: SOT, ``prompt_suffix``: the prompt after the
@@ -41,9 +50,19 @@ from pathlib import Path
 
 import torch
 
+from qclip_plugin.errors import UserError
 from qclip_plugin.models.backbone import convert_meta_pe_state_dict
 
-__all__ = ["OFFICIAL_LEVELS", "convert_official_checkpoint", "convert_official_state_dict", "load_official_state_dict"]
+__all__ = [
+    "ALIASES",
+    "OFFICIAL_LEVELS",
+    "OfficialCheckpointError",
+    "convert_official_checkpoint",
+    "convert_official_state_dict",
+    "drop_alias_keys",
+    "load_official_state_dict",
+    "map_official_keys",
+]
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +74,92 @@ _GATES = {
     "image_proj_adapter_weight": "scma.proj_gates.visual",
     "text_proj_adapter_weight": "scma.proj_gates.text",
 }
+#: Attribute aliases of the release's model: alias prefix -> the prefix of the same tensors' own keys.
+ALIASES: dict[str, str] = {"vit.": "clip_model.visual.", "text_encoder.": "clip_model.transformer."}
 _LAYER_PARTS = {"down_proj": "down", "up_proj": "up", "ln": "norm"}
 _PROJ_PARTS = {"0": "down", "1": "ffn", "3": "up"}
 
 
-def load_official_state_dict(path: str | os.PathLike, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
-    """Read an official ``.pth`` (``{'state_dict': ...}``, or a bare state dict), tensors only.
+class OfficialCheckpointError(UserError, ValueError):
+    """An official checkpoint this converter cannot take; the message names the file's keys."""
 
-    ``trust_pickle=True`` unpickles arbitrary objects (numpy scalars and the like that training
-    scripts store beside the weights); only for files from a source you trust.
+
+def load_official_state_dict(path: str | os.PathLike, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """Read an official ``.pth`` (``{'state_dict': ..., <other entries>}``, or a bare state dict), tensors only.
+
+    Entries beside ``state_dict`` (``validation_results``, ``epoch``, ...) are ignored, a ``module.``
+    prefix is removed. The file is read with ``weights_only=True``; ``trust_pickle=True`` unpickles
+    arbitrary objects (e.g. an argparse namespace saved beside the weights): only for files from a
+    source you trust.
     """
     from qclip_plugin.torch_files import load_torch_file
 
     path = Path(path)
-    # tensors only unless trusted (UntrustedPickleError names the file and --trust-pickle)
+    # tensors only unless trusted: UntrustedPickleError names the file and --trust-pickle
     obj = load_torch_file(path, trust_pickle=trust_pickle, what="official Q-CLIP checkpoint")
     state_dict = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
+    if isinstance(state_dict, dict):
+        state_dict = {str(k).removeprefix("module."): v for k, v in state_dict.items()}
     if not isinstance(state_dict, dict) or not any(k.startswith("clip_model.") for k in state_dict):
-        raise ValueError(f"{path} is not an official Q-CLIP checkpoint: no 'clip_model.' keys in its state_dict")
-    return {k.removeprefix("module."): v for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
+        raise OfficialCheckpointError(
+            f"{path} is not an official Q-CLIP checkpoint: no 'clip_model.' keys in its state_dict"
+        )
+    return {k: v for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
+
+
+def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Equal shape, dtype and values; tensors that are views of the same memory (as ``torch.save``
+    stores an alias) are equal without reading them (meta tensors too)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a is b:
+        return True
+    if a.device.type != "meta" and b.device.type != "meta":
+        same_view = (
+            a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+            and a.storage_offset() == b.storage_offset()
+            and a.stride() == b.stride()
+        )
+        return same_view or torch.equal(a, b)
+    return False
+
+
+def drop_alias_keys(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """The state dict without the release's alias keys (:data:`ALIASES`), and the dropped keys.
+
+    Each alias must have its twin (``vit.X`` -> ``clip_model.visual.X``, ``text_encoder.X`` ->
+    ``clip_model.transformer.X``) with the same shape and values, else
+    :class:`OfficialCheckpointError` names both keys.
+    """
+    kept: dict[str, torch.Tensor] = {}
+    dropped: list[str] = []
+    for key, value in state_dict.items():
+        alias = next((a for a in ALIASES if key.startswith(a)), None)
+        if alias is None:
+            kept[key] = value
+            continue
+        twin = ALIASES[alias] + key[len(alias) :]
+        if twin not in state_dict:
+            raise OfficialCheckpointError(
+                f"official checkpoint: {key!r} is an alias of the backbone (the release keeps "
+                f"self.{alias[:-1]} = clip_model.{ALIASES[alias][len('clip_model.') : -1]}), but its twin {twin!r} "
+                "is missing; the file is incomplete"
+            )
+        other = state_dict[twin]
+        if not _same_tensor(value, other):
+            detail = (
+                f"shapes {tuple(value.shape)} vs {tuple(other.shape)}"
+                if value.shape != other.shape
+                else f"dtypes {value.dtype} vs {other.dtype}"
+                if value.dtype != other.dtype
+                else "values differ"
+            )
+            raise OfficialCheckpointError(
+                f"official checkpoint: {key!r} and {twin!r} should be the same tensor (the release saves the "
+                f"backbone under both names) but differ ({detail}); the file was edited or is corrupt"
+            )
+        dropped.append(key)
+    return kept, dropped
 
 
 def _detect_template(state_dict: dict, tokenizer, n_ctx: int) -> str:
@@ -81,7 +167,7 @@ def _detect_template(state_dict: dict, tokenizer, n_ctx: int) -> str:
     weight = state_dict["clip_model.token_embedding.weight"]
     prefix, suffix = state_dict.get("prompt_prefix"), state_dict.get("prompt_suffix")
     if prefix is None or suffix is None:
-        raise ValueError("official checkpoint lacks prompt_prefix/prompt_suffix; cannot check its prompts")
+        raise OfficialCheckpointError("official checkpoint lacks prompt_prefix/prompt_suffix; cannot check its prompts")
     length = int(state_dict["clip_model.positional_embedding"].shape[0])
     tried = []
     for template in _TEMPLATES:
@@ -95,10 +181,78 @@ def _detect_template(state_dict: dict, tokenizer, n_ctx: int) -> str:
             tried.append(f"{template!r}: max difference {diff:.3g}")
         else:
             tried.append(f"{template!r}: shapes {tuple(ours_suffix.shape)} vs {tuple(suffix.shape)}")
-    raise ValueError(
+    raise OfficialCheckpointError(
         "the official checkpoint's frozen prompt embeddings match none of the known prompts "
         f"(levels {OFFICIAL_LEVELS}; {'; '.join(tried)}); it was trained with other prompts"
     )
+
+
+def map_official_keys(
+    state_dict: dict[str, torch.Tensor],
+    *,
+    layers: int | Sequence[int] = 6,
+) -> tuple[dict[str, torch.Tensor], dict, dict]:
+    """Keys and shapes only: official state dict (without aliases) -> (this project's tensors incl.
+    ``backbone.*``, config overrides, report). Reads no tensor values, so it runs on meta tensors;
+    :func:`convert_official_state_dict` adds the alias and prompt checks.
+
+    ``layers``: the encoder layers the official model uses (6 = the last six, i.e. 18-23 of
+    24, as in the release); the other allocated adapters are dropped and listed in the report.
+    """
+    from qclip_plugin.models.scma import resolve_layer_indices
+
+    remaining = dict(state_dict)
+    out: dict[str, torch.Tensor] = {}
+
+    clip = {k[len("clip_model.") :]: remaining.pop(k) for k in list(remaining) if k.startswith("clip_model.")}
+    for key, value in convert_meta_pe_state_dict(clip, None).items():
+        out[f"backbone.{key}"] = value
+
+    allocated = sorted({int(k.split(".")[1]) for k in remaining if k.startswith("encoder_adapters.")})
+    depth = sum(1 for k in clip if k.startswith("visual.transformer.resblocks.") and k.endswith(".ln_1.weight"))
+    used = resolve_layer_indices(layers, depth)
+    missing_layers = [i for i in used if i not in allocated]
+    if missing_layers:
+        raise OfficialCheckpointError(f"official checkpoint has no encoder adapters for the used layers {missing_layers}")
+    dropped = []
+    for key in [k for k in remaining if k.startswith("encoder_adapters.")]:
+        _, index, part, leaf = key.split(".", 3)
+        value = remaining.pop(key)
+        if int(index) in used:
+            out[f"scma.layers.shared.{used.index(int(index))}.{_LAYER_PARTS[part]}.{leaf}"] = value
+        else:
+            dropped.append(key)
+    for key in [k for k in remaining if k.startswith("shared_core.")]:
+        out[f"scma.ffn.shared.0.{key[len('shared_core.') :]}"] = remaining.pop(key)
+    for key in [k for k in remaining if k.startswith("proj_adapter.")]:
+        _, index, leaf = key.split(".", 2)
+        if index not in _PROJ_PARTS:
+            raise OfficialCheckpointError(f"unexpected official key {key}: proj_adapter has linears at 0, 1 and 3")
+        out[f"scma.proj.shared.{_PROJ_PARTS[index]}.{leaf}"] = remaining.pop(key)
+    absent = [k for k in (*_GATES, "context_tokens", "score_proj", "prompt_prefix", "prompt_suffix") if k not in remaining]
+    if absent:
+        raise OfficialCheckpointError(f"official checkpoint lacks {absent}; is it a Q-CLIP checkpoint?")
+    for official, ours in _GATES.items():
+        value = remaining.pop(official)
+        out[ours] = value.reshape(1) if ours.startswith("scma.gates.") else value.reshape(())
+    context = remaining.pop("context_tokens")
+    n_ctx = int(context.shape[-2])
+    out["prompts.ctx"] = context.reshape(n_ctx, -1)
+    out["head.weight"] = remaining.pop("score_proj").reshape(-1)
+    remaining.pop("prompt_prefix")
+    remaining.pop("prompt_suffix")
+    if remaining:
+        raise OfficialCheckpointError(f"official checkpoint has keys this converter does not know: {sorted(remaining)[:20]}")
+
+    bottleneck = int(out["scma.ffn.shared.0.0.weight"].shape[0])
+    overrides = dict(
+        bottleneck=bottleneck,
+        layers=list(layers) if not isinstance(layers, int) else layers,
+        n_ctx=n_ctx,
+        levels=list(OFFICIAL_LEVELS),
+    )
+    report = dict(dropped_keys=dropped, used_layers=used, allocated_layers=allocated)
+    return out, overrides, report
 
 
 def convert_official_state_dict(
@@ -109,64 +263,18 @@ def convert_official_state_dict(
 ) -> tuple[dict[str, torch.Tensor], dict, dict]:
     """Official state dict -> (this project's tensors incl. ``backbone.*``, config overrides, report).
 
-    ``layers``: the encoder layers the official model uses (6 = the last six, i.e. 18-23 of
-    24, as in the release); the other allocated adapters are dropped and listed in the report.
+    Drops and checks the alias keys (:func:`drop_alias_keys`), maps the keys
+    (:func:`map_official_keys`) and checks the frozen prompt embeddings (the report's
+    ``prompt_template``; ``alias_keys``: how many alias keys were dropped).
     """
     import open_clip
 
-    from qclip_plugin.models.scma import resolve_layer_indices
-
-    tokenizer = tokenizer or open_clip.tokenizer.tokenize
-    remaining = dict(state_dict)
-    out: dict[str, torch.Tensor] = {}
-
-    clip = {k[len("clip_model."):]: remaining.pop(k) for k in list(remaining) if k.startswith("clip_model.")}
-    for key, value in convert_meta_pe_state_dict(clip, None).items():
-        out[f"backbone.{key}"] = value
-
-    allocated = sorted({int(k.split(".")[1]) for k in remaining if k.startswith("encoder_adapters.")})
-    depth = sum(1 for k in clip if k.startswith("visual.transformer.resblocks.") and k.endswith(".ln_1.weight"))
-    used = resolve_layer_indices(layers, depth)
-    missing_layers = [i for i in used if i not in allocated]
-    if missing_layers:
-        raise ValueError(f"official checkpoint has no encoder adapters for the used layers {missing_layers}")
-    dropped = []
-    for key in [k for k in remaining if k.startswith("encoder_adapters.")]:
-        _, index, part, leaf = key.split(".", 3)
-        value = remaining.pop(key)
-        if int(index) in used:
-            out[f"scma.layers.shared.{used.index(int(index))}.{_LAYER_PARTS[part]}.{leaf}"] = value
-        else:
-            dropped.append(key)
-    for key in [k for k in remaining if k.startswith("shared_core.")]:
-        out[f"scma.ffn.shared.0.{key[len('shared_core.'):]}"] = remaining.pop(key)
-    for key in [k for k in remaining if k.startswith("proj_adapter.")]:
-        _, index, leaf = key.split(".", 2)
-        if index not in _PROJ_PARTS:
-            raise ValueError(f"unexpected official key {key}: proj_adapter has linears at 0, 1 and 3")
-        out[f"scma.proj.shared.{_PROJ_PARTS[index]}.{leaf}"] = remaining.pop(key)
-    for official, ours in _GATES.items():
-        value = remaining.pop(official)
-        out[ours] = value.reshape(1) if ours.startswith("scma.gates.") else value.reshape(())
-    context = remaining.pop("context_tokens")
-    n_ctx = int(context.shape[-2])
-    out["prompts.ctx"] = context.reshape(n_ctx, -1)
-    out["head.weight"] = remaining.pop("score_proj").reshape(-1)
-    template = _detect_template(state_dict, tokenizer, n_ctx)
-    remaining.pop("prompt_prefix")
-    remaining.pop("prompt_suffix")
-    if remaining:
-        raise ValueError(f"official checkpoint has keys this converter does not know: {sorted(remaining)[:20]}")
-
-    bottleneck = int(out["scma.ffn.shared.0.0.weight"].shape[0])
-    overrides = dict(
-        bottleneck=bottleneck,
-        layers=list(layers) if not isinstance(layers, int) else layers,
-        n_ctx=n_ctx,
-        levels=list(OFFICIAL_LEVELS),
-        prompt_template=template,
-    )
-    report = dict(dropped_keys=dropped, used_layers=used, allocated_layers=allocated, prompt_template=template)
+    state_dict, aliases = drop_alias_keys(state_dict)
+    out, overrides, report = map_official_keys(state_dict, layers=layers)
+    n_ctx = int(overrides["n_ctx"])
+    template = _detect_template(state_dict, tokenizer or open_clip.tokenizer.tokenize, n_ctx)
+    overrides["prompt_template"] = template
+    report.update(prompt_template=template, alias_keys=len(aliases))
     return out, overrides, report
 
 
@@ -186,7 +294,8 @@ def convert_official_checkpoint(
     with no missing or unexpected key (so ``dst`` loads completely), then saved with the
     backbone (``include_backbone=True``, the default: the official file is the whole model) or
     adapters only (then pass the backbone's weights as ``pretrained=`` when loading).
-    Returns the report (dropped keys, used layers, detected prompt template, ``dst``).
+    Returns the report (dropped unused adapters, the number of alias keys dropped, used layers,
+    detected prompt template, ``dst``).
     """
     from qclip_plugin.models.qclip import build_qclip
 
@@ -194,9 +303,14 @@ def convert_official_checkpoint(
     tensors, overrides, report = convert_official_state_dict(state_dict, layers=layers)
     model = build_qclip("release", pretrained=None, backbone=backbone, rope_layout=rope_layout, **overrides)
     backbone_sd = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
-    result = model.backbone.load_state_dict(backbone_sd, strict=False)
+    try:
+        result = model.backbone.load_state_dict(backbone_sd, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise OfficialCheckpointError(
+            f"{src}: the backbone's tensors do not fit {backbone!r} ({str(exc)[:400]}); pass the right backbone name"
+        ) from exc
     if result.missing_keys or result.unexpected_keys:
-        raise ValueError(
+        raise OfficialCheckpointError(
             f"{src}: the backbone does not fit {backbone!r} (missing {result.missing_keys[:8]}, unexpected "
             f"{result.unexpected_keys[:8]}); pass the right backbone name"
         )
@@ -204,14 +318,14 @@ def convert_official_checkpoint(
     adapters = {k: v for k, v in tensors.items() if not k.startswith("backbone.")}
     expected = {k for k in own if not k.startswith("backbone.")}
     if set(adapters) != expected:
-        raise ValueError(
+        raise OfficialCheckpointError(
             f"{src}: converted adapters do not match the release structure (missing {sorted(expected - set(adapters))}, "
             f"unexpected {sorted(set(adapters) - expected)})"
         )
     with torch.no_grad():
         for key, value in adapters.items():
             if own[key].shape != value.shape:
-                raise ValueError(f"{src}: {key} has shape {tuple(value.shape)}, the model expects {tuple(own[key].shape)}")
+                raise OfficialCheckpointError(f"{src}: {key} has shape {tuple(value.shape)}, the model expects {tuple(own[key].shape)}")
             own[key].copy_(value)
     model.save_checkpoint(dst, include_backbone=include_backbone, metadata={"converted_from": str(src)})
     report["dst"] = str(dst)

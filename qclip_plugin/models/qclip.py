@@ -21,22 +21,28 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from qclip_plugin.models.backbone import Backbone, Preprocess, load_backbone
+from qclip_plugin.models.backbone import Backbone, load_backbone, resolve_preprocess
 from qclip_plugin.models.presets import get_preset
 from qclip_plugin.models.prompts import ANTONYM_LEVELS, PROMPT_MODES, PromptLearner, prompt_mode_settings
 from qclip_plugin.models.regression import QualityRegressor, level_similarities
 from qclip_plugin.models.scma import SCMAConfig, SharedCrossModalAdapter, resolve_layer_indices
 from qclip_plugin.models.text_encoder import TextTower
 from qclip_plugin.models.vision_encoder import VisionTower
+from qclip_plugin.preprocessing import RESIZE_MODES, Preprocessing
 
-__all__ = ["QCLIP", "QCLIPConfig", "SHARING_MODES", "build_qclip"]
+__all__ = ["QCLIP", "QCLIPConfig", "SHARING_MODES", "build_qclip", "resolve_config", "resolve_preprocessing"]
 
+#: The rows of the paper's table 3 (its check-mark columns: visual, text, sharing, layer sharing),
+#: plus two variants the paper does not have (one tower, one FFN shared by its layers).
 SHARING_MODES: dict[str, dict] = {
-    "visual_only": dict(branches=("visual",), share_branches=False, share_layers=True),
-    "text_only": dict(branches=("text",), share_branches=False, share_layers=True),
+    "visual_only": dict(branches=("visual",), share_branches=False, share_layers=False),
+    "text_only": dict(branches=("text",), share_branches=False, share_layers=False),
     "unshared": dict(branches=("visual", "text"), share_branches=False, share_layers=False),
     "shared": dict(branches=("visual", "text"), share_branches=True, share_layers=False),
     "shared_layers": dict(branches=("visual", "text"), share_branches=True, share_layers=True),
+    # not in the paper
+    "visual_only_shared_layers": dict(branches=("visual",), share_branches=False, share_layers=True),
+    "text_only_shared_layers": dict(branches=("text",), share_branches=False, share_layers=True),
 }
 
 _UNSET = object()
@@ -55,6 +61,8 @@ class QCLIPConfig:
     backbone: str = "PE-Core-L-14-336"
     pretrained: str | None = "meta"
     rope_layout: str = "meta"
+    # how frames are resized for this model (qclip_plugin.preprocessing): "decoder" | "pil" (the release's)
+    resize: str = "decoder"
     bottleneck: int = 8
     layers: int | tuple[int, ...] = 6
     placement: str = "parallel"
@@ -80,6 +88,8 @@ class QCLIPConfig:
     def __post_init__(self):
         if self.sharing not in SHARING_MODES:
             raise ValueError(f"sharing must be one of {list(SHARING_MODES)}, got {self.sharing!r}")
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
         if self.prompt_mode not in PROMPT_MODES:
             raise ValueError(f"prompt_mode must be one of {PROMPT_MODES}, got {self.prompt_mode!r}")
         if isinstance(self.layers, (list, tuple)):
@@ -133,7 +143,8 @@ class QCLIP(nn.Module):
     """Q-CLIP on a frozen open_clip backbone (see the module docstring).
 
     Attributes: ``preset``, ``backbone_name``, ``pretrained`` (tag or path or None),
-    ``preprocess`` (:class:`Preprocess`), ``config`` (:class:`QCLIPConfig`), and the trainable
+    ``preprocess`` (:class:`~qclip_plugin.preprocessing.Preprocessing`: the backbone's, with the
+    config's ``resize``), ``config`` (:class:`QCLIPConfig`), and the trainable
     parts ``scma``, ``prompts``, ``head``. The backbone lives at ``backbone``, frozen and always
     in eval mode; ``state_dict()`` leaves it out (it comes from ``pretrained``) unless
     ``include_backbone_in_state_dict`` is set.
@@ -145,7 +156,7 @@ class QCLIP(nn.Module):
         self.preset = preset
         self.backbone_name = backbone.name
         self.pretrained = backbone.pretrained
-        self.preprocess: Preprocess = backbone.preprocess
+        self.preprocess: Preprocessing = backbone.preprocess.with_(resize=config.resize)
         self.rope_layout = backbone.rope_layout
         self.tokenizer = backbone.tokenizer
         self.include_backbone_in_state_dict = False
@@ -284,7 +295,7 @@ class QCLIP(nn.Module):
         if tuple(frames.shape[-2:]) != tuple(expected):
             raise ValueError(
                 f"frames are {tuple(frames.shape[-2:])} but {self.backbone_name} expects {tuple(expected)} (H, W); "
-                f"resize with model.preprocess ({self.preprocess.resize_mode}, {self.preprocess.interpolation})"
+                "prepare them with model.preprocess (load_video(path, preprocessing=model.preprocess))"
             )
         dtype = next(self.backbone.parameters()).dtype
         return frames.to(dtype)
@@ -320,22 +331,14 @@ class QCLIP(nn.Module):
         )
 
 
-def build_qclip(
+def resolve_config(
     preset: str = "paper",
     pretrained=_UNSET,
     checkpoint: str | os.PathLike | None = None,
     **overrides,
-) -> QCLIP:
-    """Build a Q-CLIP model from a preset (``paper`` | ``release`` | ``tiny``).
-
-    ``pretrained``: the backbone's weights (an open_clip tag such as ``'meta'``, a local file,
-    or None for random weights); default: the preset's. ``checkpoint``: a Q-CLIP checkpoint
-    (adapter-only safetensors, or a converted official one that also holds the backbone); its
-    recorded structure fills in every option not given here, and it must have been made for
-    the same preset and backbone. ``overrides``: any :class:`QCLIPConfig` field, e.g.
-    ``bottleneck=16, layers=4, placement='serial', gate_init=0.0, sharing='unshared',
-    prompt_mode='antonym', n_ctx=4, rope_layout='timm', backbone='PE-Core-T-16-384'``.
-    """
+) -> QCLIPConfig:
+    """The :class:`QCLIPConfig` that :func:`build_qclip` would build with these arguments (the
+    preset, the checkpoint's recorded structure, the overrides), without building anything."""
     from qclip_plugin.models.checkpoint import CheckpointMismatchError, read_checkpoint_metadata
 
     data = get_preset(preset)
@@ -363,7 +366,39 @@ def build_qclip(
     data.update(overrides)
     if pretrained is not _UNSET:
         data["pretrained"] = None if pretrained is None else str(pretrained)
-    config = QCLIPConfig.from_dict(data)
+    return QCLIPConfig.from_dict(data)
+
+
+def resolve_preprocessing(
+    preset: str = "paper",
+    pretrained=_UNSET,
+    checkpoint: str | os.PathLike | None = None,
+    **overrides,
+) -> Preprocessing:
+    """The preprocessing record (``model.preprocess``) of the model :func:`build_qclip` would build
+    with these arguments, from the backbone's configs alone (nothing is built or downloaded): what
+    the data pipelines of a protocol read (size, mean/std, resize mode)."""
+    config = resolve_config(preset, pretrained, checkpoint, **overrides)
+    return resolve_preprocess(config.backbone, config.pretrained, resize=config.resize)
+
+
+def build_qclip(
+    preset: str = "paper",
+    pretrained=_UNSET,
+    checkpoint: str | os.PathLike | None = None,
+    **overrides,
+) -> QCLIP:
+    """Build a Q-CLIP model from a preset (``paper`` | ``release`` | ``tiny``).
+
+    ``pretrained``: the backbone's weights (an open_clip tag such as ``'meta'``, a local file,
+    or None for random weights); default: the preset's. ``checkpoint``: a Q-CLIP checkpoint
+    (adapter-only safetensors, or a converted official one that also holds the backbone); its
+    recorded structure fills in every option not given here, and it must have been made for
+    the same preset and backbone. ``overrides``: any :class:`QCLIPConfig` field, e.g.
+    ``bottleneck=16, layers=4, placement='serial', gate_init=0.0, sharing='unshared',
+    prompt_mode='antonym', n_ctx=4, rope_layout='timm', backbone='PE-Core-T-16-384', resize='pil'``.
+    """
+    config = resolve_config(preset, pretrained, checkpoint, **overrides)
     backbone = load_backbone(
         config.backbone, config.pretrained, rope_layout=config.rope_layout, seed=config.backbone_seed
     )

@@ -14,7 +14,7 @@ Inputs come as a stacked ``(B, T, 3, H, W)`` tensor (``default_collate``) or as 
 ``dict(name=..., mos=...)`` or as a collated ``dict(name=[...], mos=Tensor(B))``. Frames are
 float32 already normalised, or ``uint8`` (``LoadVideoFrames(normalize=False)``, a quarter of the
 bytes between DataLoader workers and to the device), normalised here on the model's device with
-the backbone's mean/std, bit-identical to the pipeline's own normalisation.
+its preprocessing record (``qclip.preprocess``), bit-identical to the pipeline's own normalisation.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from mmengine.model import BaseModel
 from torch import nn
 
 from qclip_plugin.models.losses import PLCCRankLoss
-from qclip_plugin.normalization import normalize_uint8
+from qclip_plugin.preprocessing import Preprocessing
 from qclip_plugin.registry import MODELS
 
-__all__ = ["QCLIPVQAModel", "normalize_uint8"]
+__all__ = ["QCLIPVQAModel"]
 
 
 def _stack_frames(inputs: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
@@ -49,18 +49,11 @@ def _stack_frames(inputs: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor
     return frames
 
 
-#: Perception Encoder's normalisation, for wrapped modules without a ``preprocess``.
-_DEFAULT_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
-
-
 def _normalize(frames: torch.Tensor, qclip: nn.Module) -> torch.Tensor:
     if frames.dtype != torch.uint8:
         return frames  # float frames come normalised by the pipeline
-    preprocess = getattr(qclip, "preprocess", None)
-    mean, std = _DEFAULT_MEAN_STD
-    if preprocess is not None:
-        mean, std = preprocess.mean, preprocess.std
-    return normalize_uint8(frames, mean, std)
+    # wrapped modules without a record get the default one (PE's 0.5/0.5, decoder arithmetic)
+    return (getattr(qclip, "preprocess", None) or Preprocessing()).normalize(frames)
 
 
 def _samples_as_list(data_samples: Any, batch_size: int) -> list[dict]:
@@ -98,7 +91,7 @@ class QCLIPVQAModel(BaseModel):
         loss: config of the loss module (default ``PLCCRankLoss``, PLCC + 0.3 x rank).
         data_preprocessor: mmengine data preprocessor config (default: move to device only;
             float frames come normalised by the pipeline, uint8 frames are normalised in
-            ``forward`` with ``qclip.preprocess``'s mean/std).
+            ``forward`` with the ``qclip.preprocess`` record).
         init_cfg: unused; the weights come from ``build_qclip`` (see :meth:`init_weights`).
     """
 

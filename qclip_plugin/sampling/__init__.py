@@ -34,6 +34,7 @@ from qclip_plugin.sampling.strategies import (
     repeat_indices,
     segment_edges,
     uniform_indices,
+    video_seed,
 )
 
 #: The seven strategies of the paper, in table 1's order.
@@ -67,4 +68,5 @@ __all__ = [
     "segment_edges",
     "store_profile",
     "uniform_indices",
+    "video_seed",
 ]

@@ -16,6 +16,7 @@ others by spreading the ``T`` frames evenly over the ``N`` slots (each frame ⌊
 from __future__ import annotations
 
 import copy
+import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -24,6 +25,15 @@ from qclip_plugin.registry import SAMPLERS
 
 ProfileLike = np.ndarray | Sequence[float] | Callable[[], np.ndarray] | None
 RNGLike = np.random.Generator | int | None
+
+
+def video_seed(seed: int | None, key: str) -> int:
+    """The seed of one video's draws outside training: a stable hash (BLAKE2b, not Python's salted
+    ``hash``) of the run's ``seed`` (``None`` counts as 0) and the video's ``key`` (its name in the
+    label list), so random strategies pick the same frames of a video in every run, process and
+    epoch, and different frames in different videos."""
+    text = f"{0 if seed is None else int(seed)}:{key}"
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
 def uniform_indices(num_total_frames: int, num_frames: int) -> np.ndarray:

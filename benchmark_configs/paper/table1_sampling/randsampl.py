@@ -2,12 +2,11 @@
 #   qclip-bench run protocol=paper/table1_sampling/randsampl data_root.LSVQ=... data_root.KoNViD=... data_root.LIVE_VQC=...
 _base_ = ['../lsvq_four_test_sets.py']
 train_pipeline = [
-    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='RandSampl', size={{_base_.image_size}},
-         normalize=False),
+    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='RandSampl', normalize=False),
     dict(type='PackVQAInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='RandSampl', size={{_base_.image_size}},
+    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='RandSampl',
          test_mode=True, normalize=False),
     dict(type='PackVQAInputs'),
 ]

@@ -2,12 +2,11 @@
 #   qclip-bench run protocol=paper/table1_sampling/unisampl data_root.LSVQ=... data_root.KoNViD=... data_root.LIVE_VQC=...
 _base_ = ['../lsvq_four_test_sets.py']
 train_pipeline = [
-    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='UNISampl', size={{_base_.image_size}},
-         normalize=False),
+    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='UNISampl', normalize=False),
     dict(type='PackVQAInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='UNISampl', size={{_base_.image_size}},
+    dict(type='LoadVideoFrames', num_frames={{_base_.num_frames}}, sampler='UNISampl',
          test_mode=True, normalize=False),
     dict(type='PackVQAInputs'),
 ]

@@ -1,4 +1,5 @@
-# Paper, table 3 (structure of SCMA): SCMA visual only (model override sharing='visual_only').
+# Paper, table 3 (structure of SCMA), row 1: SCMA visual only, no sharing and no layer sharing
+# (model override sharing='visual_only': one FFN per layer).
 # Trained on LSVQ_train, tested on LSVQ_test; published rows: leaderboard/published/ablations.
 _base_ = ['../../protocols/intra-dataset.py']
 # as _base_/models/qclip_paper_scma_visual_only.py (one model base per config: the protocol brings the paper's)

@@ -14,13 +14,13 @@ _base_ = [
     '../../_base_/datasets/video_pipeline.py',
     '../../_base_/datasets/demo.py',
 ]
-image_size = (112, 112)
+# frames at the tiny model's 112x112, from its preprocessing record (filled in by the protocol)
 train_pipeline = [
-    dict(type='LoadVideoFrames', num_frames=4, sampler='UNISampl', size=image_size, normalize=False),
+    dict(type='LoadVideoFrames', num_frames=4, sampler='UNISampl', normalize=False),
     dict(type='PackVQAInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadVideoFrames', num_frames=4, sampler='UNISampl', size=image_size, test_mode=True, normalize=False),
+    dict(type='LoadVideoFrames', num_frames=4, sampler='UNISampl', test_mode=True, normalize=False),
     dict(type='PackVQAInputs'),
 ]
 model = dict(qclip=dict(layers=4, bottleneck=32))

@@ -13,7 +13,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Convert the official release's checkpoint (whole model, Meta PE key names) so that "
         "build_qclip('release', checkpoint=DST, pretrained=None) loads it completely.",
     )
-    parser.add_argument("src", help="official checkpoint (.pth with a 'state_dict')")
+    parser.add_argument(
+        "src", help="official checkpoint, as its training script saves it (.pth with a 'state_dict'; read weights-only)"
+    )
     parser.add_argument("dst", help="output .safetensors")
     parser.add_argument("--backbone", default="PE-Core-L-14-336", help="open_clip backbone name (default: %(default)s)")
     parser.add_argument(
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {report['dst']}")
     print(f"used adapter layers {report['used_layers']} of {len(report['allocated_layers'])} allocated; "
           f"prompt template {report['prompt_template']!r}")
+    print(f"dropped {report['alias_keys']} alias keys (vit.*, text_encoder.*), each equal to its clip_model.* twin")
     print(f"dropped {len(report['dropped_keys'])} unused official tensors: "
           + json.dumps(report["dropped_keys"][:12]) + (" ..." if len(report["dropped_keys"]) > 12 else ""))
     return 0

@@ -27,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--bad-list", help="CSV of unreadable videos (default $QCLIP_CACHE_DIR/bad_videos/<dataset>.csv)")
     parser.add_argument("--retry-bad", action="store_true", help="decode the listed bad videos again")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: --workers processes (default); ray: one Ray task per video "
+                        "(pip install \"qclip-plugin[ray]\"; the cache must be shared by the nodes)")
+    parser.add_argument("--address", help="Ray cluster for --engine ray: auto, HOST:PORT, ray://HOST:10001 "
+                        "(default: a local Ray instance)")
     parser.set_defaults(func=run)
 
 
@@ -49,10 +54,15 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError, TypeError) as error:  # no data root, no label file, bad --split
         print(f"qclip-bench prepare: {error}")
         return 1
-    report = prepare_profiles(
-        videos, num_workers=args.workers, profile_size=args.profile_size, cache_dir=args.cache_dir,
-        bad_list=args.bad_list, retry_bad=args.retry_bad, progress=not args.quiet,
-    )
+    options = dict(profile_size=args.profile_size, cache_dir=args.cache_dir, bad_list=args.bad_list,
+                   retry_bad=args.retry_bad, progress=not args.quiet)
+    if args.engine == "ray":
+        from qclip_plugin.integrations.ray_data import prepare_profiles_with_ray, ray_session
+
+        with ray_session(args.address):
+            report = prepare_profiles_with_ray(videos, **options)
+    else:
+        report = prepare_profiles(videos, num_workers=args.workers, **options)
     for path, reason in report.bad.items():
         print(f"bad: {path}: {reason}")
     print(report.summary())

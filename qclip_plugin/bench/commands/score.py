@@ -3,6 +3,9 @@
 Sharded: ``--shard i/N`` scores one block of the videos into its own part (run the N shards
 anywhere, then ``qclip-bench merge OUTPUT``); under ``torchrun`` each rank scores the shard of
 its rank (on the GPU ``LOCAL_RANK`` when there are GPUs) and rank 0 merges the parts at the end.
+
+``--engine ray``: decoding and scoring as Ray Data stages (``qclip_plugin.integrations.ray_data``),
+on the cluster at ``--address`` or on a local Ray instance; same output and resume rules.
 """
 
 from __future__ import annotations
@@ -60,7 +63,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
         help="another keyword for the metric (repeatable), e.g. --option backbone=ViT-B-32",
     )
+    engine = parser.add_argument_group("Ray engine (pip install \"qclip-plugin[ray]\")")
+    engine.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: this machine (default); ray: Ray Data stages, --workers scorer actors")
+    engine.add_argument("--address", help="Ray cluster: auto, HOST:PORT or ray://HOST:10001 (default: a local "
+                        "Ray instance on this machine's cores)")
+    engine.add_argument("--num-gpus-per-worker", type=float, default=0, metavar="G",
+                        help="GPUs each scorer actor holds (fractions share a GPU; default 0: CPU)")
     parser.set_defaults(func=run)
+
+
+def _metric_options(args: argparse.Namespace) -> dict[str, object]:
+    options: dict[str, object] = dict(args.option)
+    for key, value in (("preset", args.preset), ("checkpoint", args.checkpoint),
+                       ("num_frames", args.frames), ("sampler", args.sampler)):
+        if value is not None:
+            options[key] = value
+    if args.untrained:
+        options["pretrained"] = False
+    return options
+
+
+def _run_ray(args: argparse.Namespace) -> int:
+    from qclip_plugin.integrations.ray_data import ray_session, score_with_ray
+
+    unsupported = [flag for flag, given in (("--shard", args.shard), ("--strict", args.strict),
+                                            ("--prefetch", args.prefetch), ("--device", args.device)) if given]
+    if unsupported:
+        print(f"--engine ray does not take {', '.join(unsupported)} (Ray places the work: --num-gpus-per-worker "
+              "for GPUs, --workers for scorer actors)")
+        return 2
+    with ray_session(args.address):
+        summary = score_with_ray(
+            args.metric, args.paths, args.output, options=_metric_options(args), amp=args.amp,
+            weights_dtype=args.weights_dtype, batch_size=args.batch_size, concurrency=max(1, args.workers),
+            num_gpus_per_worker=args.num_gpus_per_worker, resume=not args.no_resume, root=args.root,
+            progress=not args.quiet,
+        )
+    for note in summary.notes:
+        print(f"note: {note}")
+    for path, reason in summary.failures.items():
+        print(f"failed: {path}: {reason}")
+    print(summary)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
     if args.weights_dtype and not args.amp:
         print("--weights-dtype needs --amp (the forward pass mixes dtypes)")
         return 2
+    if args.engine == "ray":
+        return _run_ray(args)  # a busy or foreign output, a missing input: UserErrors, cli.main prints them
     shard = parse_shard(args.shard) if args.shard else None
     device = args.device
     torchrun = launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1
@@ -87,14 +134,7 @@ def run(args: argparse.Namespace) -> int:
         shard = (info.rank, info.world_size)
         if device is None and torch.cuda.is_available():
             device = f"cuda:{info.local_rank % torch.cuda.device_count()}"
-    options: dict[str, object] = dict(args.option)
-    for key, value in (("preset", args.preset), ("checkpoint", args.checkpoint),
-                       ("num_frames", args.frames), ("sampler", args.sampler)):
-        if value is not None:
-            options[key] = value
-    if args.untrained:
-        options["pretrained"] = False
-    metric = create_metric(args.metric, device=device, **options)
+    metric = create_metric(args.metric, device=device, **_metric_options(args))
     if args.weights_dtype:
         cast_frozen(metric, args.weights_dtype)
     # errors (a busy or foreign output, a missing input) are UserErrors: cli.main prints them, exit 2
