@@ -190,13 +190,13 @@ def prepare_profiles(
     report.bad_list = Path(bad_list) if bad_list is not None else default_bad_list(source)
     # one run at a time updates a bad list: two would each rewrite it from their own view
     with WriterLock(report.bad_list, advice="let it finish (the profile cache it fills is shared)"):
-        _prepare(report, items, size, cache_dir, retry_bad, num_workers, progress)
+        _prepare(report, items, size, cache_dir, retry_bad, runner or local_runner(num_workers), progress)
     report.seconds = time.perf_counter() - start
     return report
 
 
 def _prepare(report: PrepareReport, items: list, size: tuple[int, int], cache_dir, retry_bad: bool,
-             num_workers: int, progress: bool) -> None:
+             run: ProfileRunner, progress: bool) -> None:
     from qclip_plugin.sampling.frame_difference import cached_profile
 
     known = read_bad_videos(report.bad_list)
@@ -229,7 +229,6 @@ def _prepare(report: PrepareReport, items: list, size: tuple[int, int], cache_di
         _write_bad_list(report.bad_list, listed)
 
     cache = os.fspath(cache_dir) if cache_dir is not None else None
-    run = runner if runner is not None else local_runner(num_workers)
     bar = _progress(len(todo), progress)
     try:
         for path, reason in run(todo, size, cache):
