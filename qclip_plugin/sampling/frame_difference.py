@@ -30,7 +30,7 @@ from qclip_plugin.atomic_files import atomic_write
 from qclip_plugin.cache import cache_dir as user_cache_dir
 from qclip_plugin.video import VideoReader, VideoReadError, open_video
 from qclip_plugin.video.guard import check_file
-from qclip_plugin.video.pyav_reader import PyAVReader, RGBConverter, display_rotation, single_decoder_thread
+from qclip_plugin.video.pyav_reader import PyAVReader, RGBConverter, display_rotation
 from qclip_plugin.video.reader import DEFAULT_CHUNK, as_size
 
 #: Decoding size for the profile: motion shows at 112 px and the decode stays cheap.
@@ -68,20 +68,8 @@ def profile_from_differences(d: np.ndarray) -> np.ndarray:
 
 
 def compute_profile(reader: VideoReader) -> np.ndarray:
-    """Eq. 13 over every frame ``reader`` yields (at the reader's size), uncached.
-
-    Damage seen by a multi-threaded PyAV decode is decided again with one thread (see
-    :meth:`~qclip_plugin.video.PyAVReader.single_threaded`), so the verdict is the same for any
-    thread count.
-    """
-    try:
-        return _profile(reader)
-    except VideoReadError:
-        single = getattr(reader, "single_threaded", lambda: None)()
-        if single is None:
-            raise
-        with single:
-            return _profile(single)
+    """Eq. 13 over every frame ``reader`` yields (at the reader's size), uncached."""
+    return _profile(reader)
 
 
 def _profile(reader: VideoReader) -> np.ndarray:
@@ -362,14 +350,13 @@ def profile_single_pass(
     video's frames cannot fit in it). Returns the profile and
     the kept frames (``None`` if they did not fit), which convert to ``keep_size`` on demand.
     The profile is identical to :func:`frame_difference_profile`'s (same FFmpeg chain).
-    Decoding runs in the calling thread (and FFmpeg's: ``threads`` as in ``open_video``), the
+    Decoding runs in the calling thread, on one decoder thread (deterministic, damage reported), the
     per-frame work in a second one.
 
     If PyAV decodes another number of frames than ``expected_frames`` (the count of the reader
     the caller samples with; default the container's), the profile is computed the usual
-    way instead and no frames are kept. So it is when the decode reports damage
-    (:mod:`qclip_plugin.video.damage`) with several threads: one thread then decides, and a
-    damaged video raises :class:`~qclip_plugin.video.VideoReadError`.
+    way instead and no frames are kept. Damage the decode reports (:mod:`qclip_plugin.video.damage`)
+    raises :class:`~qclip_plugin.video.VideoReadError`.
     """
     path, out_size = Path(path), as_size(size)
     entry = _cache_entry(path, out_size, cache_dir, {})
@@ -398,12 +385,10 @@ def profile_single_pass(
         reader.close()
     if worker.error is not None:
         raise worker.error
-    if damage is not None and single_decoder_thread(threads):
+    if damage is not None:
         raise damage
-    if damage is not None or worker.count != expected:
-        # one decoder thread decides about damage (PyAVReader.single_threaded)
-        retry = 1 if damage is not None else threads
-        return frame_difference_profile(path, size=out_size, cache_dir=cache_dir, threads=retry), None
+    if worker.count != expected:
+        return frame_difference_profile(path, size=out_size, cache_dir=cache_dir, threads=threads), None
     m = profile_from_differences(worker.differences())
     if entry is not None:
         _store(entry, m)

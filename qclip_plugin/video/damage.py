@@ -13,9 +13,15 @@ frames asked for: a wanted frame depends on the reference frames decoded before 
 - the decoder raises (``avcodec_send_packet`` errors) before the frames asked for came out;
 - fewer frames decode than the container declares (checked by the readers' callers).
 
-Where FFmpeg reports nothing (a flipped bit that still parses), the decode is deterministic:
-the same frames with any number of decoder threads (FFmpeg's threading is bit-exact on streams
-it decodes without error). ``tests/test_video_damage.py`` checks both on a generated corpus.
+Every PyAV decoder runs on one thread (:func:`~qclip_plugin.video.pyav_reader.use_one_decoder_thread`):
+FFmpeg's slice threads switch H.264 error concealment, and so its reports, off, and its frame
+threads can decode a damaged stream differently from run to run without marking anything. Where
+FFmpeg reports nothing (a flipped bit that still parses), the decode is then deterministic: the
+same frames in every run, however many keyframe groups are decoded in parallel. A frame that the
+targeted read (:mod:`qclip_plugin.video.targeted`) finds corrupt is decided again by a decode of
+every frame up to the wanted ones (the targeted read starts at keyframes and skips non-reference
+frames that a damaged stream may still use). ``tests/test_video_damage.py`` checks all of this on
+a generated corpus.
 
 decord (``backend="decord"``) exposes none of these signals and conceals; it is not the default.
 """
@@ -63,11 +69,15 @@ def check_packet(path: str | os.PathLike, packet: av.Packet, number: int) -> Non
         )
 
 
+class ConcealedDamageError(VideoReadError):
+    """A decoded frame the decoder marked corrupt (it concealed damage in it)."""
+
+
 def check_frame(path: str | os.PathLike, frame: av.VideoFrame, number: int | None) -> None:
-    """:class:`VideoReadError` if the decoder marked ``frame`` corrupt (damage it concealed)."""
+    """:class:`ConcealedDamageError` if the decoder marked ``frame`` corrupt (damage it concealed)."""
     if frame.is_corrupt:
         where = f"frame {number}" if number is not None else f"the frame at pts {frame.pts}"
-        raise VideoReadError(
+        raise ConcealedDamageError(
             path,
             f"decoding errors in {where}: the decoder concealed damage "
             "(its pixels are guessed, differently from run to run)",

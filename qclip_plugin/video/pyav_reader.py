@@ -9,6 +9,7 @@ a resized size alike (checked in ``tests/test_video.py`` on the shared clips).
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterable, Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from qclip_plugin.video.damage import (
     REORDER_MARGIN,
+    ConcealedDamageError,
     check_frame,
     check_frame_size,
     check_packet,
@@ -75,18 +77,28 @@ class RGBConverter:
         return self._graph.pull().to_ndarray()
 
 
-def set_decoder_threads(stream: av.video.stream.VideoStream, threads: int | bool) -> None:
-    """Decoding threads of ``stream``: ``0`` or ``True`` FFmpeg's choice (one per core, frame and
-    slice threads), ``1`` or ``False`` none, ``n`` at most ``n``."""
-    count = 0 if threads is True else 1 if threads is False else int(threads)
-    if count != 1:
-        stream.thread_type = "AUTO"
-        stream.codec_context.thread_count = count
+def use_one_decoder_thread(stream: av.video.stream.VideoStream) -> None:
+    """Decode ``stream`` on one thread, with FFmpeg's error concealment (and its reports) on.
+
+    Both of FFmpeg's threaded modes break damage detection (:mod:`qclip_plugin.video.damage`):
+    slice threads switch H.264 error concealment off (damaged blocks keep stale pixels, unreported),
+    and frame threads can decode a damaged stream differently from run to run, sometimes without
+    marking anything (seen on a corpus clip with one flipped byte). PyAV's default is slice threads.
+    Parallelism comes from decoding independent keyframe groups at once instead
+    (:func:`qclip_plugin.video.targeted.read_frames`).
+    """
+    stream.codec_context.thread_count = 1
 
 
-def single_decoder_thread(threads: int | bool) -> bool:
-    """Whether ``threads`` (as in :func:`set_decoder_threads`) means one decoding thread."""
-    return threads is False or (threads is not True and int(threads) == 1)
+def parallel_decoders(threads: int | bool) -> int:
+    """How many decoders may run at once for ``threads``: ``0`` or ``True`` one per available core,
+    ``1`` or ``False`` one, ``n`` at most ``n``."""
+    if threads is True or (threads is not False and int(threads) == 0):
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not on Linux
+            return max(1, os.cpu_count() or 1)
+    return 1 if threads is False else max(1, int(threads))
 
 
 def _open_container(path: Path) -> av.container.InputContainer:
@@ -138,19 +150,6 @@ class PyAVReader(VideoReader):
             if display_rotation(first) in (90, 270):
                 self.height, self.width = width, height
 
-    def single_threaded(self) -> PyAVReader | None:
-        """The same video opened with one decoder thread, or ``None`` if this reader already has one.
-
-        Decoding damaged data with frame threads, FFmpeg can flag (or raise on) frames that a
-        single thread decodes without complaint, depending on timing. A damage signal seen with
-        several threads is therefore decided again with one (:meth:`_read_sorted`,
-        :func:`~qclip_plugin.sampling.frame_difference.compute_profile`): its verdict, frames or
-        :class:`VideoReadError`, is what every thread count returns.
-        """
-        if single_decoder_thread(self._threads):
-            return None
-        return PyAVReader(self.path, self._size, threads=False)
-
     def close(self) -> None:
         if self._unused is not None:
             self._unused.close()
@@ -169,7 +168,7 @@ class PyAVReader(VideoReader):
         number = 0
         try:
             stream = container.streams.video[0]
-            set_decoder_threads(stream, self._threads)
+            use_one_decoder_thread(stream)
             for packet_number, packet in enumerate(container.demux(stream)):
                 check_packet(self.path, packet, packet_number)
                 for frame in packet.decode():
@@ -199,19 +198,21 @@ class PyAVReader(VideoReader):
         return VideoReadError(self.path, reason, kind="damaged")
 
     def _read_sorted(self, indices: np.ndarray) -> np.ndarray:
+        """The targeted read; damage it reports is decided by a sequential decode.
+
+        A frame the targeted read finds corrupt may be an artefact of reading that way (decoding
+        starts at keyframes and skips the frames a damaged stream may still refer to): a decode of
+        every frame up to the last wanted one gives the verdict.
+        """
         # Imported here: the targeted reader builds on this module's converter.
         from qclip_plugin.video.targeted import read_frames
 
         try:
             frames = read_frames(self.path, indices, self._size, expected_frames=self.num_frames,
                                  threads=self._threads)
-            return frames if frames is not None else self._read_sequential(indices)
-        except VideoReadError:
-            single = self.single_threaded()
-            if single is None:
-                raise
-            with single:  # one thread decides (see single_threaded)
-                return single._read_sorted(indices)
+        except ConcealedDamageError:
+            frames = None
+        return frames if frames is not None else self._read_sequential(indices)
 
     def _read_sequential(self, indices: np.ndarray) -> np.ndarray:
         """Decode every frame up to the last wanted one (files without usable timestamps; damaged

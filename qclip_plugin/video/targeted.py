@@ -34,7 +34,12 @@ import numpy as np
 
 from qclip_plugin.video.damage import check_frame, check_packet
 from qclip_plugin.video.errors import VideoReadError
-from qclip_plugin.video.pyav_reader import RGBConverter, _open_container, set_decoder_threads
+from qclip_plugin.video.pyav_reader import (
+    RGBConverter,
+    _open_container,
+    parallel_decoders,
+    use_one_decoder_thread,
+)
 
 
 @dataclass
@@ -106,6 +111,11 @@ def plan_groups(index: PacketIndex, indices: np.ndarray) -> list[tuple[int, int,
     return groups
 
 
+#: Packets a targeted read must decode before it runs keyframe groups in parallel decoders:
+#: each extra decoder opens the file again (a few ms), which only pays off on real work.
+PARALLEL_MIN_PACKETS = 24
+
+
 def read_frames(
     path: str | Path,
     indices: np.ndarray,
@@ -120,8 +130,12 @@ def read_frames(
     than ``expected_frames``, a decoding error or a wanted frame the decoder did not return); the
     caller then reads sequentially, which also produces the right error for damaged files.
     Damage the decoder reports in a decoded frame raises
-    :class:`~qclip_plugin.video.errors.VideoReadError` (see the module docstring).
-    ``threads`` as in :func:`~qclip_plugin.video.pyav_reader.set_decoder_threads`.
+    :class:`~qclip_plugin.video.damage.ConcealedDamageError` (see the module docstring).
+
+    Every decoder runs on one thread (:func:`~qclip_plugin.video.pyav_reader.use_one_decoder_thread`);
+    keyframe groups are independent, so up to ``threads`` of them (as in
+    :func:`~qclip_plugin.video.pyav_reader.parallel_decoders`) are decoded at once, each by its own
+    decoder: the frames do not depend on how many.
     """
     try:
         container = _open_container(Path(path))
@@ -136,32 +150,69 @@ def read_frames(
             return None
         if indices.size == 0 or indices[0] < 0 or indices[-1] >= index.num_frames:
             return None
-        set_decoder_threads(stream, threads)
-        codec = stream.codec_context
-        convert = RGBConverter(size)
-        slot = {i: n for n, i in enumerate(indices.tolist())}
-        frames: list[np.ndarray | None] = [None] * len(slot)
-        for first, last, wanted in plan_groups(index, indices):
-            key = int(index.display[first])
-            for pos in range(first, last + 2):
-                if pos <= last:
-                    packet = index.packets[pos]
-                    # Frames no other frame refers to are only decoded when wanted.
-                    codec.skip_frame = "DEFAULT" if int(index.display[pos]) in wanted else "NONREF"
-                else:
-                    packet = None  # drain: the group's last frames are still in the reorder queue
-                for frame in codec.decode(packet):
-                    i = index.frame_of_pts.get(frame.pts)
-                    if i is None or i >= key:  # a leading frame of an open GOP is left unchecked
-                        check_frame(path, frame, i)
-                    if i in wanted:
-                        frames[slot[i]] = convert(frame)
-            codec.flush_buffers()
-            codec.skip_frame = "DEFAULT"
-        if any(f is None for f in frames):
+        groups = plan_groups(index, indices)
+        work = sum(last - first + 1 for first, last, _ in groups)
+        workers = min(parallel_decoders(threads), len(groups)) if work >= PARALLEL_MIN_PACKETS else 1
+        if workers == 1:
+            found = _decode_groups(path, container, index, groups, size)
+        else:
+            found = _decode_in_parallel(path, index, groups, size, workers)
+        if found is None or len(found) < len(set(indices.tolist())):
             return None
-        return np.stack(frames)
+        return np.stack([found[i] for i in indices.tolist()])
     except av.error.FFmpegError:
         return None
     finally:
         container.close()
+
+
+def _decode_groups(path: str | Path, container: av.container.InputContainer, index: PacketIndex,
+                   groups: list[tuple[int, int, set[int]]], size: tuple[int, int] | None) -> dict[int, np.ndarray]:
+    """The wanted frames of ``groups``, decoded one group after the other by ``container``'s decoder."""
+    stream = container.streams.video[0]
+    use_one_decoder_thread(stream)
+    codec = stream.codec_context
+    convert = RGBConverter(size)
+    found: dict[int, np.ndarray] = {}
+    for first, last, wanted in groups:
+        key = int(index.display[first])
+        for pos in range(first, last + 2):
+            if pos <= last:
+                packet = index.packets[pos]
+                # Frames no other frame refers to are only decoded when wanted.
+                codec.skip_frame = "DEFAULT" if int(index.display[pos]) in wanted else "NONREF"
+            else:
+                packet = None  # drain: the group's last frames are still in the reorder queue
+            for frame in codec.decode(packet):
+                i = index.frame_of_pts.get(frame.pts)
+                if i is None or i >= key:  # a leading frame of an open GOP is left unchecked
+                    check_frame(path, frame, i)
+                if i in wanted:
+                    found[i] = convert(frame)
+        codec.flush_buffers()
+        codec.skip_frame = "DEFAULT"
+    return found
+
+
+def _decode_in_parallel(path: str | Path, index: PacketIndex, groups: list[tuple[int, int, set[int]]],
+                        size: tuple[int, int] | None, workers: int) -> dict[int, np.ndarray] | None:
+    """:func:`_decode_groups` over ``workers`` decoders at once (each its own container: PyAV and
+    FFmpeg release the GIL while decoding), groups shared out by their packet counts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    shares: list[list[tuple[int, int, set[int]]]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for group in sorted(groups, key=lambda g: g[0] - g[1]):  # largest first, to the least loaded
+        k = loads.index(min(loads))
+        shares[k].append(group)
+        loads[k] += group[1] - group[0] + 1
+
+    def run(share: list[tuple[int, int, set[int]]]) -> dict[int, np.ndarray]:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            return _decode_groups(path, container, index, sorted(share), size)
+
+    found: dict[int, np.ndarray] = {}
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qclip-decode") as pool:
+        for part in pool.map(run, shares):
+            found.update(part)
+    return found
