@@ -554,3 +554,22 @@ def test_score_command_refuses_pickled_weights_unless_trust_pickle(standins, vid
     assert marker.exists()
     rows = output.read_text().splitlines()
     assert len(rows) == 2 and ",ok," in rows[1]
+
+
+def test_an_option_file_without_the_sampling_set_names_the_file_and_its_sets(standins):
+    from qclip_plugin.baselines.third_party import BaselineFileError
+
+    options = _fastvqa_repo(standins, "fastervqa")
+    with pytest.raises(
+        BaselineFileError, match=r"f3dvqa-b.yml has no data set 'val-ltest' \(it has val-kv1k\)"
+    ):
+        create_metric("fastervqa", device="cpu", options=options, data_key="val-ltest")
+
+
+def test_unknown_fusion_or_model_lists_the_choices():
+    from qclip_plugin.baselines.third_party import BaselineOptionError
+
+    with pytest.raises(BaselineOptionError, match="fusion must be one of .*'technical', 'aesthetic'"):
+        create_metric("dover", device="cpu", fusion="overall")
+    with pytest.raises(BaselineOptionError, match="FasterVQA-MT"):
+        create_metric("fast-vqa", device="cpu", model="FAST-VQA-L")

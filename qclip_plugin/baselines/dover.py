@@ -31,6 +31,7 @@ import torch
 
 from qclip_plugin.baselines.third_party import (
     BaselineFileError,
+    BaselineOptionError,
     BaselineUnavailableError,
     ExternalVideoMetric,
     UntrustedWeightsError,
@@ -169,7 +170,7 @@ class DoverMetric(ExternalVideoMetric):
         trust_pickle: bool = False,
     ) -> None:
         if fusion not in FUSIONS:
-            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
+            raise BaselineOptionError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         super().__init__("dover", "0, 1" if fusion == "dover" else "unbounded", device, as_loss)
         install = install_instructions()
         self._datasets = import_package("dover.datasets", install)

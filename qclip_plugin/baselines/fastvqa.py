@@ -28,6 +28,7 @@ import torch
 
 from qclip_plugin.baselines.third_party import (
     BaselineFileError,
+    BaselineOptionError,
     BaselineUnavailableError,
     ExternalVideoMetric,
     authors_decord_bridge,
@@ -61,8 +62,12 @@ FAST_VQA_MODELS: dict[str, dict[str, Any]] = {
     "FAST-VQA": dict(
         options="options/fast/fast-b.yml", weights="FAST_VQA_B_1_4.pth", rescale=(-0.110198185, 0.04178565)
     ),
+    # vqa.py reads the set val-kv1k, which fast-m.yml lacks (a KeyError there); its one test set instead
     "FAST-VQA-M": dict(
-        options="options/fast/fast-m.yml", weights="FAST_VQA_M_1_4.pth", rescale=(0.023889644, 0.030781006)
+        options="options/fast/fast-m.yml",
+        weights="FAST_VQA_M_1_4.pth",
+        rescale=(0.023889644, 0.030781006),
+        data_key="val-livevqc",
     ),
 }
 #: ImageNet statistics on the 0-255 scale, as the authors' script normalises.
@@ -99,7 +104,8 @@ class FastVQAMetric(ExternalVideoMetric):
         options: the model's option file (default: its copy in ``baseline_dir("fast-vqa")``).
         weights: the weights file (default: the cache copy, else ``pretrained_weights/`` of the
             repository the option file is in, under the release's name or the option file's).
-        data_key: the option file's sampling set (the script's ``val-kv1k``).
+        data_key: the option file's sampling set (default: the script's ``val-kv1k``; FAST-VQA-M's
+            option file has only ``val-livevqc``).
         seed: seeds the authors' random sampling per video (``None``: the global generators, as
             their script).
         trust_pickle: unpickle weights files that hold more than tensors (trusted files only).
@@ -112,12 +118,14 @@ class FastVQAMetric(ExternalVideoMetric):
         weights: str | os.PathLike | None = None,
         device: str | torch.device | None = None,
         as_loss: bool = False,
-        data_key: str = "val-kv1k",
+        data_key: str | None = None,
         seed: int | None = 0,
         trust_pickle: bool = False,
     ) -> None:
         if model not in FAST_VQA_MODELS:
-            raise ValueError(f"unknown FAST-VQA model {model!r}; choose one of {list(FAST_VQA_MODELS)}")
+            raise BaselineOptionError(
+                f"unknown FAST-VQA model {model!r}; choose one of {list(FAST_VQA_MODELS)}"
+            )
         super().__init__(model.lower(), "0, 1", device, as_loss)
         install = install_instructions(model)
         spec = FAST_VQA_MODELS[model]
@@ -139,6 +147,7 @@ class FastVQAMetric(ExternalVideoMetric):
             f"{model} weights ({spec['weights']})",
             install,
         )
+        data_key = data_key or spec.get("data_key", "val-kv1k")
         if data_key not in opt["data"]:
             raise BaselineFileError(
                 f"{options_path} has no data set {data_key!r} (it has {', '.join(opt['data'])})"

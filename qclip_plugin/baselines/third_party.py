@@ -38,6 +38,7 @@ from qclip_plugin.errors import UserError
 
 __all__ = [
     "BaselineFileError",
+    "BaselineOptionError",
     "BaselineUnavailableError",
     "ExternalVideoMetric",
     "UntrustedWeightsError",
@@ -65,6 +66,10 @@ PIP_FOR_MODULE = {
 
 class BaselineUnavailableError(UserError, ImportError):
     """A third-party baseline's package, dependency, weights or option file is missing; the message says how to get it."""
+
+
+class BaselineOptionError(UserError, ValueError):
+    """An option of a baseline metric has a value it does not take (the message lists those it takes)."""
 
 
 class BaselineFileError(UserError, ValueError):
