@@ -545,7 +545,8 @@ def test_score_command_refuses_pickled_weights_unless_trust_pickle(standins, vid
     ]
     try:
         code = main(argv)
-        message = capsys.readouterr().out
+        captured = capsys.readouterr()
+        message = captured.out + captured.err
     except UntrustedWeightsError as error:  # until the CLI prints UserErrors itself
         code, message = 2, str(error)
     assert code == 2 and "--trust-pickle" in message and "FAST_VQA_3D_1_1.pth" in message
