@@ -56,8 +56,6 @@ __all__ = [
     "list_presets",
 ]
 
-SPEC_KINDS: tuple[str, ...] = ("preset", "ablation")
-
 
 @dataclass(frozen=True)
 class ModelSpec:
