@@ -126,7 +126,7 @@ def test_official_label_files_are_found_and_read(tmp_path):
     item = test.get_data_info(0)
     assert (item["height"], item["width"], item["num_frames"], item["test_mode"]) == (720, 1280, 300, True)
     assert "test_mode" not in train.get_data_info(0)
-    assert test.metainfo["dataset_name"] == "LSVQ-test"
+    assert test.metainfo["dataset_name"] == "LSVQ_test"
     with pytest.raises(FileNotFoundError, match="labels_1080p.txt, labels_test_1080p.csv"):
         DATASETS.build(dict(type="LSVQDataset", split="1080p", data_root=str(lsvq)))
     with pytest.raises(LabelError, match="1080p set is not in this file"):

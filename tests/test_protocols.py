@@ -14,6 +14,7 @@ from qclip_plugin.bench.protocols import (
     _split_groups,
     _split_positions,
     load_protocol_config,
+    name_dataset_sets,
     protocol_config_path,
     run_protocol,
 )
@@ -66,6 +67,7 @@ def test_every_config_loads(path: Path) -> None:
     assert {"type": "TrainableCheckpointHook"} in cfg.custom_hooks
     assert cfg.test_evaluator.type == "VQAMetric" and cfg.test_evaluator.mapping == "linear"
     spec = cfg.protocol
+    name_dataset_sets(spec, path)
     assert spec.name in ("intra-dataset", "cross-dataset", "finetune")
     assert spec.train_sets and all("type" in d for d in spec.train_sets.values())
     assert spec.split.seeds and (spec.split.ratio is None or 0 < spec.split.ratio < 1)
@@ -166,7 +168,7 @@ def test_paper_experiments_override_the_model_helpers_names() -> None:
     from qclip_plugin.models import ABLATIONS
 
     paper = CONFIG_ROOT / "paper"
-    table1 = {p.stem: Config.fromfile(str(p)) for p in sorted((paper / "table1_sampling").glob("*.py"))}
+    table1 = {p.stem: load_protocol_config(str(p)) for p in sorted((paper / "table1_sampling").glob("*.py"))}
     names = ["RandSampl", "UNISampl", "UNIRandStart", "MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed"]
     assert sorted(table1) == sorted(n.lower() for n in names)
     for name in names:

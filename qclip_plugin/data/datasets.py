@@ -307,7 +307,7 @@ class LSVQDataset(VQADataset):
             raise ValueError(f"LSVQDataset: split must be one of {', '.join(self.SPEC.splits)}, got {split!r}")
         self.split = split
         super().__init__(**kwargs)
-        self._metainfo.update(dataset_name=f"LSVQ-{split}", split=split)
+        self._metainfo.update(dataset_name=self.SPEC.set_name(split), split=split)
 
     def _default_ann_files(self) -> tuple[str, ...]:
         return self.SPEC.default_label_files(self.split)
