@@ -218,8 +218,9 @@ def name_dataset_sets(spec: Any, source: Any = "the config") -> None:
         for dataset_cfg in sets:
             name = dataset_set_name(dataset_cfg)
             if name is None:
-                raise ProtocolError(f"{source}: protocol.{key} lists a {dataset_cfg.get('type')!r} dataset, which has no "
-                                    f"dataset spec to name it; give {key} as a dict {{name: dataset config}}")
+                kind = dataset_cfg.get("type")
+                raise ProtocolError(f"{source}: protocol.{key} lists a {kind!r} dataset, which has no dataset spec "
+                                    f"to name it; give {key} as a dict {{name: dataset config}}")
             if name in named:
                 raise ProtocolError(f"{source}: protocol.{key} lists {name} twice")
             named[name] = dataset_cfg
