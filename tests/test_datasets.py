@@ -79,6 +79,11 @@ def test_data_root_resolution_order(tmp_path, monkeypatch):
     assert ds.names == ["KoNViD_1k_videos/9.mp4"]
     assert resolve_data_root("KoNViD", cfg_root) == cfg_root
     assert resolve_data_root("LSVQ") is None  # another dataset's variable is not used
+    # a relative root is the working directory's (data_root.KoNViD=data/konvid on the command line)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_root("KoNViD", "cfg") == cfg_root
+    ds = DATASETS.build(dict(type="KoNViDDataset", data_root="cfg"))
+    assert ds.video_paths == [str(cfg_root / "KoNViD_1k_videos/9.mp4")]
 
 
 def test_missing_root_and_label_file_are_explained(tmp_path, shared_data):
