@@ -333,6 +333,10 @@ def test_published_rows_unset_none_and_folders(tmp_path: Path) -> None:
         _published(_spec(published_methods="mine"), cross)
     with pytest.raises(ProtocolError, match="published_dir='missing'"):
         _published(_spec(published_dir="missing"), cross)
+    with pytest.raises(ProtocolError, match="published_dir='missing'"):  # before any data is read or trained
+        run_protocol("cross-dataset", ["protocol.published_dir=missing"], work_dir=tmp_path / "w",
+                     leaderboard_dir=tmp_path / "lb", log=lambda _: None)
+    assert not (tmp_path / "w").exists()
     # any folder of CSV files (absolute)
     (tmp_path / "mine.csv").write_text("method,protocol,test_set,SROCC,PLCC\nX,cross-dataset,LIVE-VQC,0.5,0.6\n")
     mine = _published(_spec(published_dir=str(tmp_path)), cross)

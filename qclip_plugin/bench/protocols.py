@@ -488,15 +488,16 @@ def _rows(run: SplitRun, method: str, multi_split: bool) -> list[dict]:
 # --- the protocol ----------------------------------------------------------------------------
 
 
-def _published(spec: Any, test_sets: list[str]) -> pd.DataFrame:
-    """The published rows shown beside a run's test sets (module docstring: ``published_dir``,
-    ``published_protocol``, ``published_methods``). An unset ``published_dir`` reads
-    ``leaderboard/published``; only the string ``'none'`` turns the rows off."""
+def _published_query(spec: Any) -> tuple[Any, Path | None, list[str] | None] | None:
+    """``(protocol, folder, methods)`` for :func:`load_published` from a protocol's ``published_dir``,
+    ``published_protocol`` and ``published_methods`` (module docstring), or None: no published rows.
+    An unset ``published_dir`` reads ``leaderboard/published``; only the string ``'none'`` turns them off."""
     folder = spec.get("published_dir")
     if isinstance(folder, str) and folder.lower() == "none":
-        return pd.DataFrame(columns=list(COLUMNS))
+        return None
     directory = None if folder is None else (Path(folder) if Path(folder).is_absolute() else PUBLISHED_DIR / folder)
-    if directory is not None and not directory.is_dir():
+    # an installed wheel has no leaderboard/published: no rows then, but a misspelt folder is an error
+    if directory is not None and not directory.is_dir() and (PUBLISHED_DIR.is_dir() or Path(folder).is_absolute()):
         raise ProtocolError(f"protocol.published_dir={folder!r}: no folder {directory}")
     protocol = spec["published_protocol"] if "published_protocol" in spec else spec.name  # None: any
     methods = spec.get("published_methods")
@@ -504,6 +505,15 @@ def _published(spec: Any, test_sets: list[str]) -> pd.DataFrame:
         methods = [spec.get("method", "Q-CLIP")]
     elif isinstance(methods, str):
         raise ProtocolError(f"protocol.published_methods={methods!r}: give a list of method names, 'own' or None")
+    return protocol, directory, None if methods is None else list(methods)
+
+
+def _published(spec: Any, test_sets: list[str]) -> pd.DataFrame:
+    """The published rows shown beside a run's test sets (:func:`_published_query`)."""
+    query = _published_query(spec)
+    if query is None:
+        return pd.DataFrame(columns=list(COLUMNS))
+    protocol, directory, methods = query
     return load_published(protocol, test_sets, directory, methods)
 
 
@@ -607,6 +617,7 @@ def run_protocol(
             raise ProtocolError(f"datasets={','.join(unknown)}: not in this protocol; choose from {', '.join(train_sets)}")
         train_sets = {k: v for k, v in train_sets.items() if k in wanted}
     test_sets = dict(spec.get("test_sets") or {})
+    _published_query(spec)  # a wrong published_* setting fails here, not after training
     built = {n: _build_dataset(n, c) for n, c in {**train_sets, **test_sets}.items()}
     if preflight:
         _preflight(built, deep=preflight == "deep", log=log)
