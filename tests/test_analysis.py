@@ -24,7 +24,7 @@ from qclip_plugin.analysis import (
     summarize_tsne,
 )
 from qclip_plugin.analysis.ablation import layer_ablation_figure, layer_ablation_table
-from qclip_plugin.analysis.efficiency import efficiency_figure, published_efficiency_points
+from qclip_plugin.analysis.efficiency import EfficiencyPoint, efficiency_figure, published_efficiency_points
 from qclip_plugin.analysis.features import select_by_mos
 from qclip_plugin.analysis.runs import checkpoint_trainable_parameters, layers_from_name
 from qclip_plugin.analysis.tsne import mos_levels, tsne_figure
@@ -245,6 +245,12 @@ def test_visualize_efficiency_command(tmp_path, capsys):
     ax = efficiency_figure(points).axes[0]
     assert ax.get_xscale() == "log" and ax.get_legend() is not None
     assert sum(len(c.get_offsets()) for c in ax.collections) == 5
+    # an undefined measured SROCC (constant predictions) stays in the data, out of the chart
+    undefined = EfficiencyPoint("Q-CLIP (tiny) [run]", "measured", "LSVQ_test", 4091, float("nan"), float("nan"),
+                                "counted", "measured")
+    fig = efficiency_figure([*points, undefined])
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 5
+    assert "1 measured point(s) without a SROCC left out" in " ".join(t.get_text() for t in fig.texts)
 
 
 def test_visualize_ablation_command(tmp_path, capsys):

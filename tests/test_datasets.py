@@ -79,6 +79,11 @@ def test_data_root_resolution_order(tmp_path, monkeypatch):
     assert ds.names == ["KoNViD_1k_videos/9.mp4"]
     assert resolve_data_root("KoNViD", cfg_root) == cfg_root
     assert resolve_data_root("LSVQ") is None  # another dataset's variable is not used
+    # a relative root is the working directory's (data_root.KoNViD=data/konvid on the command line)
+    monkeypatch.chdir(tmp_path)
+    assert resolve_data_root("KoNViD", "cfg") == cfg_root
+    ds = DATASETS.build(dict(type="KoNViDDataset", data_root="cfg"))
+    assert ds.video_paths == [str(cfg_root / "KoNViD_1k_videos/9.mp4")]
 
 
 def test_missing_root_and_label_file_are_explained(tmp_path, shared_data):
@@ -126,7 +131,7 @@ def test_official_label_files_are_found_and_read(tmp_path):
     item = test.get_data_info(0)
     assert (item["height"], item["width"], item["num_frames"], item["test_mode"]) == (720, 1280, 300, True)
     assert "test_mode" not in train.get_data_info(0)
-    assert test.metainfo["dataset_name"] == "LSVQ-test"
+    assert test.metainfo["dataset_name"] == "LSVQ_test"
     with pytest.raises(FileNotFoundError, match="labels_1080p.txt, labels_test_1080p.csv"):
         DATASETS.build(dict(type="LSVQDataset", split="1080p", data_root=str(lsvq)))
     with pytest.raises(LabelError, match="1080p set is not in this file"):

@@ -6,7 +6,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from qclip_plugin.models import QCLIP, QCLIPConfig, build_qclip, load_backbone, parameter_report
+from qclip_plugin.models import (
+    QCLIP,
+    build_qclip,
+    load_backbone,
+    parameter_report,
+    resolve_config,
+)
 from qclip_plugin.models.qclip import SHARING_MODES
 
 TINY_WIDTH = 64
@@ -281,9 +287,9 @@ def test_towers_of_different_width_are_refused():
     backbone = Backbone(clip, "QCLIP-Tiny-CLIP", None, resolve_preprocess("QCLIP-Tiny-CLIP", None, 64),
                         open_clip.get_tokenizer("QCLIP-Tiny-CLIP"), None)
     with pytest.raises(ValueError, match=r"differ in width \(visual 64, text 32\)"):
-        QCLIP(backbone, QCLIPConfig(backbone="QCLIP-Tiny-CLIP", pretrained=None, layers=2))
-    unshared = QCLIP(backbone, QCLIPConfig(backbone="QCLIP-Tiny-CLIP", pretrained=None, layers=2, sharing="unshared",
-                                           projection_adapter=True))
+        QCLIP(backbone, resolve_config("paper", pretrained=None, backbone="QCLIP-Tiny-CLIP", layers=2))
+    unshared = QCLIP(backbone, resolve_config("paper", pretrained=None, backbone="QCLIP-Tiny-CLIP", layers=2,
+                                              sharing="unshared", projection_adapter=True))
     assert unshared(torch.randn(1, 1, 3, 64, 64)).shape == (1,)
 
 

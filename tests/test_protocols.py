@@ -14,6 +14,7 @@ from qclip_plugin.bench.protocols import (
     _split_groups,
     _split_positions,
     load_protocol_config,
+    name_dataset_sets,
     protocol_config_path,
     run_protocol,
 )
@@ -66,6 +67,7 @@ def test_every_config_loads(path: Path) -> None:
     assert {"type": "TrainableCheckpointHook"} in cfg.custom_hooks
     assert cfg.test_evaluator.type == "VQAMetric" and cfg.test_evaluator.mapping == "linear"
     spec = cfg.protocol
+    name_dataset_sets(spec, path)
     assert spec.name in ("intra-dataset", "cross-dataset", "finetune")
     assert spec.train_sets and all("type" in d for d in spec.train_sets.values())
     assert spec.split.seeds and (spec.split.ratio is None or 0 < spec.split.ratio < 1)
@@ -89,7 +91,7 @@ def test_protocol_configs_say_what_the_paper_says() -> None:
     assert finetune.protocol.split.seeds == list(range(10)) and finetune.protocol.split.ratio == 0.8
     assert finetune.protocol.heldout_test is True
     demo = load_protocol_config("cross-dataset", preset="demo")
-    assert demo.model.qclip == {"preset": "tiny", "pretrained": None, "layers": 4, "bottleneck": 32}
+    assert demo.model.qclip == {"preset": "tiny", "layers": 4, "bottleneck": 32}
     assert list(demo.protocol.test_sets) == ["demo-B"] and demo.protocol.heldout_test is True
     demo_ft = load_protocol_config("finetune", preset="demo")
     assert demo_ft.protocol.init_from_protocol == "cross-dataset" and len(demo_ft.protocol.split.seeds) == 10
@@ -163,10 +165,10 @@ def test_preflight_stops_before_training(tmp_path: Path, shared_data: Path) -> N
 
 
 def test_paper_experiments_override_the_model_helpers_names() -> None:
-    from qclip_plugin.models import ABLATIONS, QCLIPConfig
+    from qclip_plugin.models import ABLATIONS
 
     paper = CONFIG_ROOT / "paper"
-    table1 = {p.stem: Config.fromfile(str(p)) for p in sorted((paper / "table1_sampling").glob("*.py"))}
+    table1 = {p.stem: load_protocol_config(str(p)) for p in sorted((paper / "table1_sampling").glob("*.py"))}
     names = ["RandSampl", "UNISampl", "UNIRandStart", "MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed"]
     assert sorted(table1) == sorted(n.lower() for n in names)
     for name in names:
@@ -174,14 +176,13 @@ def test_paper_experiments_override_the_model_helpers_names() -> None:
         assert cfg.train_pipeline[0]["sampler"] == cfg.test_pipeline[0]["sampler"] == name
         assert list(cfg.protocol.test_sets) == ["LSVQ_test", "LSVQ_1080p", "KoNViD-1k", "LIVE-VQC"]
         assert cfg.protocol.method == f"Q-CLIP ({name})"
-    sharing = {Config.fromfile(str(p)).model.qclip.sharing for p in (paper / "table3_scma").glob("*.py")}
-    assert sharing == {v["sharing"] for k, v in ABLATIONS.items() if k.startswith("scma_")}
-    modes = {Config.fromfile(str(p)).model.qclip.prompt_mode for p in (paper / "table4_prompts").glob("*.py")}
-    assert modes == {v["prompt_mode"] for k, v in ABLATIONS.items() if k.startswith("prompts_")}
-    layers = {Config.fromfile(str(p)).model.qclip.layers for p in (paper / "figure5_escma_layers").glob("*.py")}
-    assert layers == {2, 4, 6, 8, 12, 24}
-    fields = set(QCLIPConfig.__dataclass_fields__)
-    assert {"sharing", "prompt_mode", "layers"} <= fields
+    # tables 3, 4 and figure 5 name rows of the model table (tests/test_models_presets.py checks them)
+    def rows(folder: str) -> set[str]:
+        return {Config.fromfile(str(p)).model.qclip.ablation for p in (paper / folder).glob("*.py")}
+
+    assert rows("table3_scma") == {k for k in ABLATIONS if k.startswith("scma_")}
+    assert rows("table4_prompts") == {k for k in ABLATIONS if k.startswith("prompts_")}
+    assert rows("figure5_escma_layers") == {f"escma_{n}_layers" for n in (2, 4, 6, 8, 12, 24)}
 
 
 def test_run_command_only_parses(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch) -> None:
@@ -293,3 +294,94 @@ def test_release_preset_fine_tunes_with_the_releases_settings() -> None:
     # the paper preset keeps one schedule for all
     paper = load_protocol_config("finetune")
     assert _run_config(paper, paper.protocol, "CVD2014", {}, lines.append)[0] is paper
+
+
+# --- published rows and the names of the test sets --------------------------------------------------
+
+
+def _spec(**fields):
+    from mmengine.config import ConfigDict
+
+    return ConfigDict({"name": "cross-dataset", "method": "Q-CLIP", **fields})
+
+
+def test_published_rows_unset_none_and_folders(tmp_path: Path) -> None:
+    from qclip_plugin.bench.leaderboard import load_published
+    from qclip_plugin.bench.protocols import _published
+
+    cross = ["KoNViD-1k", "LIVE-VQC"]
+    everything = load_published("cross-dataset", cross)
+    assert len(everything) >= 44 and {"Q-CLIP (Mixed)", "FAST-VQA", "DOVER"} <= set(everything["method"])
+    # unset (or None) reads leaderboard/published; only the string 'none' turns the rows off
+    assert _published(_spec(), cross).equals(everything)
+    assert _published(_spec(published_dir=None), cross).equals(everything)
+    assert _published(_spec(published_dir="none"), cross).empty and _published(_spec(published_dir="None"), cross).empty
+    # published_protocol None: any protocol, so table 2's fine-tune rows of KoNViD-1k come too
+    anything = _published(_spec(published_protocol=None), cross)
+    assert set(anything["protocol"]) == {"cross-dataset", "finetune"}
+    both = _published(_spec(published_protocol=["intra-dataset", "cross-dataset"]), ["LSVQ_test", *cross])
+    assert set(both["protocol"]) == {"intra-dataset", "cross-dataset"}
+    # a paper experiment: only its own variant, from the ablation tables
+    own = _published(_spec(method="Q-CLIP (prompts antonym)", published_dir="ablations",
+                           published_protocol=["intra-dataset", "cross-dataset"], published_methods="own"),
+                     ["LSVQ_test", *cross])
+    assert [(r.test_set, r.SROCC, r.PLCC, r.table) for r in own.itertuples()] == [
+        ("LSVQ_test", 0.883, 0.881, "Table 4"), ("KoNViD-1k", 0.866, 0.867, "Table 4"),
+        ("LIVE-VQC", 0.791, 0.820, "Table 4")]  # the paper's table 4, first row
+    assert set(_published(_spec(published_methods=["FAST-VQA"]), cross)["source"]) >= {"Q-CLIP paper"}
+    with pytest.raises(ProtocolError, match="published_methods='mine'"):
+        _published(_spec(published_methods="mine"), cross)
+    with pytest.raises(ProtocolError, match="published_dir='missing'"):
+        _published(_spec(published_dir="missing"), cross)
+    with pytest.raises(ProtocolError, match="published_dir='missing'"):  # before any data is read or trained
+        run_protocol("cross-dataset", ["protocol.published_dir=missing"], work_dir=tmp_path / "w",
+                     leaderboard_dir=tmp_path / "lb", log=lambda _: None)
+    assert not (tmp_path / "w").exists()
+    # any folder of CSV files (absolute)
+    (tmp_path / "mine.csv").write_text("method,protocol,test_set,SROCC,PLCC\nX,cross-dataset,LIVE-VQC,0.5,0.6\n")
+    mine = _published(_spec(published_dir=str(tmp_path)), cross)
+    assert mine[["method", "SROCC", "kind"]].values.tolist() == [["X", 0.5, "published"]]
+
+
+def test_the_demo_has_no_published_rows() -> None:
+    from qclip_plugin.bench.protocols import _published
+
+    for name in ("cross-dataset", "finetune"):
+        spec = load_protocol_config(name, preset="demo").protocol
+        assert spec.published_dir == "none"
+        assert _published(spec, ["demo-A (held-out)", "demo-B", "KoNViD-1k"]).empty
+
+
+def test_test_set_names_come_from_the_dataset_specs() -> None:
+    """Configs list datasets; their names (and the published rows') are the specs' set names."""
+    import pandas as pd
+
+    from qclip_plugin.bench.leaderboard import PUBLISHED_DIR
+    from qclip_plugin.bench.protocols import dataset_set_name
+    from qclip_plugin.data.dataset_specs import DATASET_SPECS
+
+    names = {spec.set_name(split) for spec in DATASET_SPECS.values() for split in (spec.splits or [None])}
+    assert {"LSVQ_train", "LSVQ_test", "LSVQ_1080p", "KoNViD-1k", "LIVE-VQC", "YouTube-UGC", "CVD2014",
+            "LIVE-Qualcomm"} == names
+    for path in ALL_CONFIGS:
+        if "demo" in path.parts:
+            continue
+        spec = load_protocol_config(str(path)).protocol
+        for name, dataset in [*spec.train_sets.items(), *spec.test_sets.items()]:
+            assert name == dataset_set_name(dataset), path
+    published = pd.concat([pd.read_csv(p) for p in sorted(PUBLISHED_DIR.rglob("*.csv"))])
+    assert set(published["test_set"]) <= names and set(published["train_set"]) <= names
+
+
+def test_listed_datasets_need_a_spec_and_a_split() -> None:
+    from mmengine.config import ConfigDict
+
+    spec = ConfigDict(test_sets=[dict(type="KoNViDDataset"), dict(type="LSVQDataset", split="1080p")])
+    name_dataset_sets(spec)
+    assert list(spec.test_sets) == ["KoNViD-1k", "LSVQ_1080p"]
+    with pytest.raises(ProtocolError, match="no dataset spec to name it; give test_sets as a dict"):
+        name_dataset_sets(ConfigDict(test_sets=[dict(type="VQADataset", ann_file="x.txt")]))
+    with pytest.raises(ProtocolError, match="lists KoNViD-1k twice"):
+        name_dataset_sets(ConfigDict(test_sets=[dict(type="KoNViDDataset"), dict(type="KoNViDDataset")]))
+    with pytest.raises(ProtocolError, match="LSVQDataset needs split="):
+        name_dataset_sets(ConfigDict(train_sets=[dict(type="LSVQDataset")]))

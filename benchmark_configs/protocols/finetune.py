@@ -22,16 +22,17 @@ _base_ = [
 protocol = dict(
     name='finetune',
     method='Q-CLIP',
-    train_sets={
-        'LIVE-VQC': {{_base_.live_vqc}},
-        'KoNViD-1k': {{_base_.konvid}},
-        'YouTube-UGC': {{_base_.youtube_ugc}},
-        'CVD2014': {{_base_.cvd2014}},
-        'LIVE-Qualcomm': {{_base_.live_qualcomm}},
-    },
+    # named LIVE-VQC, KoNViD-1k, YouTube-UGC, CVD2014, LIVE-Qualcomm (their dataset specs)
+    train_sets=[
+        {{_base_.live_vqc}},
+        {{_base_.konvid}},
+        {{_base_.youtube_ugc}},
+        {{_base_.cvd2014}},
+        {{_base_.live_qualcomm}},
+    ],
     split=dict(ratio=0.8, val_ratio=0.1, seeds=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
-    heldout_test=True,  # the 20 % part of each split is its test set
-    test_sets={},
+    heldout_test=True,  # the 20 % part of each split is its test set, named as its dataset
+    test_sets=[],
     evaluate_untrained=False,
     # the LSVQ-trained adapters (selected.safetensors of a cross-dataset run, or a converted
     # official checkpoint); required
@@ -40,4 +41,5 @@ protocol = dict(
     # per model preset and training set: config overrides for those runs (the command line's win).
     # model.preset=release fine-tunes with the release's own settings (_base_/schedules/finetune_release.py).
     train_overrides=dict(release={{_base_.release_finetune}}),
+    # published rows: table 2 of the paper on each fine-tuned set
 )

@@ -2,5 +2,5 @@
 _base_ = ['./cross-dataset.py']
 protocol = dict(
     name='intra-dataset',
-    test_sets=dict(_delete_=True, LSVQ_test={{_base_.lsvq_test}}, LSVQ_1080p={{_base_.lsvq_1080p}}),
+    test_sets=[{{_base_.lsvq_test}}, {{_base_.lsvq_1080p}}],
 )

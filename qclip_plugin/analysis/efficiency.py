@@ -163,6 +163,11 @@ def efficiency_figure(points: Sequence[EfficiencyPoint], title: str = ""):
     """The matplotlib ``Figure`` :func:`plot_efficiency` saves."""
     if not points:
         raise ValueError("no points to plot")
+    # a measured SROCC can be undefined (constant predictions on a tiny test set): kept in the data
+    # files, left out of the chart
+    drawn = [p for p in points if np.isfinite(p.SROCC) and np.isfinite(p.trainable_params)]
+    if not drawn:
+        raise ValueError("no point has a SROCC to plot (every SROCC is undefined)")
     fig, axes = new_figure(1100, 720)
     ax = axes[0, 0]
     styles = {
@@ -171,7 +176,7 @@ def efficiency_figure(points: Sequence[EfficiencyPoint], title: str = ""):
         "measured": dict(marker="^", s=80, color="tab:green", label="measured (this toolkit)"),
     }
     used: set[str] = set()
-    for point in points:
+    for point in drawn:
         style = "qclip" if point.kind == "published" and point.method.startswith("Q-CLIP") else point.kind
         kwargs = dict(styles[style])
         label = kwargs.pop("label")
@@ -183,20 +188,23 @@ def efficiency_figure(points: Sequence[EfficiencyPoint], title: str = ""):
             text = f"{point.method}\non {point.test_set}, {_label(point.trainable_params)}"
         ax.annotate(text, (point.trainable_params, point.SROCC), textcoords="offset points", xytext=(7, -4),
                     fontsize=7.5, va="top")
-    xs = np.array([p.trainable_params for p in points])
-    ys = np.array([p.SROCC for p in points])
+    xs = np.array([p.trainable_params for p in drawn])
+    ys = np.array([p.SROCC for p in drawn])
     ax.set_xscale("log")
     ax.set_xlim(xs.min() / 3, xs.max() * 8)
     pad = max(0.01, 0.08 * float(np.ptp(ys)))
     ax.set_ylim(ys.min() - 3 * pad, ys.max() + 2 * pad)
     ax.set_xlabel("trainable parameters (log scale)")
-    test_sets = sorted({p.test_set for p in points if p.kind == "published"})
+    test_sets = sorted({p.test_set for p in drawn if p.kind == "published"})
     ax.set_ylabel("SROCC" + (f" (published: {', '.join(test_sets)})" if test_sets else ""))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     ax.set_title(title or "Trainable parameters vs accuracy (figure 1)", fontsize=11)
-    if any(p.params_source.startswith("derived") for p in points):
-        fig.text(0.01, 0.01, DERIVATION_NOTE, fontsize=7, ha="left", va="bottom", color="dimgray")
+    notes = [DERIVATION_NOTE] if any(p.params_source.startswith("derived") for p in drawn) else []
+    if len(drawn) < len(points):
+        notes.append(f"{len(points) - len(drawn)} measured point(s) without a SROCC left out (see the data file)")
+    if notes:
+        fig.text(0.01, 0.01, "; ".join(notes), fontsize=7, ha="left", va="bottom", color="dimgray")
     fig.tight_layout(rect=(0, 0.03, 1, 1))
     return fig
 

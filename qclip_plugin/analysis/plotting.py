@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import io
 import os
+from functools import cache
 from pathlib import Path
 
 from qclip_plugin.atomic_files import atomic_write_bytes
 
-__all__ = ["DPI", "LEVEL_RANK", "level_colours", "new_figure", "save_png"]
+__all__ = ["DPI", "level_colours", "level_ranks", "new_figure", "save_png"]
 
 DPI = 100
-#: Quality rank of the prompt level words (higher is better), for colours and orderings.
-LEVEL_RANK: dict[str, int] = {"bad": 1, "poor": 2, "fair": 3, "good": 4, "excellent": 5, "low": 1, "high": 5}
+
+
+@cache
+def level_ranks() -> dict[str, int]:
+    """Quality rank of the prompt level words (higher is better), for colours and orderings: the five
+    levels of :mod:`qclip_plugin.models.prompts` (bad = 1 ... excellent = 5), and low / high."""
+    from qclip_plugin.models.prompts import FIVE_LEVELS  # here: the models package loads torch and open_clip
+
+    ranks = {level: len(FIVE_LEVELS) - i for i, level in enumerate(FIVE_LEVELS)}
+    return {**ranks, "low": 1, "high": len(FIVE_LEVELS)}
 
 
 def new_figure(width_px: int, height_px: int, rows: int = 1, cols: int = 1):
@@ -37,8 +46,9 @@ def level_colours(levels: list[str]) -> list[tuple[float, float, float, float]]:
     """One colour per prompt level: red (bad) to green (excellent) for known words, tab10 otherwise."""
     from matplotlib import colormaps
 
-    if all(level in LEVEL_RANK for level in levels):
+    ranks = level_ranks()
+    if all(level in ranks for level in levels):
         cmap = colormaps["RdYlGn"]
-        return [cmap(0.05 + 0.9 * (LEVEL_RANK[level] - 1) / 4) for level in levels]
+        return [cmap(0.05 + 0.9 * (ranks[level] - 1) / 4) for level in levels]
     cmap = colormaps["tab10"]
     return [cmap(i % 10) for i in range(len(levels))]

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from qclip_plugin.analysis.features import FeatureSet
-from qclip_plugin.analysis.plotting import LEVEL_RANK, level_colours, new_figure, save_png
+from qclip_plugin.analysis.plotting import level_colours, level_ranks, new_figure, save_png
 from qclip_plugin.atomic_files import atomic_write, atomic_write_text
 
 __all__ = [
@@ -62,7 +62,6 @@ __all__ = [
 ]
 
 SPACES = ("frozen", "adapted")
-MOS_LEVEL_NAMES = ("bad", "poor", "fair", "good", "excellent")
 
 
 @dataclass
@@ -147,8 +146,9 @@ def _space_summary(video: np.ndarray, prompts: np.ndarray, xy: np.ndarray, mos: 
     video_xy, prompt_xy = xy[:nv], xy[nv:]
 
     quality_axis = None
-    if len(levels) >= 2 and all(level in LEVEL_RANK for level in levels):
-        ranks = [LEVEL_RANK[level] for level in levels]
+    known = level_ranks()
+    if len(levels) >= 2 and all(level in known for level in levels):
+        ranks = [known[level] for level in levels]
         direction = p[int(np.argmax(ranks))] - p[int(np.argmin(ranks))]
         quality_axis = _srocc(v @ direction, mos)
     return {
@@ -166,6 +166,13 @@ def _space_summary(video: np.ndarray, prompts: np.ndarray, xy: np.ndarray, mos: 
     }
 
 
+def _mos_level_names(k: int) -> tuple[str, ...]:
+    """Names of ``k`` MOS quantile groups, worst first: the five prompt levels for five groups."""
+    from qclip_plugin.models.prompts import FIVE_LEVELS  # here: the models package loads torch and open_clip
+
+    return FIVE_LEVELS[::-1] if k == len(FIVE_LEVELS) else tuple(f"level {i + 1}" for i in range(k))
+
+
 def summarize_tsne(data: Mapping[str, Any] | str | os.PathLike) -> dict[str, Any]:
     """The quantitative summary (module docstring) from the saved data (a ``tsne.npz`` path or its arrays)."""
     if not isinstance(data, Mapping):
@@ -174,7 +181,7 @@ def summarize_tsne(data: Mapping[str, Any] | str | os.PathLike) -> dict[str, Any
     levels = [str(level) for level in data["levels"]]
     quality = mos_levels(mos)
     k = int(quality.max()) + 1 if len(quality) else 0
-    names = MOS_LEVEL_NAMES if k == 5 else tuple(f"level {i + 1}" for i in range(k))
+    names = _mos_level_names(k)
     summary: dict[str, Any] = {
         "n_videos": int(len(mos)),
         "n_prompts": int(len(levels)),

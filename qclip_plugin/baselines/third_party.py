@@ -1,30 +1,83 @@
 """Shared pieces of the adapters that run other authors' VQA packages (FAST-VQA, DOVER).
 
-Those packages are not on PyPI: users clone the authors' repositories, ``pip install -e`` them, and
-download the released weights. The adapters import them only when a metric is created, find the
-weights and the repository's option file, and otherwise raise :class:`BaselineUnavailableError`
-with the exact commands to run.
+Those packages are not on PyPI: users clone the authors' repositories, ``pip install --no-deps -e``
+them (their pinned requirements do not resolve with current torch), add the few modules they
+import, and download the released weights. The adapters import them only when a metric is
+created, find the weights and the repository's option file, and otherwise raise
+:class:`BaselineUnavailableError` naming the missing piece and the command that installs it.
+
+Three behaviours of the authors' code that the adapters contain here:
+
+- their dataset modules switch decord's bridge to torch when imported (and DOVER's again on every
+  call); :func:`authors_decord_bridge` runs their code under that bridge and gives the calling
+  thread its own bridge back, so other decord users in the process (``qclip_plugin.video``) keep
+  getting numpy-backed frames;
+- their samplers draw fragment positions and frame offsets from the global numpy and torch
+  generators; :func:`seeded` makes a video's sample depend only on a seed;
+- their weights are pickles; :func:`load_weights` reads them with ``weights_only=True`` and an
+  allow-list of numpy scalars, and unpickles anything else only with ``trust_pickle=True``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
-from collections.abc import Sequence
+import pickle
+import random
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import torch
 
 from qclip_plugin.cache import cache_dir
 from qclip_plugin.errors import UserError
 
-__all__ = ["BaselineUnavailableError", "ExternalVideoMetric", "baseline_dir", "find_file", "import_package"]
+__all__ = [
+    "BaselineFileError",
+    "BaselineOptionError",
+    "BaselineUnavailableError",
+    "ExternalVideoMetric",
+    "UntrustedWeightsError",
+    "authors_decord_bridge",
+    "baseline_dir",
+    "find_file",
+    "import_package",
+    "load_weights",
+    "option_file_weights",
+    "read_options",
+    "seeded",
+]
+
+#: module the authors' packages import -> the pip command that provides it
+PIP_FOR_MODULE = {
+    "skvideo": "pip install scikit-video",
+    "clip": "pip install openai-clip   # OpenAI's CLIP (module 'clip'); not the unrelated PyPI package 'clip'",
+    "cv2": "pip install opencv-python-headless",
+    "decord": "pip install decord",
+    "einops": "pip install einops",
+    "timm": "pip install timm",
+    "yaml": "pip install pyyaml",
+}
 
 
 class BaselineUnavailableError(UserError, ImportError):
-    """A third-party baseline's package, weights or option file is missing; the message says how to get it."""
+    """A third-party baseline's package, dependency, weights or option file is missing; the message says how to get it."""
+
+
+class BaselineOptionError(UserError, ValueError):
+    """An option of a baseline metric has a value it does not take (the message lists those it takes)."""
+
+
+class BaselineFileError(UserError, ValueError):
+    """A weights or option file of a baseline cannot be read, or lacks what the adapter needs."""
+
+
+class UntrustedWeightsError(UserError, ValueError):
+    """A weights file holds more than tensors and numpy scalars; unpickling it needs ``trust_pickle=True``."""
 
 
 def baseline_dir(name: str) -> Path:
@@ -32,13 +85,42 @@ def baseline_dir(name: str) -> Path:
     return cache_dir("baselines") / name
 
 
+@contextlib.contextmanager
+def authors_decord_bridge() -> Iterator[None]:
+    """Run the authors' code under decord's torch bridge; the calling thread's bridge is restored after.
+
+    FAST-VQA's and DOVER's dataset modules call ``decord.bridge.set_bridge("torch")`` when imported
+    (DOVER's view decomposition again per call) and index ``VideoReader`` expecting torch tensors,
+    as their scripts do. decord keeps the bridge per thread; its ``use_torch()`` scope records this
+    thread's bridge and sets it back on exit, whatever their code set inside.
+    """
+    import decord
+
+    with decord.bridge.use_torch():
+        yield
+
+
 def import_package(module: str, install: str) -> ModuleType:
-    """Import ``module`` or raise :class:`BaselineUnavailableError` with the ``install`` instructions."""
+    """Import the authors' ``module`` (under :func:`authors_decord_bridge`), or explain what is missing.
+
+    The package itself missing gives the ``install`` instructions; a module it imports missing
+    (scikit-video, OpenAI's CLIP, ...) gives that module's own pip command.
+    """
+    package = module.split(".")[0]
     try:
-        return importlib.import_module(module)
+        with authors_decord_bridge():
+            return importlib.import_module(module)
     except ImportError as error:
+        missing = getattr(error, "name", None) or ""
+        if not missing or missing.split(".")[0] == package:
+            raise BaselineUnavailableError(
+                f"the Python package {module!r} is not installed ({error}).\n{install}"
+            ) from error
+        top = missing.split(".")[0]
+        command = PIP_FOR_MODULE.get(top, f"pip install {top}")
         raise BaselineUnavailableError(
-            f"the Python package {module!r} is not installed ({error}).\n{install}"
+            f"{module!r} is installed but imports the module {top!r}, which is missing ({error}). Install it:\n"
+            f"  {command}"
         ) from error
 
 
@@ -54,6 +136,94 @@ def find_file(given: str | os.PathLike | None, candidates: Sequence[Path], what:
             return path
     looked = ", ".join(str(p) for p in candidates)
     raise BaselineUnavailableError(f"no {what} found (looked at {looked}).\n{install}")
+
+
+def read_options(path: Path, needs: Sequence[str] = ("model", "data")) -> dict[str, Any]:
+    """The authors' YAML option file, checked for the sections the adapters read."""
+    import yaml
+
+    try:
+        opt = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise BaselineFileError(f"cannot read the option file {path}: {error}") from error
+    missing = [key for key in needs if not isinstance(opt, dict) or key not in opt]
+    if missing:
+        raise BaselineFileError(
+            f"the option file {path} has no {', '.join(missing)} section: pass one of the authors' YAML files"
+        )
+    return opt
+
+
+def option_file_weights(options_path: Path, opt: Mapping[str, Any], repo_root: Path) -> list[Path]:
+    """Where the option file's ``test_load_path`` points, relative to the repository root.
+
+    The authors' YAMLs name some weights with a literal ``*`` (``FAST_VQA_B_1*4.pth``) while the
+    release asset is ``FAST_VQA_B_1_4.pth``; both spellings are candidates.
+    """
+    if not opt.get("test_load_path"):
+        return []
+    path = repo_root / str(opt["test_load_path"])
+    return [path] + ([path.with_name(path.name.replace("*", "_"))] if "*" in path.name else [])
+
+
+def _numpy_scalar_globals() -> list[Any]:
+    """The allow-list for the authors' training checkpoints: they store numpy scalars (validation
+    results) beside the state dict, pickled as numpy 1's ``numpy.core`` or numpy 2's ``numpy._core``."""
+    try:
+        from numpy._core.multiarray import scalar
+    except ImportError:  # numpy 1
+        from numpy.core.multiarray import scalar
+    return [
+        scalar,
+        (scalar, "numpy.core.multiarray.scalar"),
+        (scalar, "numpy._core.multiarray.scalar"),
+        np.dtype,
+        *(getattr(np.dtypes, name) for name in ("Float64DType", "Float32DType") if hasattr(np, "dtypes")),
+    ]
+
+
+def load_weights(path: Path, what: str, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
+    """The state dict in ``path`` (a bare one, or under ``'state_dict'`` as the training scripts save).
+
+    Read with ``weights_only=True`` (tensors, containers, numpy scalars); ``trust_pickle=True``
+    unpickles anything, for files from a source the user trusts.
+    """
+    try:
+        with torch.serialization.safe_globals(_numpy_scalar_globals()):
+            obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+    except Exception as error:
+        if trust_pickle or not isinstance(error, pickle.UnpicklingError):
+            raise BaselineFileError(
+                f"cannot read the {what} {path}: {type(error).__name__}: {str(error)[:300]}"
+            ) from error
+        raise UntrustedWeightsError(
+            f"the {what} {path} holds Python objects other than tensors and numpy scalars, so it was not "
+            f"unpickled ({str(error).splitlines()[0][:200]}). Unpickling runs code stored in the file: only if "
+            "you trust its source, pass --trust-pickle (trust_pickle=True)."
+        ) from error
+    state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
+    if not isinstance(state, Mapping) or not state:
+        raise BaselineFileError(f"the {what} {path} holds no state dict (found {type(state).__name__})")
+    return dict(state)
+
+
+@contextlib.contextmanager
+def seeded(seed: int | None) -> Iterator[None]:
+    """Seed the global torch, numpy and ``random`` generators that the authors' samplers draw from,
+    and restore their states after; ``None`` leaves them alone (the authors' scripts' behaviour)."""
+    if seed is None:
+        yield
+        return
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
 
 class ExternalVideoMetric(torch.nn.Module):

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from qclip_plugin.api import VideoQualityMetric
+from qclip_plugin.models.prompts import ANTONYM_LEVELS, FIVE_LEVELS, PROMPT_TEMPLATE
 
 __all__ = [
     "ANTONYM_LEVELS",
@@ -35,9 +36,6 @@ __all__ = [
     "create_five_level_metric",
 ]
 
-TEMPLATE = "a video of {} quality"
-ANTONYM_LEVELS: tuple[str, ...] = ("good", "bad")
-FIVE_LEVELS: tuple[str, ...] = ("excellent", "good", "fair", "poor", "bad")
 FIVE_LEVEL_VALUES: tuple[float, ...] = (5.0, 4.0, 3.0, 2.0, 1.0)
 
 
@@ -60,7 +58,7 @@ class ZeroShotPromptScorer(nn.Module):
         tokenizer: Callable,
         levels: Sequence[str],
         values: Sequence[float],
-        template: str = TEMPLATE,
+        template: str = PROMPT_TEMPLATE,
         logit_scale: float | None = None,
     ) -> None:
         super().__init__()
@@ -131,7 +129,7 @@ def create_antonym_metric(
     *,
     backbone: str = "PE-Core-L-14-336",
     pretrained: str | os.PathLike | None = "meta",
-    template: str = TEMPLATE,
+    template: str = PROMPT_TEMPLATE,
     logit_scale: float | None = None,
     num_frames: int = 8,
     sampler: str = "UNISampl",
@@ -155,7 +153,7 @@ def create_five_level_metric(
     *,
     backbone: str = "PE-Core-L-14-336",
     pretrained: str | os.PathLike | None = "meta",
-    template: str = TEMPLATE,
+    template: str = PROMPT_TEMPLATE,
     logit_scale: float | None = None,
     num_frames: int = 8,
     sampler: str = "UNISampl",

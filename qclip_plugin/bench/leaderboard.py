@@ -94,11 +94,18 @@ def utc_now() -> str:
 
 
 def load_published(
-    protocol: str | None = None,
+    protocol: str | Iterable[str] | None = None,
     test_sets: Iterable[str] | None = None,
     directory: str | os.PathLike | None = None,
+    methods: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """The published rows (``leaderboard/published/*.csv``) of a protocol and test sets, ``kind='published'``.
+
+    Args:
+        protocol: the rows' protocol (``cross-dataset``), several (a list), or ``None``: any.
+        test_sets: only these test sets (``None``: all).
+        directory: the folder of CSV files (default :data:`PUBLISHED_DIR`; sub-folders are not read).
+        methods: only these methods, by their exact names (``None``: all).
 
     Returns an empty frame (with :data:`COLUMNS`) when the folder is missing, e.g. in an
     installed wheel, which does not ship the repository's ``leaderboard/`` folder.
@@ -109,9 +116,11 @@ def load_published(
         return pd.DataFrame(columns=list(COLUMNS))
     table = pd.concat(frames, ignore_index=True)
     if protocol is not None:
-        table = table[table["protocol"] == protocol]
+        table = table[table["protocol"].isin([protocol] if isinstance(protocol, str) else list(protocol))]
     if test_sets is not None:
         table = table[table["test_set"].isin(list(test_sets))]
+    if methods is not None:
+        table = table[table["method"].isin(list(methods))]
     table = table.assign(kind="published")
     return _with_columns(table).reset_index(drop=True)
 

@@ -8,14 +8,26 @@ dataloaders, evaluator, hooks) it has a ``protocol`` dict::
     protocol = dict(
         name='cross-dataset',            # selects the published rows shown beside the results
         method='Q-CLIP',                 # row label
-        train_sets={'LSVQ_train': dict(type='LSVQDataset', split='train', data_root=None)},
+        train_sets=[dict(type='LSVQDataset', split='train', data_root=None)],   # named LSVQ_train
         split=dict(ratio=None, val_ratio=0.05, seeds=[42]),   # style='release': the release's split
         heldout_test=False,              # True: the (1 - ratio) part is a test set (fine-tune)
-        test_sets={'KoNViD-1k': dict(type='KoNViDDataset', data_root=None), ...},
+        test_sets=[dict(type='KoNViDDataset', data_root=None), ...],           # named KoNViD-1k
         evaluate_untrained=True,         # score the model as built too
         init_checkpoint=None,            # adapters to start from (.safetensors) or an mmengine .pth
         init_from_protocol=None,         # demo fine-tune: that protocol's selected adapters
+        published_dir=...,               # published rows shown beside the results, see below
     )
+
+``train_sets`` and ``test_sets`` are lists of dataset configs, each named by its dataset spec
+(:meth:`qclip_plugin.data.dataset_specs.DatasetSpec.set_name`: ``KoNViD-1k``, ``LSVQ_test``), the
+names the published rows use; a dict ``{name: config}`` names them itself (the demo's sets).
+
+Published rows (:func:`qclip_plugin.bench.leaderboard.load_published`) of the run's test sets are
+written beside the measured ones: ``published_dir`` (unset: ``leaderboard/published``; a folder,
+relative to it or absolute; ``'none'``: no published rows), ``published_protocol`` (unset: the
+protocol's ``name``; a name or a list; ``None``: any) and ``published_methods`` (unset or
+``None``: every method; a list of method names; ``'own'``: the rows of this run's ``method``,
+how each paper experiment shows the paper's row of the variant it runs).
 
 Each training set is trained on once per split seed. The split (:mod:`qclip_plugin.data.splits`)
 takes ``ratio`` of the videos for training (``None``: all of them) and carves ``val_ratio`` of
@@ -70,6 +82,8 @@ from qclip_plugin.errors import UserError
 __all__ = [
     "CONFIG_ROOT",
     "apply_model_preprocessing",
+    "dataset_set_name",
+    "name_dataset_sets",
     "PROTOCOLS",
     "ProtocolError",
     "ProtocolResult",
@@ -169,10 +183,48 @@ def load_protocol_config(
     cfg = Config.fromfile(str(path))
     if "protocol" not in cfg:
         raise ProtocolError(f"{path} has no `protocol` dict; it is not a benchmark protocol config")
+    name_dataset_sets(cfg.protocol, path)
     options = {k: v for k, v in parse_overrides(overrides).items() if k not in RUN_OPTIONS}
     apply_overrides(cfg, options)
     apply_model_preprocessing(cfg)
     return cfg
+
+
+# --- the names of the datasets --------------------------------------------------------------
+
+
+def dataset_set_name(dataset_cfg: Mapping[str, Any]) -> str | None:
+    """The name a dataset config's results go by, from its dataset spec (``KoNViD-1k``,
+    ``LSVQ_test``), or None for a dataset without a spec (e.g. a generic ``VQADataset``)."""
+    from qclip_plugin.data.dataset_specs import find_spec
+
+    spec = find_spec(str(dataset_cfg.get("type", "")))
+    if spec is None:
+        return None
+    split = dataset_cfg.get("split")
+    if spec.splits and split is None:
+        raise ProtocolError(f"{spec.dataset_class} needs split= (one of {', '.join(spec.splits)})")
+    return spec.set_name(split)
+
+
+def name_dataset_sets(spec: Any, source: Any = "the config") -> None:
+    """Turn the lists ``spec.train_sets`` / ``spec.test_sets`` into ``{name: config}`` dicts named by
+    :func:`dataset_set_name` (in place); dicts keep the names they give."""
+    for key in ("train_sets", "test_sets"):
+        sets = spec.get(key)
+        if not isinstance(sets, (list, tuple)):
+            continue
+        named: dict[str, Any] = {}
+        for dataset_cfg in sets:
+            name = dataset_set_name(dataset_cfg)
+            if name is None:
+                kind = dataset_cfg.get("type")
+                raise ProtocolError(f"{source}: protocol.{key} lists a {kind!r} dataset, which has no dataset spec "
+                                    f"to name it; give {key} as a dict {{name: dataset config}}")
+            if name in named:
+                raise ProtocolError(f"{source}: protocol.{key} lists {name} twice")
+            named[name] = dataset_cfg
+        spec[key] = named
 
 
 # --- frames follow the model -----------------------------------------------------------------
@@ -436,14 +488,33 @@ def _rows(run: SplitRun, method: str, multi_split: bool) -> list[dict]:
 # --- the protocol ----------------------------------------------------------------------------
 
 
-def _published(spec: Any, test_sets: list[str]) -> pd.DataFrame:
-    """The published rows for a protocol's test sets: ``published_dir`` (relative to
-    ``leaderboard/published``; ``'none'``: no rows) and ``published_protocol`` (``None``: any)."""
+def _published_query(spec: Any) -> tuple[Any, Path | None, list[str] | None] | None:
+    """``(protocol, folder, methods)`` for :func:`load_published` from a protocol's ``published_dir``,
+    ``published_protocol`` and ``published_methods`` (module docstring), or None: no published rows.
+    An unset ``published_dir`` reads ``leaderboard/published``; only the string ``'none'`` turns them off."""
     folder = spec.get("published_dir")
-    if str(folder).lower() == "none":
-        return pd.DataFrame(columns=list(COLUMNS))
+    if isinstance(folder, str) and folder.lower() == "none":
+        return None
     directory = None if folder is None else (Path(folder) if Path(folder).is_absolute() else PUBLISHED_DIR / folder)
-    return load_published(spec.get("published_protocol", spec.name), test_sets, directory)
+    # an installed wheel has no leaderboard/published: no rows then, but a misspelt folder is an error
+    if directory is not None and not directory.is_dir() and (PUBLISHED_DIR.is_dir() or Path(folder).is_absolute()):
+        raise ProtocolError(f"protocol.published_dir={folder!r}: no folder {directory}")
+    protocol = spec["published_protocol"] if "published_protocol" in spec else spec.name  # None: any
+    methods = spec.get("published_methods")
+    if methods == "own":
+        methods = [spec.get("method", "Q-CLIP")]
+    elif isinstance(methods, str):
+        raise ProtocolError(f"protocol.published_methods={methods!r}: give a list of method names, 'own' or None")
+    return protocol, directory, None if methods is None else list(methods)
+
+
+def _published(spec: Any, test_sets: list[str]) -> pd.DataFrame:
+    """The published rows shown beside a run's test sets (:func:`_published_query`)."""
+    query = _published_query(spec)
+    if query is None:
+        return pd.DataFrame(columns=list(COLUMNS))
+    protocol, directory, methods = query
+    return load_published(protocol, test_sets, directory, methods)
 
 
 def _resolve_init(
@@ -563,6 +634,7 @@ def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_d
             raise ProtocolError(f"datasets={','.join(unknown)}: not in this protocol; choose from {', '.join(train_sets)}")
         train_sets = {k: v for k, v in train_sets.items() if k in wanted}
     test_sets = dict(spec.get("test_sets") or {})
+    _published_query(spec)  # a wrong published_* setting fails here, not after training
     built = {n: _build_dataset(n, c) for n, c in {**train_sets, **test_sets}.items()}
     if preflight:
         _preflight(built, deep=preflight == "deep", log=log)

@@ -112,6 +112,15 @@ class DatasetSpec:
         top = self.video_dir if video_dir is None else video_dir
         return "/".join(part.strip("/") for part in (top, folder, file_name) if part)
 
+    def set_name(self, split: str | None = None) -> str:
+        """The name results give this dataset, or one of its splits: ``KoNViD-1k``, ``LSVQ_test``
+        (protocol test sets, leaderboard rows, the published rows of ``leaderboard/published``)."""
+        if self.splits:
+            if split not in self.splits:
+                raise ValueError(f"{self.name}: split must be one of {', '.join(self.splits)}, got {split!r}")
+            return f"{self.name}_{split}"
+        return self.name
+
     def matches(self, name: str) -> bool:
         """Whether ``name`` names this dataset (key, name, class or alias; case and ``-_ `` ignored)."""
         return _norm(name) in self._names

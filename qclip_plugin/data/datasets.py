@@ -59,12 +59,13 @@ def resolve_data_root(dataset: str | None, data_root: str | os.PathLike | None =
         dataset: a dataset name (``"KoNViD"``, ``"konvid-1k"``, ...: see
             :func:`~qclip_plugin.data.dataset_specs.find_spec`), or None for no variable.
     """
+    # absolute: a relative root is the working directory's (mmengine would join it to the label file's again)
     if data_root not in (None, ""):
-        return Path(data_root).expanduser()
+        return Path(data_root).expanduser().absolute()
     spec = find_spec(dataset) if dataset else None
     variable = spec.env_var if spec else None
     if variable and os.environ.get(variable):
-        return Path(os.environ[variable]).expanduser()
+        return Path(os.environ[variable]).expanduser().absolute()
     return None
 
 
@@ -307,7 +308,7 @@ class LSVQDataset(VQADataset):
             raise ValueError(f"LSVQDataset: split must be one of {', '.join(self.SPEC.splits)}, got {split!r}")
         self.split = split
         super().__init__(**kwargs)
-        self._metainfo.update(dataset_name=f"LSVQ-{split}", split=split)
+        self._metainfo.update(dataset_name=self.SPEC.set_name(split), split=split)
 
     def _default_ann_files(self) -> tuple[str, ...]:
         return self.SPEC.default_label_files(self.split)

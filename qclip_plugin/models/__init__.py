@@ -5,6 +5,7 @@ Public API::
     from qclip_plugin.models import build_qclip
     model = build_qclip("paper")                       # PE-Core-L-14-336, Meta weights
     model = build_qclip("tiny", pretrained=None)       # the small random test/demo model
+    model = build_qclip("paper", ablation="escma_12_layers")  # a row of the paper's ablations
     scores = model(frames)                             # frames (B, T, 3, H, W) -> (B,)
 
 Registered in ``qclip_plugin.registry.MODELS``: ``QCLIP`` (``dict(type='QCLIP', preset='tiny',
@@ -32,16 +33,27 @@ from qclip_plugin.models.checkpoint import (
 from qclip_plugin.models.official import convert_official_checkpoint, convert_official_state_dict
 from qclip_plugin.models.params import ParamReport, parameter_report
 from qclip_plugin.models.pe_rope import get_rope_layout, set_rope_layout
-from qclip_plugin.models.presets import ABLATIONS, PRESETS, get_preset, list_presets
+from qclip_plugin.models.presets import (
+    ABLATIONS,
+    MODEL_SPECS,
+    PRESETS,
+    ModelSpec,
+    get_ablation,
+    get_preset,
+    list_ablations,
+    list_presets,
+)
 from qclip_plugin.models.qclip import QCLIP, QCLIPConfig, build_qclip, resolve_config, resolve_preprocessing
 from qclip_plugin.registry import MODELS
 
 __all__ = [
     "ABLATIONS",
+    "MODEL_SPECS",
     "PRESETS",
     "QCLIP",
     "Backbone",
     "CheckpointMismatchError",
+    "ModelSpec",
     "ParamReport",
     "QCLIPConfig",
     "WeightsUnavailableError",
@@ -49,8 +61,10 @@ __all__ = [
     "convert_meta_pe_state_dict",
     "convert_official_checkpoint",
     "convert_official_state_dict",
+    "get_ablation",
     "get_preset",
     "get_rope_layout",
+    "list_ablations",
     "list_presets",
     "load_backbone",
     "load_checkpoint",

@@ -52,6 +52,8 @@ import torch
 
 from qclip_plugin.errors import UserError
 from qclip_plugin.models.backbone import convert_meta_pe_state_dict
+from qclip_plugin.models.presets import get_preset
+from qclip_plugin.models.prompts import PROMPT_TEMPLATE
 
 __all__ = [
     "ALIASES",
@@ -66,8 +68,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-OFFICIAL_LEVELS: tuple[str, ...] = ("bad", "poor", "fair", "good", "excellent")
-_TEMPLATES: tuple[str, ...] = ("a video of {} quality", "a video of {} quality.")
+_RELEASE = get_preset("release")
+#: The release's prompt levels and order (the ``release`` preset's row).
+OFFICIAL_LEVELS: tuple[str, ...] = tuple(_RELEASE["levels"])
+_TEMPLATES: tuple[str, ...] = (PROMPT_TEMPLATE, PROMPT_TEMPLATE + ".")
 _GATES = {
     "image_adapter_weight": "scma.gates.visual",
     "text_adapter_weight": "scma.gates.text",
@@ -190,17 +194,18 @@ def _detect_template(state_dict: dict, tokenizer, n_ctx: int) -> str:
 def map_official_keys(
     state_dict: dict[str, torch.Tensor],
     *,
-    layers: int | Sequence[int] = 6,
+    layers: int | Sequence[int] | None = None,
 ) -> tuple[dict[str, torch.Tensor], dict, dict]:
     """Keys and shapes only: official state dict (without aliases) -> (this project's tensors incl.
     ``backbone.*``, config overrides, report). Reads no tensor values, so it runs on meta tensors;
     :func:`convert_official_state_dict` adds the alias and prompt checks.
 
-    ``layers``: the encoder layers the official model uses (6 = the last six, i.e. 18-23 of
-    24, as in the release); the other allocated adapters are dropped and listed in the report.
+    ``layers``: the encoder layers the official model uses (default: the ``release`` preset's,
+    the last six, i.e. 18-23 of 24); the other allocated adapters are dropped and listed in the report.
     """
     from qclip_plugin.models.scma import resolve_layer_indices
 
+    layers = _RELEASE["layers"] if layers is None else layers
     remaining = dict(state_dict)
     out: dict[str, torch.Tensor] = {}
 
@@ -258,7 +263,7 @@ def map_official_keys(
 def convert_official_state_dict(
     state_dict: dict[str, torch.Tensor],
     *,
-    layers: int | Sequence[int] = 6,
+    layers: int | Sequence[int] | None = None,
     tokenizer=None,
 ) -> tuple[dict[str, torch.Tensor], dict, dict]:
     """Official state dict -> (this project's tensors incl. ``backbone.*``, config overrides, report).
@@ -282,10 +287,10 @@ def convert_official_checkpoint(
     src: str | os.PathLike,
     dst: str | os.PathLike,
     *,
-    backbone: str = "PE-Core-L-14-336",
-    layers: int | Sequence[int] = 6,
+    backbone: str | None = None,
+    layers: int | Sequence[int] | None = None,
     include_backbone: bool = True,
-    rope_layout: str = "meta",
+    rope_layout: str | None = None,
     trust_pickle: bool = False,
 ) -> dict:
     """Convert the official checkpoint ``src`` to this project's ``dst`` (safetensors).
@@ -301,7 +306,9 @@ def convert_official_checkpoint(
 
     state_dict = load_official_state_dict(src, trust_pickle=trust_pickle)
     tensors, overrides, report = convert_official_state_dict(state_dict, layers=layers)
-    model = build_qclip("release", pretrained=None, backbone=backbone, rope_layout=rope_layout, **overrides)
+    given = {k: v for k, v in (("backbone", backbone), ("rope_layout", rope_layout)) if v is not None}
+    model = build_qclip("release", pretrained=None, **given, **overrides)
+    backbone = model.backbone_name
     backbone_sd = {k[len("backbone."):]: v for k, v in tensors.items() if k.startswith("backbone.")}
     try:
         result = model.backbone.load_state_dict(backbone_sd, strict=False)

@@ -1,12 +1,14 @@
-"""Learnable quality-level prompts, eqs. 8-10 of the paper.
+"""Learnable quality-level prompts, eqs. 8-10 of the paper; the level words and the template live here.
 
-``p = "a video of" + <level> + "quality"`` (8) for the levels excellent, good, fair, poor,
-bad, preceded by a learnable context ``Learnable("X X X")`` (9): three token embeddings,
-initialised from the embedding of "X" and shared by all prompts (CoOp-style); the rest of
-each prompt stays frozen. ``P = {p_exc, ..., p_bad}`` (10).
+``p = "a video of" + <level> + "quality"`` (8, :data:`PROMPT_TEMPLATE`) for the levels
+excellent, good, fair, poor, bad (:data:`FIVE_LEVELS`), preceded by a learnable context
+``Learnable("X X X")`` (9): three token embeddings, initialised from the embedding of "X" and
+shared by all prompts (CoOp-style); the rest of each prompt stays frozen.
+``P = {p_exc, ..., p_bad}`` (10).
 
-Table 4's variants: ``antonym`` (good / bad), ``antonym_learnable``, ``five_levels`` and
-``five_levels_learnable`` (the paper's choice). The frozen variants have no context tokens.
+Table 4's variants (:data:`PROMPT_MODES`): ``antonym`` (good / bad), ``antonym_learnable``,
+``five_levels`` and ``five_levels_learnable`` (the paper's choice). The frozen variants have no
+context tokens. Which levels a mode uses is decided by :func:`mode_levels` alone.
 """
 
 from __future__ import annotations
@@ -16,21 +18,41 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-__all__ = ["FIVE_LEVELS", "ANTONYM_LEVELS", "PROMPT_MODES", "PromptLearner", "prompt_mode_settings"]
+__all__ = [
+    "ANTONYM_LEVELS",
+    "FIVE_LEVELS",
+    "PROMPT_MODES",
+    "PROMPT_TEMPLATE",
+    "PromptLearner",
+    "mode_levels",
+    "prompt_mode_settings",
+]
 
+#: Eq. 8; ``{}`` stands for the level word.
+PROMPT_TEMPLATE = "a video of {} quality"
+#: Eq. 10's levels in the paper's order, best first.
 FIVE_LEVELS: tuple[str, ...] = ("excellent", "good", "fair", "poor", "bad")
+#: Table 4's antonym prompts (CLIP-IQA's pair).
 ANTONYM_LEVELS: tuple[str, ...] = ("good", "bad")
-DEFAULT_TEMPLATE = "a video of {} quality"
 PROMPT_MODES: tuple[str, ...] = ("antonym", "antonym_learnable", "five_levels", "five_levels_learnable")
 
 
-def prompt_mode_settings(mode: str, n_ctx: int = 3) -> dict:
-    """Table 4 variant -> ``levels``, ``n_ctx``, ``learnable_context``."""
+def _check_mode(mode: str) -> None:
     if mode not in PROMPT_MODES:
         raise ValueError(f"prompt_mode must be one of {PROMPT_MODES}, got {mode!r}")
+
+
+def mode_levels(mode: str) -> tuple[str, ...]:
+    """The level words prompt mode ``mode`` uses, in the paper's order (the one place this is decided)."""
+    _check_mode(mode)
+    return ANTONYM_LEVELS if mode.startswith("antonym") else FIVE_LEVELS
+
+
+def prompt_mode_settings(mode: str, n_ctx: int, levels: Sequence[str] | None = None) -> dict:
+    """Table 4 variant -> ``levels`` (``levels`` if given, else the mode's), ``n_ctx``, ``learnable_context``."""
     learnable = mode.endswith("_learnable")
     return dict(
-        levels=ANTONYM_LEVELS if mode.startswith("antonym") else FIVE_LEVELS,
+        levels=mode_levels(mode) if levels is None else tuple(levels),
         n_ctx=n_ctx if learnable else 0,
         learnable_context=learnable,
     )
@@ -49,8 +71,9 @@ class PromptLearner(nn.Module):
         tokenizer: Callable,
         token_embedding: nn.Embedding,
         levels: Sequence[str] = FIVE_LEVELS,
-        template: str = DEFAULT_TEMPLATE,
-        n_ctx: int = 3,
+        template: str = PROMPT_TEMPLATE,
+        *,
+        n_ctx: int,
         learnable_context: bool = True,
         context_word: str = "X",
         context_length: int | None = None,

@@ -8,7 +8,7 @@ Forward pass for frames ``(B, T, 3, H, W)`` (normalised with ``model.preprocess`
    the video feature is the mean of its frames' features (eq. 11's V);
 3. cosine similarities to the prompts (eq. 11) and their learned weighted sum (eq. 12).
 
-Build it with :func:`build_qclip` (presets in :mod:`qclip_plugin.models.presets`).
+Build it with :func:`build_qclip` (presets and ablations: the table in :mod:`qclip_plugin.models.presets`).
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from qclip_plugin.models.backbone import Backbone, load_backbone, resolve_preprocess
-from qclip_plugin.models.presets import get_preset
-from qclip_plugin.models.prompts import ANTONYM_LEVELS, PROMPT_MODES, PromptLearner, prompt_mode_settings
+from qclip_plugin.models.presets import get_ablation, get_preset
+from qclip_plugin.models.prompts import PROMPT_MODES, PromptLearner, mode_levels, prompt_mode_settings
 from qclip_plugin.models.regression import QualityRegressor, level_similarities
 from qclip_plugin.models.scma import SCMAConfig, SharedCrossModalAdapter, resolve_layer_indices
 from qclip_plugin.models.text_encoder import TextTower
@@ -48,38 +48,43 @@ SHARING_MODES: dict[str, dict] = {
 _UNSET = object()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class QCLIPConfig:
-    """Every knob of a Q-CLIP model (presets fill them, ``build_qclip(**overrides)`` changes them).
+    """Every knob of a Q-CLIP model. The model's own fields have no defaults: their values live in
+    one place, the rows of :data:`qclip_plugin.models.presets.MODEL_SPECS` (build one with
+    :func:`resolve_config` or ``QCLIPConfig.from_dict(get_preset(name))``); the defaults below are
+    neutral ("derive it", "none").
 
     ``layers``: an int N (the last N blocks of each tower) or block indices (negative from
     the end). ``sharing``: one of ``SHARING_MODES`` (table 3); ``branches``, ``share_branches``
     and ``share_layers`` override its parts. ``prompt_mode``: one of ``PROMPT_MODES`` (table 4);
-    ``levels`` (order matters for the checkpoint's weights) defaults to the mode's.
+    ``levels`` (order matters for the checkpoint's weights) defaults to the mode's
+    (:func:`~qclip_plugin.models.prompts.mode_levels`).
     """
 
-    backbone: str = "PE-Core-L-14-336"
-    pretrained: str | None = "meta"
-    rope_layout: str = "meta"
+    backbone: str
+    pretrained: str | None
+    rope_layout: str | None
     # how frames are resized for this model (qclip_plugin.preprocessing): "decoder" | "pil" (the release's)
-    resize: str = "decoder"
-    bottleneck: int = 8
-    layers: int | tuple[int, ...] = 6
-    placement: str = "parallel"
-    gate_init: float = 0.1
-    gate_per_layer: bool = True
-    sharing: str = "shared_layers"
+    resize: str
+    bottleneck: int
+    layers: int | tuple[int, ...]
+    placement: str
+    gate_init: float
+    gate_per_layer: bool
+    sharing: str
+    encoder_adapters: bool
+    projection_adapter: bool
+    proj_norm: bool
+    proj_act: bool
+    prompt_mode: str
+    prompt_template: str
+    n_ctx: int
+    # neutral: None = from `sharing`, from `prompt_mode`, the regression head's own N(0, K^-1/2)
     branches: tuple[str, ...] | None = None
     share_branches: bool | None = None
     share_layers: bool | None = None
-    encoder_adapters: bool = True
-    projection_adapter: bool = True
-    proj_norm: bool = True
-    proj_act: bool = True
-    prompt_mode: str = "five_levels_learnable"
     levels: tuple[str, ...] | None = None
-    prompt_template: str = "a video of {} quality"
-    n_ctx: int = 3
     head_init_std: float | None = None
     # a random backbone (pretrained=None) is drawn from this seed, so that it is the same in every
     # process and an adapter-only checkpoint, which does not store it, finds it again
@@ -94,8 +99,7 @@ class QCLIPConfig:
             raise ValueError(f"prompt_mode must be one of {PROMPT_MODES}, got {self.prompt_mode!r}")
         if isinstance(self.layers, (list, tuple)):
             self.layers = tuple(int(i) for i in self.layers)
-        if self.levels is not None:
-            self.levels = tuple(self.levels)
+        self.levels = tuple(mode_levels(self.prompt_mode) if self.levels is None else self.levels)
         if self.branches is not None:
             self.branches = tuple(self.branches)
 
@@ -118,10 +122,7 @@ class QCLIPConfig:
         )
 
     def prompt_settings(self) -> dict:
-        settings = prompt_mode_settings(self.prompt_mode, self.n_ctx)
-        if self.levels is not None:
-            settings["levels"] = self.levels
-        return settings
+        return prompt_mode_settings(self.prompt_mode, self.n_ctx, self.levels)
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -142,7 +143,7 @@ class QCLIPConfig:
 class QCLIP(nn.Module):
     """Q-CLIP on a frozen open_clip backbone (see the module docstring).
 
-    Attributes: ``preset``, ``backbone_name``, ``pretrained`` (tag or path or None),
+    Attributes: ``preset``, ``ablation`` (the rows of the model table it was built from), ``backbone_name``, ``pretrained`` (tag or path or None),
     ``preprocess`` (:class:`~qclip_plugin.preprocessing.Preprocessing`: the backbone's, with the
     config's ``resize``), ``config`` (:class:`QCLIPConfig`), and the trainable
     parts ``scma``, ``prompts``, ``head``. The backbone lives at ``backbone``, frozen and always
@@ -150,10 +151,13 @@ class QCLIP(nn.Module):
     ``include_backbone_in_state_dict`` is set.
     """
 
-    def __init__(self, backbone: Backbone, config: QCLIPConfig, preset: str | None = None):
+    def __init__(
+        self, backbone: Backbone, config: QCLIPConfig, preset: str | None = None, ablation: str | None = None
+    ):
         super().__init__()
         self.config = config
         self.preset = preset
+        self.ablation = ablation
         self.backbone_name = backbone.name
         self.pretrained = backbone.pretrained
         self.preprocess: Preprocessing = backbone.preprocess.with_(resize=config.resize)
@@ -315,7 +319,7 @@ class QCLIP(nn.Module):
 
     def extra_repr(self) -> str:
         return (
-            f"preset={self.preset!r}, backbone={self.backbone_name!r}, pretrained={self.pretrained!r}, "
+            f"preset={self.preset!r}, ablation={self.ablation!r}, backbone={self.backbone_name!r}, pretrained={self.pretrained!r}, "
             f"rope_layout={self.rope_layout!r}, adapter_layers={self.adapter_layers['visual']}"
         )
 
@@ -331,39 +335,59 @@ class QCLIP(nn.Module):
         )
 
 
+def _layered(layers: list[dict]) -> dict:
+    """QCLIPConfig fields of ``layers`` applied in order. A layer that changes the prompt mode
+    but not the levels keeps the levels below it only when they are the new mode's words (so the
+    release's bad -> excellent order survives ``five_levels``, and ``antonym`` gets good / bad)."""
+    data: dict = {}
+    for layer in layers:
+        if "prompt_mode" in layer and "levels" not in layer and data.get("levels") is not None:
+            if sorted(data["levels"]) != sorted(mode_levels(layer["prompt_mode"])):
+                data["levels"] = None
+        data.update(layer)
+    return data
+
+
+def _checkpoint_layer(checkpoint: str | os.PathLike, preset: str, overrides: dict) -> tuple[dict, bool]:
+    """The structure a checkpoint recorded, and whether it carries the backbone's weights."""
+    from qclip_plugin.models.checkpoint import CheckpointMismatchError, read_checkpoint_metadata
+
+    meta = read_checkpoint_metadata(checkpoint)
+    if meta.get("preset") != preset:
+        raise CheckpointMismatchError(
+            f"checkpoint {checkpoint} was made for the Q-CLIP preset {meta.get('preset')!r}, "
+            f"not {preset!r}; build it with build_qclip({meta.get('preset')!r}, checkpoint=...)"
+        )
+    if "backbone" in overrides and overrides["backbone"] != meta.get("backbone"):
+        raise CheckpointMismatchError(
+            f"checkpoint {checkpoint} was made for the backbone {meta.get('backbone')!r}, not "
+            f"{overrides['backbone']!r}"
+        )
+    recorded = dict(meta.get("config", {}))
+    recorded.pop("pretrained", None)
+    return recorded, bool(meta.get("includes_backbone"))
+
+
 def resolve_config(
     preset: str = "paper",
     pretrained=_UNSET,
     checkpoint: str | os.PathLike | None = None,
+    *,
+    ablation: str | None = None,
     **overrides,
 ) -> QCLIPConfig:
-    """The :class:`QCLIPConfig` that :func:`build_qclip` would build with these arguments (the
-    preset, the checkpoint's recorded structure, the overrides), without building anything."""
-    from qclip_plugin.models.checkpoint import CheckpointMismatchError, read_checkpoint_metadata
-
-    data = get_preset(preset)
+    """The :class:`QCLIPConfig` that :func:`build_qclip` would build with these arguments, without
+    building anything: the preset's row, then the ablation's, then the checkpoint's recorded
+    structure, then the overrides."""
+    layers = [get_preset(preset)]
+    if ablation is not None:
+        layers.append(get_ablation(ablation))
     if checkpoint is not None:
-        meta = read_checkpoint_metadata(checkpoint)
-        if meta.get("preset") != preset:
-            raise CheckpointMismatchError(
-                f"checkpoint {checkpoint} was made for the Q-CLIP preset {meta.get('preset')!r}, "
-                f"not {preset!r}; build it with build_qclip({meta.get('preset')!r}, checkpoint=...)"
-            )
-        recorded = dict(meta.get("config", {}))
-        if "backbone" in overrides and overrides["backbone"] != meta.get("backbone"):
-            raise CheckpointMismatchError(
-                f"checkpoint {checkpoint} was made for the backbone {meta.get('backbone')!r}, not "
-                f"{overrides['backbone']!r}"
-            )
-        recorded.pop("pretrained", None)
-        data.update(recorded)
-        if meta.get("includes_backbone") and pretrained is _UNSET:
+        recorded, includes_backbone = _checkpoint_layer(checkpoint, preset, overrides)
+        layers.append(recorded)
+        if includes_backbone and pretrained is _UNSET:
             pretrained = None  # the checkpoint carries the backbone's weights
-    if "prompt_mode" in overrides and "levels" not in overrides and overrides["prompt_mode"].startswith("antonym"):
-        data["levels"] = ANTONYM_LEVELS
-    elif "prompt_mode" in overrides and "levels" not in overrides:
-        data["levels"] = get_preset(preset)["levels"]
-    data.update(overrides)
+    data = _layered([*layers, overrides])
     if pretrained is not _UNSET:
         data["pretrained"] = None if pretrained is None else str(pretrained)
     return QCLIPConfig.from_dict(data)
@@ -373,12 +397,14 @@ def resolve_preprocessing(
     preset: str = "paper",
     pretrained=_UNSET,
     checkpoint: str | os.PathLike | None = None,
+    *,
+    ablation: str | None = None,
     **overrides,
 ) -> Preprocessing:
     """The preprocessing record (``model.preprocess``) of the model :func:`build_qclip` would build
     with these arguments, from the backbone's configs alone (nothing is built or downloaded): what
     the data pipelines of a protocol read (size, mean/std, resize mode)."""
-    config = resolve_config(preset, pretrained, checkpoint, **overrides)
+    config = resolve_config(preset, pretrained, checkpoint, ablation=ablation, **overrides)
     return resolve_preprocess(config.backbone, config.pretrained, resize=config.resize)
 
 
@@ -386,9 +412,13 @@ def build_qclip(
     preset: str = "paper",
     pretrained=_UNSET,
     checkpoint: str | os.PathLike | None = None,
+    *,
+    ablation: str | None = None,
     **overrides,
 ) -> QCLIP:
-    """Build a Q-CLIP model from a preset (``paper`` | ``release`` | ``tiny``).
+    """Build a Q-CLIP model from a preset (``paper`` | ``release`` | ``tiny``), optionally with one
+    of the paper's ablations applied (``ablation='scma_unshared'``, ``'prompts_antonym'``,
+    ``'escma_12_layers'``, ...): both are rows of :data:`qclip_plugin.models.presets.MODEL_SPECS`.
 
     ``pretrained``: the backbone's weights (an open_clip tag such as ``'meta'``, a local file,
     or None for random weights); default: the preset's. ``checkpoint``: a Q-CLIP checkpoint
@@ -398,11 +428,11 @@ def build_qclip(
     ``bottleneck=16, layers=4, placement='serial', gate_init=0.0, sharing='unshared',
     prompt_mode='antonym', n_ctx=4, rope_layout='timm', backbone='PE-Core-T-16-384', resize='pil'``.
     """
-    config = resolve_config(preset, pretrained, checkpoint, **overrides)
+    config = resolve_config(preset, pretrained, checkpoint, ablation=ablation, **overrides)
     backbone = load_backbone(
         config.backbone, config.pretrained, rope_layout=config.rope_layout, seed=config.backbone_seed
     )
-    model = QCLIP(backbone, config, preset=preset)
+    model = QCLIP(backbone, config, preset=preset, ablation=ablation)
     if checkpoint is not None:
         model.load_checkpoint(checkpoint)
     return model

@@ -85,7 +85,7 @@ class QCLIPVQAModel(BaseModel):
     """Q-CLIP for mmengine: ``forward(inputs, data_samples, mode)``.
 
     Args:
-        qclip: arguments of :func:`qclip_plugin.models.build_qclip` (``preset``, ``pretrained``,
+        qclip: arguments of :func:`qclip_plugin.models.build_qclip` (``preset``, ``ablation``, ``pretrained``,
             ``checkpoint`` and preset overrides such as ``layers`` or ``prompt_mode``), or a
             built Q-CLIP module (any ``nn.Module`` mapping frames ``(B, T, 3, H, W)`` to ``(B,)``).
         loss: config of the loss module (default ``PLCCRankLoss``, PLCC + 0.3 x rank).

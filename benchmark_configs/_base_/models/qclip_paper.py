@@ -1,9 +1,9 @@
-# Q-CLIP as in the paper (qclip_plugin.models.presets 'paper'): PE-Core-L-14-336 with Meta's weights,
-# E-SCMA (last six layers, parallel) + P-SCMA, five learnable-context prompts. The paper gives no
-# bottleneck width: 8 is chosen because it gives the paper's 0.14 M trainable parameters (139,555).
+# Q-CLIP as in the paper: the 'paper' row of the model table (qclip_plugin/models/presets.py, where every
+# preset and ablation is written once; `qclip-bench params preset=paper` prints its parameter counts).
 # The published numbers come from the official release's model, the 'release' preset (qclip_release.py).
-# `qclip` holds build_qclip() arguments; any QCLIPConfig field can be overridden here or on the command
-# line (model.layers=12, model.backbone=ViT-B-32, resize=pil).
+# `qclip` holds build_qclip() arguments: `preset`, `ablation` (a row of the paper's tables 3-4 and figure 5,
+# e.g. ablation='scma_unshared'), and any QCLIPConfig field as an override, here or on the command line
+# (model.ablation=escma_12_layers, model.layers=12, model.backbone=ViT-B-32, resize=pil).
 qclip = dict(preset='paper')
 model = dict(
     type='QCLIPVQAModel',

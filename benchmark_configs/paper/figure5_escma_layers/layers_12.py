@@ -1,6 +1,5 @@
 # Paper, figure 5: 12 E-SCMA layers (the last 12 blocks of both towers; the paper's default is 6).
 # Trained on LSVQ_train, tested on the four sets. The figure's values are not tabulated: no published rows.
 _base_ = ['../lsvq_four_test_sets.py']
-# as _base_/models/qclip_paper_escma_12_layers.py
-model = dict(qclip=dict(layers=12))
+model = dict(qclip=dict(ablation='escma_12_layers'))  # a row of qclip_plugin/models/presets.py
 protocol = dict(method='Q-CLIP (12 E-SCMA layers)', published_dir='none')

@@ -1,6 +1,5 @@
 # Paper, figure 5: 2 E-SCMA layers (the last 2 blocks of both towers; the paper's default is 6).
 # Trained on LSVQ_train, tested on the four sets. The figure's values are not tabulated: no published rows.
 _base_ = ['../lsvq_four_test_sets.py']
-# as _base_/models/qclip_paper_escma_2_layers.py
-model = dict(qclip=dict(layers=2))
+model = dict(qclip=dict(ablation='escma_2_layers'))  # a row of qclip_plugin/models/presets.py
 protocol = dict(method='Q-CLIP (2 E-SCMA layers)', published_dir='none')

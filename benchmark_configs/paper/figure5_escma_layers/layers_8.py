@@ -1,6 +1,5 @@
 # Paper, figure 5: 8 E-SCMA layers (the last 8 blocks of both towers; the paper's default is 6).
 # Trained on LSVQ_train, tested on the four sets. The figure's values are not tabulated: no published rows.
 _base_ = ['../lsvq_four_test_sets.py']
-# as _base_/models/qclip_paper_escma_8_layers.py
-model = dict(qclip=dict(layers=8))
+model = dict(qclip=dict(ablation='escma_8_layers'))  # a row of qclip_plugin/models/presets.py
 protocol = dict(method='Q-CLIP (8 E-SCMA layers)', published_dir='none')

@@ -1,11 +1,11 @@
-# Paper, table 3 (structure of SCMA): SCMA both, unshared (model override sharing='unshared').
+# Paper, table 3 (structure of SCMA): SCMA both, unshared (ablation 'scma_unshared').
 # Trained on LSVQ_train, tested on LSVQ_test; published rows: leaderboard/published/ablations.
 _base_ = ['../../protocols/intra-dataset.py']
-# as _base_/models/qclip_paper_scma_unshared.py (one model base per config: the protocol brings the paper's)
-model = dict(qclip=dict(sharing='unshared'))
+model = dict(qclip=dict(ablation='scma_unshared'))  # a row of qclip_plugin/models/presets.py
 protocol = dict(
     method='Q-CLIP (SCMA both, unshared)',
-    test_sets=dict(_delete_=True, LSVQ_test={{_base_.lsvq_test}}),
+    test_sets=[{{_base_.lsvq_test}}],
+    # the paper's row of this variant (table 3, leaderboard/published/ablations)
     published_dir='ablations',
-    published_protocol=None,
+    published_methods='own',
 )

@@ -1,12 +1,12 @@
 # Paper, table 3 (structure of SCMA), row 1: SCMA visual only, no sharing and no layer sharing
-# (model override sharing='visual_only': one FFN per layer).
+# (ablation 'scma_visual_only': one FFN per layer).
 # Trained on LSVQ_train, tested on LSVQ_test; published rows: leaderboard/published/ablations.
 _base_ = ['../../protocols/intra-dataset.py']
-# as _base_/models/qclip_paper_scma_visual_only.py (one model base per config: the protocol brings the paper's)
-model = dict(qclip=dict(sharing='visual_only'))
+model = dict(qclip=dict(ablation='scma_visual_only'))  # a row of qclip_plugin/models/presets.py
 protocol = dict(
     method='Q-CLIP (SCMA visual only)',
-    test_sets=dict(_delete_=True, LSVQ_test={{_base_.lsvq_test}}),
+    test_sets=[{{_base_.lsvq_test}}],
+    # the paper's row of this variant (table 3, leaderboard/published/ablations)
     published_dir='ablations',
-    published_protocol=None,
+    published_methods='own',
 )

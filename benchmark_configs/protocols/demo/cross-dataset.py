@@ -46,4 +46,6 @@ protocol = dict(
     evaluate_untrained=True,
     init_checkpoint=None,
     demo_seed={{_base_.demo_seed}},
+    # synthetic sets: no published numbers exist for them
+    published_dir='none',
 )

@@ -60,6 +60,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--weights-dtype", choices=("bf16", "fp16"),
                         help="store the frozen backbone's weights in this dtype (needs --amp)")
     parser.add_argument(
+        "--trust-pickle", action="store_true",
+        help="let the metric unpickle weights files that hold more than tensors (trust_pickle=True); trusted files only",
+    )
+    parser.add_argument(
         "--option", action="append", type=_option, default=[], metavar="KEY=VALUE",
         help="another keyword for the metric (repeatable), e.g. --option backbone=ViT-B-32",
     )
@@ -81,6 +85,8 @@ def _metric_options(args: argparse.Namespace) -> dict[str, object]:
             options[key] = value
     if args.untrained:
         options["pretrained"] = False
+    if args.trust_pickle:
+        options["trust_pickle"] = True
     return options
 
 

@@ -1,3 +1,0 @@
-# Ablation of the paper's figure 5 (number of E-SCMA layers): the paper model with layers=8.
-_base_ = ['./qclip_paper.py']
-model = dict(qclip=dict(layers=8))

@@ -1,3 +1,0 @@
-# Ablation of the paper's table 3 (structure of SCMA): the paper model with sharing='shared_layers'.
-_base_ = ['./qclip_paper.py']
-model = dict(qclip=dict(sharing='shared_layers'))
