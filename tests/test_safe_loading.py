@@ -32,8 +32,6 @@ from qclip_plugin.bench.cli import main
 from qclip_plugin.torch_files import UntrustedPickleError, load_torch_file
 
 PACKAGE = Path(__file__).resolve().parents[1] / "qclip_plugin"
-#: Files whose loading another change is bringing under the rule (the FAST-VQA/DOVER adapters).
-PENDING = {"baselines/dover.py", "baselines/fastvqa.py"}
 UNPICKLERS = {
     ("pickle", "load"), ("pickle", "loads"), ("pickle", "Unpickler"), ("cPickle", "load"), ("cPickle", "loads"),
     ("dill", "load"), ("dill", "loads"), ("cloudpickle", "load"), ("cloudpickle", "loads"), ("joblib", "load"),
@@ -127,14 +125,8 @@ np.load(p, allow_pickle=False)
 
 
 def test_the_package_loads_nothing_without_the_trust_flag():
-    found = {k: v for k, v in _package_violations().items() if k not in PENDING}
-    assert found == {}, found
-
-
-@pytest.mark.xfail(reason="the FAST-VQA/DOVER adapters come under the rule with the baselines change", strict=False)
-def test_the_baseline_adapters_follow_the_rule():
-    found = {k: v for k, v in _package_violations().items() if k in PENDING}
-    assert found == {}, found
+    # the FAST-VQA/DOVER adapters included (issue 14's `--option weights=evil.pth`)
+    assert _package_violations() == {}
 
 
 class Payload:
