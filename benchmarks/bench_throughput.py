@@ -1,6 +1,6 @@
 """Throughput benchmark (issue 6): one command, same run for every ratio.
 
-    python benchmarks/bench_throughput.py [--repeats 4] [--out benchmarks/results] [VIDEOS ...]
+    python benchmarks/bench_throughput.py ../shared/data/videos [--repeats 4] [--out benchmarks/results]
 
 is ``qclip-bench bench`` (library: :mod:`qclip_plugin.bench.throughput`): videos/s of the decode
 floor, loading with each sampler, the model's forward pass and end-to-end scoring of the real clips

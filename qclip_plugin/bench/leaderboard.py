@@ -29,12 +29,15 @@ import numpy as np
 import pandas as pd
 
 from qclip_plugin.atomic_files import atomic_write_bytes, atomic_write_text
+from qclip_plugin.errors import UserError
+from qclip_plugin.resources import resource_dir
 
 __all__ = [
     "COLUMNS",
     "METRICS",
     "PUBLISHED_DIR",
     "LeaderboardFiles",
+    "PublishedRowsMissingError",
     "git_commit",
     "load_published",
     "render_markdown",
@@ -51,13 +54,17 @@ COLUMNS: tuple[str, ...] = (
     "mapping", "selected_epoch", "train_set", "preset", "backbone", "sampler",
     "commit", "date", "source", "table", "note",
 )  # fmt: skip
-#: The published reference rows shipped with the repository.
-PUBLISHED_DIR = Path(__file__).resolve().parents[2] / "leaderboard" / "published"
+#: The published reference rows: the checkout's ``leaderboard/published/``, or an installed package's copy.
+PUBLISHED_DIR = resource_dir("leaderboard/published")
 #: Summary rows of multi-split protocols carry this in ``split``.
 MEAN_STD = "mean±std"
 #: Pixel size of every scatter plot (width, height).
 PLOT_SIZE_PX = (600, 480)
 _PLOT_DPI = 100
+
+
+class PublishedRowsMissingError(UserError, FileNotFoundError):
+    """The folder of published rows does not exist."""
 
 
 @dataclass
@@ -107,10 +114,14 @@ def load_published(
         directory: the folder of CSV files (default :data:`PUBLISHED_DIR`; sub-folders are not read).
         methods: only these methods, by their exact names (``None``: all).
 
-    Returns an empty frame (with :data:`COLUMNS`) when the folder is missing, e.g. in an
-    installed wheel, which does not ship the repository's ``leaderboard/`` folder.
+    A missing folder is an error, never an empty table (the package ships :data:`PUBLISHED_DIR`).
     """
     folder = Path(directory) if directory else PUBLISHED_DIR
+    if not folder.is_dir():
+        raise PublishedRowsMissingError(
+            f"no published rows: {folder} does not exist"
+            + ("" if directory else "; the package is incomplete, reinstall qclip-plugin")
+        )
     frames = [pd.read_csv(path, dtype={"table": str, "note": str}) for path in sorted(folder.glob("*.csv"))]
     if not frames:
         return pd.DataFrame(columns=list(COLUMNS))

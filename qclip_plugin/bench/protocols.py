@@ -78,6 +78,7 @@ from qclip_plugin.bench.leaderboard import (
 from qclip_plugin.bench.overrides import apply_overrides, parse_overrides
 from qclip_plugin.bench.runner import TrainResult, train_and_test
 from qclip_plugin.errors import UserError
+from qclip_plugin.resources import resource_dir
 
 __all__ = [
     "CONFIG_ROOT",
@@ -93,8 +94,8 @@ __all__ = [
     "run_protocol",
 ]
 
-#: The repository's benchmark configs.
-CONFIG_ROOT = Path(__file__).resolve().parents[2] / "benchmark_configs"
+#: The benchmark configs: the checkout's ``benchmark_configs/``, or an installed package's copy.
+CONFIG_ROOT = resource_dir("benchmark_configs")
 PROTOCOLS: tuple[str, ...] = ("intra-dataset", "cross-dataset", "finetune")
 PRESETS: tuple[str, ...] = ("demo",)
 #: Run options accepted among the ``key=value`` overrides (not config keys).
@@ -455,7 +456,7 @@ def _preprocessing_note(cfg: Config) -> str:
 
 
 def _shown_path(path: Path) -> str:
-    """A config path relative to the repository when it is one of its configs."""
+    """A config path relative to the package's configs (``benchmark_configs/...``) when it is one of them."""
     try:
         return str(path.resolve().relative_to(CONFIG_ROOT.parent))
     except ValueError:
@@ -496,9 +497,11 @@ def _published_query(spec: Any) -> tuple[Any, Path | None, list[str] | None] | N
     if isinstance(folder, str) and folder.lower() == "none":
         return None
     directory = None if folder is None else (Path(folder) if Path(folder).is_absolute() else PUBLISHED_DIR / folder)
-    # an installed wheel has no leaderboard/published: no rows then, but a misspelt folder is an error
-    if directory is not None and not directory.is_dir() and (PUBLISHED_DIR.is_dir() or Path(folder).is_absolute()):
+    # the package ships PUBLISHED_DIR (a wheel too): a missing folder is a misspelt setting or a broken install
+    if directory is not None and not directory.is_dir():
         raise ProtocolError(f"protocol.published_dir={folder!r}: no folder {directory}")
+    if directory is None and not PUBLISHED_DIR.is_dir():
+        raise ProtocolError(f"no published rows: {PUBLISHED_DIR} does not exist; reinstall qclip-plugin")
     protocol = spec["published_protocol"] if "published_protocol" in spec else spec.name  # None: any
     methods = spec.get("published_methods")
     if methods == "own":

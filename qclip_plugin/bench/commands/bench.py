@@ -4,10 +4,6 @@ end-to-end scoring; 1 and 2 workers; PE-Core-L on a GPU), written as JSON and a 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-#: The real clips beside the repository (a checkout's ../shared/data/videos).
-DEFAULT_VIDEOS = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "videos"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "measures PE-Core-L (preset paper, random weights) in fp32 and bf16 with peak memory."
         ),
     )
-    parser.add_argument("videos", nargs="*", help=f"video files or folders (default {DEFAULT_VIDEOS})")
+    parser.add_argument(
+        "videos", nargs="+", help="video files or folders (the README's numbers: the real clips of ../shared/data/videos)"
+    )
     parser.add_argument("--out", default="benchmarks/results", help="output folder (default benchmarks/results)")
     parser.add_argument("--preset", default="tiny", help="model scored end to end (default tiny)")
     parser.add_argument("--frames", type=int, default=8, help="frames per video (default 8)")
@@ -38,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from qclip_plugin.bench.scoring import collect_videos
     from qclip_plugin.bench.throughput import SAMPLERS, run_throughput, write_results
 
-    videos = [v for v in collect_videos(args.videos or [DEFAULT_VIDEOS]) if v.is_file() and v.stat().st_size > 0]
+    videos = [v for v in collect_videos(args.videos) if v.is_file() and v.stat().st_size > 0]
     result = run_throughput(
         videos, preset=args.preset, num_frames=args.frames, workers=args.workers, repeats=args.repeats, rounds=args.rounds,
         batch_size=args.batch_size, samplers=args.samplers or SAMPLERS, gpu=not args.no_gpu,
