@@ -1,7 +1,7 @@
 """pyiqa-style metric API: ``create_metric`` / ``list_metrics``, discovered through entry points.
 
-A metric is a callable ``torch.nn.Module`` that takes videos in any of the forms below and returns one
-score per video, shape ``(B,)``; it carries pyiqa's attributes (``lower_better``, ``score_range``,
+A metric is a callable ``torch.nn.Module`` that takes videos or images in any of the forms below and
+returns one score per video or image, shape ``(B,)``; it carries pyiqa's attributes (``lower_better``, ``score_range``,
 ``metric_mode == "NR"``, ``device``, ``as_loss``)::
 
     import qclip_plugin
@@ -17,15 +17,21 @@ adds a metric by declaring its own::
     [project.entry-points."qclip_plugin.metrics"]
     my-vqa = "my_package.metric:create_my_vqa"
 
-Input forms (all return ``(B,)``):
+Input forms, one convention (pyiqa's for images; ``pyiqa.create_metric("qclip")`` reads them the same):
 
-- a path (``str`` / ``os.PathLike``) or a list of paths: decoded and sampled with the metric's
-  ``sampler`` and ``num_frames`` (short videos repeat frames, so a list stacks into one batch);
-- a ``uint8`` array ``(T, H, W, 3)`` (numpy or torch): a decoded video, sampled like a file, so it
-  scores exactly like the file it was decoded from;
-- a float tensor ``(T, 3, H, W)`` or ``(B, T, 3, H, W)`` in ``[0, 1]``: frames already chosen; they
-  are resized to the model's input size and normalised, not sampled again. This is the differentiable
-  path (``as_loss=True``).
+- a path (``str`` / ``os.PathLike``): a video, decoded and sampled with the metric's ``sampler``
+  and ``num_frames`` (short videos repeat frames); an image when its extension is one of
+  :data:`IMAGE_EXTENSIONS` (a one-frame video). A list of paths is a batch (images and videos are
+  not mixed in one list: they have different frame counts);
+- a 4-D tensor or array is N images, N scores: float ``(N, 3, H, W)`` in ``[0, 1]`` (gray
+  ``(N, 1, H, W)`` too), or ``uint8`` ``(N, H, W, 3)``. Each image is a one-frame video; a 3-D
+  tensor is one image;
+- a 5-D tensor or array is B videos: float ``(B, T, 3, H, W)`` in ``[0, 1]`` (frames already
+  chosen: resized and normalised, not sampled again), or decoded ``uint8`` ``(B, T, H, W, 3)``,
+  sampled like the files they come from (``metric(decoded[None])`` for one).
+
+Float inputs are the differentiable path (``as_loss=True``). The metric scores on its ``device``,
+which follows ``.to(device)`` / ``.cuda()``.
 """
 
 from __future__ import annotations
@@ -48,6 +54,9 @@ from qclip_plugin.preprocessing import Preprocessing
 
 __all__ = [
     "CHECKPOINT_NAME",
+    "DeviceModule",
+    "IMAGE_EXTENSIONS",
+    "ImageReadError",
     "METRICS_GROUP",
     "MetricSource",
     "MissingWeightsError",
@@ -58,6 +67,7 @@ __all__ = [
     "create_qclip_metric",
     "default_checkpoint",
     "default_device",
+    "read_image",
     "list_metrics",
     "metric_sources",
     "register_metric",
@@ -65,6 +75,9 @@ __all__ = [
 ]
 
 METRICS_GROUP = "qclip_plugin.metrics"
+
+#: File extensions read as images (lower case); every other path is a video.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
 #: What a metric accepts (see the module docstring).
 VideoInput = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], np.ndarray, torch.Tensor]  # noqa: UP007
@@ -175,7 +188,37 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-class VideoQualityMetric(torch.nn.Module):
+def read_image(path: str | os.PathLike) -> torch.Tensor:
+    """An image file as float ``(1, 3, H, W)`` in [0, 1], RGB (as pyiqa's ``imread2tensor`` reads it)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            pixels = np.asarray(image.convert("RGB"))
+    except OSError as error:  # missing, unreadable or not an image
+        raise ImageReadError(f"cannot read image {path}: {error}") from error
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+
+
+class ImageReadError(UserError, OSError):
+    """An image file that cannot be read (missing, unreadable, not an image)."""
+
+
+class DeviceModule(torch.nn.Module):
+    """A module whose ``device`` is where its tensors are: an empty buffer travels with
+    ``.to(device)`` / ``.cuda()``, so a metric scores where it was last moved, not where it was made."""
+
+    def __init__(self, device: str | torch.device | None = None) -> None:
+        super().__init__()
+        where = torch.device(device) if device is not None else default_device()
+        self.register_buffer("_device_anchor", torch.empty(0, device=where), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device_anchor.device
+
+
+class VideoQualityMetric(DeviceModule):
     """A no-reference video quality metric with pyiqa's interface (see the module docstring).
 
     ``net`` maps normalised frames ``(B, T, 3, H, W)`` to scores ``(B,)``; this class turns every
@@ -205,14 +248,13 @@ class VideoQualityMetric(torch.nn.Module):
         sampler: str = "UNISampl",
         seed: int | None = 0,
     ) -> None:
-        super().__init__()
+        super().__init__(device)
         self.metric_name = name
         self.weights = weights
         self.preprocessing = preprocessing
         self.num_frames, self.sampler, self.seed = int(num_frames), sampler, seed
         self.score_range = score_range
         self.lower_better = lower_better
-        self.device = torch.device(device) if device is not None else default_device()
         self.as_loss = as_loss
         self.loss_weight = loss_weight
         self.loss_reduction = loss_reduction
@@ -264,30 +306,40 @@ class VideoQualityMetric(torch.nn.Module):
     def frames(self, x: VideoInput) -> torch.Tensor:
         """Any accepted input as normalised ``(B, T, 3, H, W)`` frames (see the module docstring)."""
         if isinstance(x, (str, os.PathLike)):
-            return self.load(x).unsqueeze(0)
+            return self._from_path(x).unsqueeze(0)
         if isinstance(x, np.ndarray):
             x = torch.from_numpy(x)
         if isinstance(x, torch.Tensor):
-            if x.dtype == torch.uint8:
-                if x.dim() == 4 and x.shape[-1] == 3:
-                    return self.from_array(x).unsqueeze(0)
-                if x.dim() == 5 and x.shape[-1] == 3:
-                    return torch.stack([self.from_array(v) for v in x])
-                raise ValueError(
-                    f"uint8 videos must be (T, H, W, 3) or (B, T, H, W, 3), got {tuple(x.shape)}"
-                )
-            if x.is_floating_point() and x.dim() in (4, 5) and x.shape[-3] == 3:
-                frames = self.from_unit_frames(x)
-                return frames.unsqueeze(0) if x.dim() == 4 else frames
-            raise ValueError(
-                f"cannot score a {x.dtype} tensor of shape {tuple(x.shape)}: pass float (T, 3, H, W) or "
-                "(B, T, 3, H, W) in [0, 1], or a uint8 (T, H, W, 3) decoded video"
-            )
+            return self._from_tensor(x)
         if isinstance(x, Sequence) and x and all(isinstance(v, (str, os.PathLike)) for v in x):
-            return torch.stack([self.load(v) for v in x])
+            items = [self._from_path(v) for v in x]
+            if len({item.shape for item in items}) > 1:
+                raise ValueError("a list of paths mixes images and videos; score them in separate calls")
+            return torch.stack(items)
         raise TypeError(
-            f"cannot score {type(x).__name__}: pass a path, a list of paths, a uint8 (T, H, W, 3) "
-            "array, or float frames (T, 3, H, W) / (B, T, 3, H, W) in [0, 1]"
+            f"cannot score {type(x).__name__}: pass a path, a list of paths, images (N, 3, H, W) / "
+            "uint8 (N, H, W, 3), or videos (B, T, 3, H, W) / uint8 (B, T, H, W, 3)"
+        )
+
+    def _from_path(self, path: str | os.PathLike) -> torch.Tensor:
+        if Path(path).suffix.lower() in IMAGE_EXTENSIONS:
+            return self.from_unit_frames(read_image(path))  # a one-frame video
+        return self.load(path)
+
+    def _from_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.uint8 and x.shape[-1:] == (3,):  # decoded pixels, channels last
+            if x.dim() in (3, 4):  # images
+                return self.from_unit_frames(x.reshape(-1, *x.shape[-3:]).permute(0, 3, 1, 2) / 255.0).unsqueeze(1)
+            if x.dim() == 5:  # decoded videos, sampled as their files would be
+                return torch.stack([self.from_array(video) for video in x])
+        elif x.is_floating_point() and x.dim() in (3, 4, 5) and x.shape[-3] in (1, 3):  # channels first
+            if x.shape[-3] == 1:  # gray, as pyiqa accepts
+                x = x.expand(*x.shape[:-3], 3, *x.shape[-2:])
+            frames = self.from_unit_frames(x)
+            return frames if x.dim() == 5 else frames.reshape(-1, 1, *frames.shape[-3:])
+        raise ValueError(
+            f"cannot score a {x.dtype} tensor of shape {tuple(x.shape)}: pass images float (N, 3, H, W) in "
+            "[0, 1] or uint8 (N, H, W, 3), or videos float (B, T, 3, H, W) or uint8 (B, T, H, W, 3)"
         )
 
     # scoring ----------------------------------------------------------------------------------

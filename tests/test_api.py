@@ -143,9 +143,10 @@ def test_path_and_decoded_array_score_the_same(tiny, videos_dir):
     assert decoded.dtype == np.uint8 and decoded.shape[1:] == (112, 112, 3)
     from_path = tiny(str(path))
     assert from_path.shape == (1,)
-    torch.testing.assert_close(tiny(decoded), from_path, rtol=0, atol=1e-6)
-    torch.testing.assert_close(tiny(torch.from_numpy(decoded)), from_path, rtol=0, atol=1e-6)
+    torch.testing.assert_close(tiny(decoded[None]), from_path, rtol=0, atol=1e-6)  # (1, T, H, W, 3): one video
+    torch.testing.assert_close(tiny(torch.from_numpy(decoded)[None]), from_path, rtol=0, atol=1e-6)
     torch.testing.assert_close(tiny(path), from_path, rtol=0, atol=0)  # PathLike too
+    assert tiny(decoded).shape == (len(decoded),)  # 4-D: one score per frame, as images
 
 
 def test_list_of_paths_is_the_stack_of_singles(tiny, videos_dir):
@@ -161,8 +162,60 @@ def test_float_frames_single_and_batched(tiny):
     videos = torch.rand(3, 4, 3, 90, 120)
     batch = tiny(videos)
     assert batch.shape == (3,)
-    singles = torch.cat([tiny(v) for v in videos])  # (T, 3, H, W) each
+    singles = torch.cat([tiny(v[None]) for v in videos])  # (1, T, 3, H, W) each
     torch.testing.assert_close(batch, singles, rtol=0, atol=1e-5)
+
+
+# --- images: a 4-D tensor is N images, N scores (pyiqa's convention); an image is a one-frame video ------
+
+
+def test_four_d_tensor_is_n_images(tiny):
+    torch.manual_seed(0)
+    images = torch.rand(4, 3, 90, 120)
+    scores = tiny(images)
+    assert scores.shape == (4,) and len(set(scores.tolist())) == 4
+    torch.testing.assert_close(scores, tiny(images[:, None]), rtol=0, atol=0)  # = four one-frame videos
+    torch.testing.assert_close(tiny(images[2]), scores[2:3], rtol=0, atol=1e-6)  # 3-D: one image
+    gray = images[:, :1]
+    torch.testing.assert_close(tiny(gray), tiny(gray.expand(-1, 3, -1, -1)), rtol=0, atol=0)
+
+
+def test_uint8_images_and_image_files_score_as_their_pixels(tiny, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 256, size=(2, 48, 64, 3), dtype=np.uint8)
+    as_float = torch.from_numpy(pixels).permute(0, 3, 1, 2).float() / 255
+    expected = tiny(as_float)
+    torch.testing.assert_close(tiny(pixels), expected, rtol=0, atol=1e-6)  # uint8 (N, H, W, 3)
+    paths = []
+    for i, image in enumerate(pixels):
+        paths.append(tmp_path / f"img{i}.png")
+        Image.fromarray(image).save(paths[-1])
+    torch.testing.assert_close(tiny(paths[0]), expected[:1], rtol=0, atol=1e-6)  # an image by its extension
+    torch.testing.assert_close(tiny(paths), expected, rtol=0, atol=1e-6)
+
+
+def test_image_and_video_paths_are_not_mixed(tiny, tmp_path, videos_dir):
+    from PIL import Image
+
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "a.jpg")
+    with pytest.raises(ValueError, match="mixes images and videos"):
+        tiny([tmp_path / "a.jpg", videos_dir / CLIP])
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(OSError, match="broken.png"):
+        tiny(tmp_path / "broken.png")
+
+
+def test_metric_scores_where_it_was_moved():
+    """``.to(device)`` moves the metric and what it scores (the meta device stands in for a GPU here)."""
+    metric = create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=2)
+    assert metric.device == torch.device("cpu")
+    metric.to("meta")
+    assert metric.device == torch.device("meta")
+    assert {p.device.type for p in metric.parameters()} == {"meta"}
+    scores = metric(torch.rand(3, 3, 32, 32))  # a CPU input goes to the metric's device
+    assert scores.device.type == "meta" and scores.shape == (3,)
 
 
 def test_float_frames_at_model_size_are_only_normalised(tiny):

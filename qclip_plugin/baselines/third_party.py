@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from qclip_plugin.api import DeviceModule
 from qclip_plugin.cache import cache_dir
 from qclip_plugin.errors import UserError
 
@@ -226,7 +227,7 @@ def seeded(seed: int | None) -> Iterator[None]:
             random.setstate(python_state)
 
 
-class ExternalVideoMetric(torch.nn.Module):
+class ExternalVideoMetric(DeviceModule):
     """A metric that runs another package's model on video files, with pyiqa's attributes.
 
     Such models sample their own views (fragments, clips) from the file, so this metric takes paths
@@ -240,14 +241,11 @@ class ExternalVideoMetric(torch.nn.Module):
     lower_better = False
 
     def __init__(self, name: str, score_range: str, device: str | torch.device | None, as_loss: bool) -> None:
-        super().__init__()
+        super().__init__(device)  # ``device`` follows .to() / .cuda()
         if as_loss:
             raise ValueError(f"{name} runs on video files through its authors' code; it cannot be a loss")
-        from qclip_plugin.api import default_device
-
         self.metric_name = name
         self.score_range = score_range
-        self.device = torch.device(device) if device is not None else default_device()
         self.as_loss = False
         self.weights = ""  # subclasses: the weights and option files used
 

@@ -1,0 +1,146 @@
+"""The contract of every metric in ``list_metrics()``, in the style of pyiqa's tests/test_metric_general.py:
+pyiqa's attributes, one score per image or video, scoring on the device the metric was moved to, and
+``as_loss`` gradients.
+
+Every name needs a recipe below (small random models; nothing downloads), so a new metric cannot slip
+through. DOVER and FAST-VQA run their authors' packages, which are not installed here: they run on the
+stand-ins of tests/fixtures/fake_packages (as tests/test_baselines.py does), and they take video files
+only and cannot be losses (their authors' code is not differentiable end to end), which is checked.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from qclip_plugin.api import create_metric, list_metrics
+from qclip_plugin.baselines.third_party import ExternalVideoMetric
+
+FAKE_PACKAGES = Path(__file__).parent / "fixtures" / "fake_packages"
+CLIP = "carphone_distorted.mp4"
+TINY_CLIP = dict(backbone="QCLIP-Tiny", pretrained=None, num_frames=2)
+#: name -> create_metric options for a small model without downloads.
+RECIPES: dict[str, dict] = {
+    "qclip": dict(preset="tiny", pretrained=False, num_frames=2),
+    "clip-antonym": TINY_CLIP,
+    "clip-five-level": TINY_CLIP,
+    "dover": {},  # stand-in package, option file and weights in the cache (stand_ins fixture)
+    "fast-vqa": {},
+    "fastervqa": {},
+}
+NAMES = list_metrics()
+
+pytestmark = pytest.mark.usefixtures("single_thread", "stand_ins")
+
+
+@pytest.fixture(scope="module")
+def stand_ins(tmp_path_factory):
+    """The authors' ``dover`` and ``fastvqa`` packages replaced by the stand-ins, their option
+    files and weights copied into the cache, as tests/test_baselines.py sets them up."""
+    from test_baselines import DOVER_YML, FASTVQA_YML
+
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(FAKE_PACKAGES))
+        patch.setenv("QCLIP_CACHE_DIR", str(cache))
+        from dover.models import DOVER
+        from fastvqa.models import DiViDeAddEvaluator
+
+        from qclip_plugin.baselines.fastvqa import FAST_VQA_MODELS
+
+        dover = cache / "baselines" / "dover"
+        dover.mkdir(parents=True)
+        (dover / "dover.yml").write_text(DOVER_YML)
+        torch.save(DOVER(backbone_preserve_keys="technical,aesthetic").state_dict(), dover / "DOVER.pth")
+        fast = cache / "baselines" / "fast-vqa"
+        fast.mkdir()
+        for spec in FAST_VQA_MODELS.values():
+            (fast / Path(spec["options"]).name).write_text(FASTVQA_YML)
+            torch.save({"state_dict": DiViDeAddEvaluator().state_dict()}, fast / spec["weights"])
+        yield
+    for module in [m for m in sys.modules if m.split(".")[0] in ("dover", "fastvqa")]:
+        del sys.modules[module]
+
+
+def make(name: str, **options):
+    if name not in RECIPES:
+        pytest.fail(f"metric {name!r} has no recipe in {__file__}: add how to build a small one")
+    return create_metric(name, device="cpu", **RECIPES[name], **options)
+
+
+def _bounds(score_range: str) -> tuple[float, float] | None:
+    """pyiqa's score_range strings: "0, 1", "~0, ~1" (rough) or "unbounded"."""
+    if score_range == "unbounded":
+        return None
+    match = re.fullmatch(r"(~?)(-?[\d.]+), (~?)(-?[\d.]+)", score_range)
+    assert match, f"score_range {score_range!r} is not pyiqa's 'low, high' form"
+    return float(match[2]), float(match[4])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_attributes(name):
+    metric = make(name)
+    assert metric.metric_name == name and metric.metric_mode == "NR"
+    assert isinstance(metric.lower_better, bool) and metric.as_loss is False
+    bounds = _bounds(metric.score_range)
+    assert bounds is None or bounds[0] < bounds[1]
+    assert metric.device == torch.device("cpu")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_score_per_image_or_video(name, videos_dir):
+    metric = make(name)
+    video = videos_dir / CLIP
+    scores = [metric(video), metric([video, video])]
+    assert [tuple(s.shape) for s in scores] == [(1,), (2,)]
+    torch.testing.assert_close(scores[1], scores[0].expand(2), rtol=0, atol=1e-5)
+    if isinstance(metric, ExternalVideoMetric):  # they sample their own views from the file
+        with pytest.raises(TypeError, match="path"):
+            metric(torch.rand(3, 3, 32, 32))
+    else:
+        images, videos = metric(torch.rand(3, 3, 40, 48)), metric(torch.rand(2, 2, 3, 40, 48))
+        assert images.shape == (3,) and videos.shape == (2,)  # 4-D: N images; 5-D: B videos
+        scores += [images, videos]
+    bounds = _bounds(metric.score_range)
+    for s in scores:
+        assert bool(torch.isfinite(s).all())
+        assert bounds is None or bool(((s >= bounds[0] - 1e-6) & (s <= bounds[1] + 1e-6)).all()), (s, bounds)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_device_follows_the_metric(name):
+    """``.to(device)`` moves the metric and what it scores; the meta device stands in for a GPU."""
+    metric = make(name).to("meta")
+    assert metric.device == torch.device("meta")
+    assert {t.device.type for t in [*metric.parameters(), *metric.buffers()]} == {"meta"}
+    if not isinstance(metric, ExternalVideoMetric):  # their score is a Python float: no meta run
+        scores = metric(torch.rand(2, 3, 32, 32))
+        assert scores.device.type == "meta" and scores.shape == (2,)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here: .cuda() against CPU scores not run")
+@pytest.mark.parametrize("name", NAMES)
+def test_cuda_matches_cpu(name, videos_dir):
+    cpu = make(name)
+    gpu = make(name).cuda()
+    assert gpu.device.type == "cuda"
+    video = videos_dir / CLIP
+    torch.testing.assert_close(gpu(video).cpu(), cpu(video), rtol=1e-2, atol=1e-2)  # pyiqa's tolerance
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_as_loss_gradient(name):
+    if isinstance(make(name), ExternalVideoMetric):
+        with pytest.raises(ValueError, match="cannot be a loss"):
+            make(name, as_loss=True)
+        return
+    metric = make(name, as_loss=True)
+    x = torch.rand(2, 3, 48, 48, requires_grad=True)
+    loss = metric(x)
+    assert loss.dim() == 0
+    loss.backward()
+    assert x.grad is not None and bool(torch.isfinite(x.grad).all()) and float(x.grad.abs().sum()) > 0
