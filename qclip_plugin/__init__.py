@@ -10,18 +10,18 @@ Public entry points (imported lazily, so ``import qclip_plugin`` stays cheap):
 - :class:`VideoReadError` — the one exception raised for unreadable videos.
 - :func:`build_qclip` — the Q-CLIP model from a preset (``paper``, ``release``, ``tiny``).
 
-Importing the package also makes ``pyiqa.create_metric("qclip")`` work: pyiqa checks its
-``DEFAULT_CONFIGS`` table before loading plugins, so the entry is added the moment pyiqa defines
-that table (an import hook; nothing is imported until pyiqa is).
+``pyiqa.create_metric("qclip")`` works in any interpreter where the package is installed (a
+start-up file installs an import hook, :mod:`qclip_plugin.integrations.pyiqa_hook`), and after
+``import qclip_plugin`` wherever the package comes from.
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import logging
-import sys
 from typing import Any
+
+from qclip_plugin.integrations.pyiqa_hook import install as _install_pyiqa_hook
 
 __version__ = "0.1.0"
 
@@ -50,62 +50,6 @@ def __dir__() -> list[str]:
     return sorted(__all__)
 
 
-# pyiqa module -> what to do with it once it has run (see qclip_plugin.pyiqa_bridge)
-_PYIQA_TARGETS = {
-    "pyiqa.default_model_configs": lambda module, bridge: bridge.add_default_configs(module.DEFAULT_CONFIGS),
-    "pyiqa.utils.registry": lambda module, bridge: bridge.add_arch(module.ARCH_REGISTRY),
-}
-
-
-class _AfterExecLoader(importlib.abc.Loader):
-    """Runs the wrapped loader, then ``after(module)``; everything else is the wrapped loader's."""
-
-    def __init__(self, loader: Any, after: Any) -> None:
-        self._loader, self._after = loader, after
-
-    def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        self._loader.exec_module(module)
-        self._after(module)
-
-    def __getattr__(self, name: str) -> Any:  # get_source, get_filename, ... for tracebacks
-        return getattr(self._loader, name)
-
-
-class _PyiqaHook(importlib.abc.MetaPathFinder):
-    """Adds Q-CLIP to pyiqa's tables right after pyiqa creates them."""
-
-    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        action = _PYIQA_TARGETS.get(fullname)
-        if action is None:
-            return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None and spec.loader is not None:
-                spec.loader = _AfterExecLoader(spec.loader, lambda module: _run(action, module))
-                return spec
-        return None
-
-
-def _run(action: Any, module: Any) -> None:
-    from qclip_plugin import pyiqa_bridge
-
-    action(module, pyiqa_bridge)
-
-
-def _install_pyiqa_hook() -> None:
-    if any(isinstance(finder, _PyiqaHook) for finder in sys.meta_path):
-        return
-    loaded = [name for name in _PYIQA_TARGETS if name in sys.modules]
-    if loaded:  # pyiqa came first: add the entries now
-        for name in loaded:
-            _run(_PYIQA_TARGETS[name], sys.modules[name])
-    if len(loaded) < len(_PYIQA_TARGETS):
-        sys.meta_path.insert(0, _PyiqaHook())
-
-
+# pyiqa.create_metric("qclip") in any import order (the start-up file does this before any import;
+# see qclip_plugin.integrations.pyiqa_hook). Imports nothing but sys.
 _install_pyiqa_hook()
