@@ -67,9 +67,9 @@ __all__ = [
     "create_qclip_metric",
     "default_checkpoint",
     "default_device",
-    "read_image",
     "list_metrics",
     "metric_sources",
+    "read_image",
     "register_metric",
     "resolve_checkpoint",
 ]
