@@ -48,7 +48,9 @@ class BuildPy(build_py):
         shipped = Path(self.build_lib, "qclip_plugin", resources.SHIPPED_DIR.name)
         shutil.rmtree(shipped, ignore_errors=True)  # nothing stale from an earlier build
         for name in resources.RESOURCES:
-            shutil.copytree(ROOT / name, shipped / name, ignore=shutil.ignore_patterns("__pycache__", "*.py[cod]"))
+            shutil.copytree(
+                ROOT / name, shipped / name, ignore=shutil.ignore_patterns("__pycache__", "*.py[cod]")
+            )
         Path(self.build_lib, pyiqa_hook.PTH_NAME).write_text(pyiqa_hook.startup_line(), encoding="ascii")
 
 
