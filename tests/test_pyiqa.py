@@ -137,30 +137,20 @@ def test_pyiqa_cli_scores_an_image(tmp_path, start_up_dir, monkeypatch):
     Image.fromarray((torch.rand(72, 96, 3) * 255).byte().numpy()).save(image)
     expected = float(create_metric("qclip", preset="tiny", checkpoint=checkpoint, device="cpu")(image))
 
-    cli = (
-        f"import site, sys; site.addsitedir({str(start_up_dir)!r}); from pyiqa.pyiqa_cmd import main; main()"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", cli, "qclip-tiny", "-t", str(image)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    def pyiqa(*args: str) -> subprocess.CompletedProcess:  # pyiqa's console script, after site start-up
+        cli = f"import site; site.addsitedir({str(start_up_dir)!r}); from pyiqa.pyiqa_cmd import main; main()"
+        return subprocess.run(
+            [sys.executable, "-c", cli, *args], capture_output=True, text=True, timeout=300, env=env
+        )
+
+    done = pyiqa("qclip-tiny", "-t", str(image))
     assert done.returncode == 0, done.stderr[-3000:]
-    mean = re.search(
-        r"'qclip-tiny': \{'mean': (?:np\.float\d+\()?(-?[\d.e+-]+)", done.stdout
-    )  # pyiqa's pprint
+    # pyiqa pprints {'qclip-tiny': {'mean': np.float64(...)}}
+    mean = re.search(r"'qclip-tiny': \{'mean': (?:np\.float\d+\()?(-?[\d.e+-]+)", done.stdout)
     assert mean, done.stdout
     assert float(mean[1]) == pytest.approx(expected, abs=1e-5)
 
-    done = subprocess.run(
-        [sys.executable, "-c", cli, "qclip", "-t", str(image)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
-    )
+    done = pyiqa("qclip", "-t", str(image))
     assert done.returncode != 0 and "not implemented" not in done.stderr
     assert "no trained Q-CLIP weights for preset 'paper'" in done.stderr
 

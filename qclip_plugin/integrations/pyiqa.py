@@ -19,9 +19,8 @@ from typing import Any
 import torch
 
 from qclip_plugin.api import create_qclip_metric
-from qclip_plugin.integrations.pyiqa_hook import ARCH_NAME, add_arch, add_default_configs, register
 
-__all__ = ["ARCH_NAME", "QCLIPArch", "add_arch", "add_default_configs", "register"]
+__all__ = ["QCLIPArch"]
 
 
 class QCLIPArch(torch.nn.Module):
