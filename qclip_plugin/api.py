@@ -298,8 +298,8 @@ class VideoQualityMetric(DeviceModule):
             lo, hi = float(frames.min()), float(frames.max())
             if lo < -1e-6 or hi > 1 + 1e-6:
                 raise ValueError(
-                    f"float frames must be in [0, 1] (got min={lo:.4f}, max={hi:.4f}); pass uint8 "
-                    "(T, H, W, 3) arrays for decoded videos, or divide by 255"
+                    f"float frames must be in [0, 1] (got min={lo:.4f}, max={hi:.4f}); pass uint8 images "
+                    "(N, H, W, 3) or decoded videos (B, T, H, W, 3) as they are, or divide by 255"
                 )
         return self.preprocessing.normalize_unit(frames)
 

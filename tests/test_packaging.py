@@ -64,10 +64,17 @@ def _normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _requirement_names(requirements: list[str]) -> set[str]:
-    return {
-        _normalise(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0]) for requirement in requirements
-    }
+def _requirement_names(requirements: list[str], extras: dict[str, list[str]]) -> set[str]:
+    """Distribution names of ``requirements``; ``qclip-plugin[x]`` stands for the names of extra ``x``."""
+    names = set()
+    for requirement in requirements:
+        name = _normalise(re.split(r"[\s<>=!~;\[(]", requirement, maxsplit=1)[0])
+        if name == "qclip-plugin":
+            for extra in re.findall(r"\[([^\]]*)\]", requirement)[0].split(","):
+                names |= _requirement_names(extras[extra.strip()], extras)
+        else:
+            names.add(name)
+    return names
 
 
 def _undeclared(
@@ -81,12 +88,8 @@ def _undeclared(
                 continue
             names = {_normalise(d) for d in distributions.get(module, [module])}
             if not names & (module_level_allowed if module_level else allowed):
-                kind = (
-                    "at module level (needs a core dependency)"
-                    if module_level
-                    else "(no dependency or extra)"
-                )
-                problems.append(f"{path.relative_to(REPO)}: {module} {kind}")
+                kind = "at module level: not a core dependency" if module_level else f"not in {where}"
+                problems.append(f"{path.relative_to(REPO)}: {module} ({kind})")
     return sorted(set(problems))
 
 
@@ -97,10 +100,9 @@ def test_every_import_is_declared():
     extra. (The distributions are this environment's: an import no installed package provides fails too.)"""
     tomllib = pytest.importorskip("tomllib")
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    core = _requirement_names(project["dependencies"])
-    extras = {
-        name: _requirement_names(reqs) for name, reqs in project.get("optional-dependencies", {}).items()
-    }
+    declared = project.get("optional-dependencies", {})
+    core = _requirement_names(project["dependencies"], declared)
+    extras = {name: _requirement_names(reqs, declared) for name, reqs in declared.items()}
     any_extra = set().union(*extras.values()) if extras else set()
     package = sorted((REPO / "qclip_plugin").rglob("*.py"))
     checks = sorted((REPO / "tests").rglob("*.py")) + sorted((REPO / "benchmarks").rglob("*.py"))
