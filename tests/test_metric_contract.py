@@ -4,15 +4,14 @@ pyiqa's attributes, one score per image or video, scoring on the device the metr
 
 Every name needs a recipe below (small random models; nothing downloads), so a new metric cannot slip
 through. DOVER and FAST-VQA run their authors' packages, which are not installed here: they run on the
-stand-ins of tests/fixtures/fake_packages (as tests/test_baselines.py does), and they take video files
-only and cannot be losses (their authors' code is not differentiable end to end), which is checked.
+stand-ins of tests/fixtures/fake_packages, set up by tests/test_baselines.py's helpers, and they take video
+files only and cannot be losses (their authors' code is not differentiable end to end), which is checked.
 """
 
 from __future__ import annotations
 
 import re
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,56 +19,51 @@ import torch
 from qclip_plugin.api import create_metric, list_metrics
 from qclip_plugin.baselines.third_party import ExternalVideoMetric
 
-FAKE_PACKAGES = Path(__file__).parent / "fixtures" / "fake_packages"
 CLIP = "carphone_distorted.mp4"
 TINY_CLIP = dict(backbone="QCLIP-Tiny", pretrained=None, num_frames=2)
-#: name -> create_metric options for a small model without downloads.
+#: name -> create_metric options for a small model without downloads (the authors' packages: stand_ins).
 RECIPES: dict[str, dict] = {
     "qclip": dict(preset="tiny", pretrained=False, num_frames=2),
     "clip-antonym": TINY_CLIP,
     "clip-five-level": TINY_CLIP,
-    "dover": {},  # stand-in package, option file and weights in the cache (stand_ins fixture)
-    "fast-vqa": {},
-    "fastervqa": {},
 }
 NAMES = list_metrics()
 
-pytestmark = pytest.mark.usefixtures("single_thread", "stand_ins")
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
-def stand_ins(tmp_path_factory):
-    """The authors' ``dover`` and ``fastvqa`` packages replaced by the stand-ins, their option
-    files and weights copied into the cache, as tests/test_baselines.py sets them up."""
-    from test_baselines import DOVER_YML, FASTVQA_YML
+def stand_ins(tmp_path_factory) -> dict[str, dict]:
+    """The authors' ``dover`` and ``fastvqa`` replaced by the stand-ins, with cloned-repository layouts,
+    weights and the ImageNet file DOVER needs, built by tests/test_baselines.py's helpers; no download."""
+    import decord
+    from test_baselines import FAKE_PACKAGES, STANDIN_MODULES, _dover_repo, _fastvqa_repo
 
-    cache = tmp_path_factory.mktemp("cache")
+    root = tmp_path_factory.mktemp("stand_ins")
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(FAKE_PACKAGES))
-        patch.setenv("QCLIP_CACHE_DIR", str(cache))
-        from dover.models import DOVER
-        from fastvqa.models import DiViDeAddEvaluator
-
-        from qclip_plugin.baselines.fastvqa import FAST_VQA_MODELS
-
-        dover = cache / "baselines" / "dover"
-        dover.mkdir(parents=True)
-        (dover / "dover.yml").write_text(DOVER_YML)
-        torch.save(DOVER(backbone_preserve_keys="technical,aesthetic").state_dict(), dover / "DOVER.pth")
-        fast = cache / "baselines" / "fast-vqa"
-        fast.mkdir()
-        for spec in FAST_VQA_MODELS.values():
-            (fast / Path(spec["options"]).name).write_text(FASTVQA_YML)
-            torch.save({"state_dict": DiViDeAddEvaluator().state_dict()}, fast / spec["weights"])
-        yield
-    for module in [m for m in sys.modules if m.split(".")[0] in ("dover", "fastvqa")]:
-        del sys.modules[module]
+        patch.setenv("TORCH_HOME", str(root / "torch"))
+        patch.setenv("QCLIP_CACHE_DIR", str(root / "cache"))
+        patch.setattr(torch.hub, "download_url_to_file", lambda *_, **__: pytest.fail("a download was tried"))
+        yield {
+            "dover": dict(options=_dover_repo(root) / "dover.yml"),
+            "fast-vqa": dict(options=_fastvqa_repo(root, "fast-vqa")),
+            "fastervqa": dict(options=_fastvqa_repo(root, "fastervqa")),
+        }
+    for name in [m for m in sys.modules if m.split(".")[0] in STANDIN_MODULES]:
+        del sys.modules[name]
+    decord.bridge.set_bridge("native")
 
 
-def make(name: str, **options):
-    if name not in RECIPES:
-        pytest.fail(f"metric {name!r} has no recipe in {__file__}: add how to build a small one")
-    return create_metric(name, device="cpu", **RECIPES[name], **options)
+@pytest.fixture()
+def make(stand_ins):
+    def build(name: str, **options):
+        recipe = RECIPES.get(name, stand_ins.get(name))
+        if recipe is None:
+            pytest.fail(f"metric {name!r} has no recipe in {__file__}: add how to build a small one")
+        return create_metric(name, device="cpu", **recipe, **options)
+
+    return build
 
 
 def _bounds(score_range: str) -> tuple[float, float] | None:
@@ -82,7 +76,7 @@ def _bounds(score_range: str) -> tuple[float, float] | None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_attributes(name):
+def test_attributes(name, make):
     metric = make(name)
     assert metric.metric_name == name and metric.metric_mode == "NR"
     assert isinstance(metric.lower_better, bool) and metric.as_loss is False
@@ -92,7 +86,7 @@ def test_attributes(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_one_score_per_image_or_video(name, videos_dir):
+def test_one_score_per_image_or_video(name, videos_dir, make):
     metric = make(name)
     video = videos_dir / CLIP
     scores = [metric(video), metric([video, video])]
@@ -112,7 +106,7 @@ def test_one_score_per_image_or_video(name, videos_dir):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_device_follows_the_metric(name):
+def test_device_follows_the_metric(name, make):
     """``.to(device)`` moves the metric and what it scores; the meta device stands in for a GPU."""
     metric = make(name).to("meta")
     assert metric.device == torch.device("meta")
@@ -124,7 +118,7 @@ def test_device_follows_the_metric(name):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here: .cuda() against CPU scores not run")
 @pytest.mark.parametrize("name", NAMES)
-def test_cuda_matches_cpu(name, videos_dir):
+def test_cuda_matches_cpu(name, videos_dir, make):
     cpu = make(name)
     gpu = make(name).cuda()
     assert gpu.device.type == "cuda"
@@ -133,7 +127,7 @@ def test_cuda_matches_cpu(name, videos_dir):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_as_loss_gradient(name):
+def test_as_loss_gradient(name, make):
     if isinstance(make(name), ExternalVideoMetric):
         with pytest.raises(ValueError, match="cannot be a loss"):
             make(name, as_loss=True)
