@@ -574,3 +574,15 @@ def test_unknown_fusion_or_model_lists_the_choices():
         create_metric("dover", device="cpu", fusion="overall")
     with pytest.raises(BaselineOptionError, match="FasterVQA-MT"):
         create_metric("fast-vqa", device="cpu", model="FAST-VQA-L")
+
+
+def test_loading_weights_keeps_what_others_allowed(tmp_path):
+    """torch's safe_globals context takes back on exit what it was given; mmengine's entries must stay."""
+    from qclip_plugin.baselines.third_party import load_weights
+    from qclip_plugin.bench.safe_loading import allow_mmengine_checkpoints, mmengine_checkpoint_globals
+
+    allow_mmengine_checkpoints()
+    torch.save({"state_dict": {"w": torch.zeros(1)}, "results": (np.float64(0.5),)}, tmp_path / "w.pth")
+    assert list(load_weights(tmp_path / "w.pth", "weights")) == ["w"]
+    allowed = torch.serialization.get_safe_globals()
+    assert [entry for entry in mmengine_checkpoint_globals() if entry not in allowed] == []

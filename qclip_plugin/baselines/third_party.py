@@ -189,8 +189,12 @@ def load_weights(path: Path, what: str, trust_pickle: bool = False) -> dict[str,
     Read with ``weights_only=True`` (tensors, containers, numpy scalars); ``trust_pickle=True``
     unpickles anything, for files from a source the user trusts.
     """
+    # torch's safe_globals context removes on exit what it was given: give it only what is not allowed
+    # already, or it would take back the entries others rely on (mmengine checkpoints: bench.safe_loading)
+    allowed = torch.serialization.get_safe_globals()
+    missing = [entry for entry in _numpy_scalar_globals() if entry not in allowed]
     try:
-        with torch.serialization.safe_globals(_numpy_scalar_globals()):
+        with torch.serialization.safe_globals(missing):
             obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
     except Exception as error:
         if trust_pickle or not isinstance(error, pickle.UnpicklingError):
