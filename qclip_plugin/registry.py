@@ -58,16 +58,16 @@ TRANSFORMS = Registry(
 )
 METRICS = Registry("metric", parent=MMENGINE_METRICS, scope=SCOPE, locations=["qclip_plugin.evaluation"])
 HOOKS = Registry(
-    "hook", parent=MMENGINE_HOOKS, scope=SCOPE, locations=["qclip_plugin.bench.hooks", "qclip_plugin.bench.precision"]
+    "hook", parent=MMENGINE_HOOKS, scope=SCOPE, locations=["qclip_plugin.engine.hooks", "qclip_plugin.engine.precision"]
 )
 OPTIM_WRAPPERS = Registry(
-    "optim_wrapper", parent=MMENGINE_OPTIM_WRAPPERS, scope=SCOPE, locations=["qclip_plugin.bench.precision"]
+    "optim_wrapper", parent=MMENGINE_OPTIM_WRAPPERS, scope=SCOPE, locations=["qclip_plugin.engine.precision"]
 )
 OPTIM_WRAPPER_CONSTRUCTORS = Registry(
     "optimizer wrapper constructor",
     parent=MMENGINE_OPTIM_WRAPPER_CONSTRUCTORS,
     scope=SCOPE,
-    locations=["qclip_plugin.bench.optim_constructor"],
+    locations=["qclip_plugin.engine.optim_constructor"],
 )
 
 # Empty children (see the module docstring): mmengine's entries, found without scope warnings.

@@ -4,7 +4,7 @@ A ``.pth`` file is a pickle: unpickling it can run any code its author put in it
 ``__reduce__`` payload). So every file this package reads with ``torch.load`` is read with
 ``weights_only=True``: tensors, containers of them, and the few types an allow-list names
 (``torch.serialization.add_safe_globals``; mmengine's checkpoints need a handful, see
-:mod:`qclip_plugin.bench.safe_loading`). Anything else is refused with a message naming the file
+:mod:`qclip_plugin.engine.safe_loading`). Anything else is refused with a message naming the file
 and the flag that allows it (``--trust-pickle`` on the command line, ``trust_pickle=True`` in
 Python); with it, the file is unpickled in full. ``tests/test_safe_loading.py`` checks the whole
 package for ``torch.load``/``pickle.load`` calls that do not follow this rule.

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from scipy import stats
 
 from qclip_plugin.api import create_metric
-from qclip_plugin.bench.precision import AutocastOptimWrapper, amp_dtype, apply_amp, autocast, cast_frozen
+from qclip_plugin.engine.precision import AutocastOptimWrapper, amp_dtype, apply_amp, autocast, cast_frozen
 from qclip_plugin.registry import OPTIM_WRAPPERS
 
 #: Measured on 24 smooth textures with noise, untrained tiny models of init seeds 0, 1, 2: bf16
@@ -120,7 +120,7 @@ def test_bf16_training_step_with_frozen_bf16_weights():
 def test_frozen_weights_hook_casts_and_turns_on_the_evaluation_loops_autocast():
     from types import SimpleNamespace
 
-    from qclip_plugin.bench.precision import FrozenWeightsDtypeHook
+    from qclip_plugin.engine.precision import FrozenWeightsDtypeHook
 
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 1))
     model[0].requires_grad_(False)

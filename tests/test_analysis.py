@@ -28,8 +28,8 @@ from qclip_plugin.analysis.efficiency import EfficiencyPoint, efficiency_figure,
 from qclip_plugin.analysis.features import select_by_mos
 from qclip_plugin.analysis.runs import checkpoint_trainable_parameters, layers_from_name
 from qclip_plugin.analysis.tsne import mos_levels, tsne_figure
-from qclip_plugin.bench.cli import main
-from qclip_plugin.bench.leaderboard import PUBLISHED_DIR, write_leaderboard
+from qclip_plugin.benchmark.leaderboard import PUBLISHED_DIR, write_leaderboard
+from qclip_plugin.cli.main import main
 from qclip_plugin.data.synthetic import DemoConfig, DemoPart, generate_demo_benchmark
 from qclip_plugin.models import build_qclip, parameter_report
 

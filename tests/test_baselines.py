@@ -525,7 +525,7 @@ def test_an_imagenet_checkpoint_with_code_is_refused(standins):
 
 
 def test_score_command_refuses_pickled_weights_unless_trust_pickle(standins, videos_dir, capsys):
-    from qclip_plugin.bench.cli import main
+    from qclip_plugin.cli.main import main
 
     marker = standins / "payload-ran"
     options = _fastvqa_repo(standins, "fastervqa", extra={"payload": Payload(marker)})
@@ -579,7 +579,7 @@ def test_unknown_fusion_or_model_lists_the_choices():
 def test_loading_weights_keeps_what_others_allowed(tmp_path):
     """torch's safe_globals context takes back on exit what it was given; mmengine's entries must stay."""
     from qclip_plugin.baselines.third_party import load_weights
-    from qclip_plugin.bench.safe_loading import allow_mmengine_checkpoints, mmengine_checkpoint_globals
+    from qclip_plugin.engine.safe_loading import allow_mmengine_checkpoints, mmengine_checkpoint_globals
 
     allow_mmengine_checkpoints()
     torch.save({"state_dict": {"w": torch.zeros(1)}, "results": (np.float64(0.5),)}, tmp_path / "w.pth")

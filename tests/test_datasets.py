@@ -305,7 +305,7 @@ def test_every_consumer_reads_the_spec():
 
 
 def test_dataset_names_match_in_any_spelling_with_did_you_mean(tmp_path, monkeypatch):
-    from qclip_plugin.bench.prepare import dataset_by_name
+    from qclip_plugin.benchmark.prepare import dataset_by_name
     from qclip_plugin.data.dataset_specs import UnknownDatasetError, get_spec
     from qclip_plugin.errors import UserError
 
@@ -328,8 +328,8 @@ def test_dataset_names_match_in_any_spelling_with_did_you_mean(tmp_path, monkeyp
 
 
 def test_data_root_override_accepts_any_spelling_and_suggests():
-    from qclip_plugin.bench.overrides import OverrideError, apply_overrides
-    from qclip_plugin.bench.protocols import load_protocol_config
+    from qclip_plugin.benchmark.overrides import OverrideError, apply_overrides
+    from qclip_plugin.benchmark.protocols import load_protocol_config
 
     cfg = load_protocol_config("cross-dataset")
     apply_overrides(cfg, ["data_root.konvid=/k", "data_root.live-vqc=/v", "data_root.LSVQ=/l"])
@@ -452,7 +452,7 @@ def test_miniature_with_real_clips_frames_load(miniature, videos_dir):
 def test_protocol_config_reaches_the_qualcomm_miniature_with_its_geometry(miniature):
     from miniatures import MINIATURE_YUV_GEOMETRY
 
-    from qclip_plugin.bench.protocols import load_protocol_config
+    from qclip_plugin.benchmark.protocols import load_protocol_config
 
     root = miniature("LIVE_Qualcomm", labels="official")
     cfg = load_protocol_config("finetune", overrides=[f"data_root.live-qualcomm={root}",

@@ -51,9 +51,9 @@ class NoisyTextures(Dataset):
 
 def train(work_dir: Path) -> dict | None:
     """Train 2 epochs on 16 videos, validate on 7, test on 7; on rank 0 return what to compare."""
-    from qclip_plugin.bench.distributed import configure_launcher, dist_info, launched_by_torchrun
-    from qclip_plugin.bench.protocols import load_protocol_config
-    from qclip_plugin.bench.runner import train_and_test
+    from qclip_plugin.benchmark.protocols import load_protocol_config
+    from qclip_plugin.engine.distributed import configure_launcher, dist_info, launched_by_torchrun
+    from qclip_plugin.engine.runner import train_and_test
 
     torch.set_num_threads(1)
     launcher = "pytorch" if launched_by_torchrun() else "none"
@@ -134,7 +134,7 @@ def test_evaluation_counts_each_video_once_when_the_ranks_pad(two_ranks: dict) -
 def test_launcher_config_on_cpu(monkeypatch) -> None:
     from mmengine.config import Config
 
-    from qclip_plugin.bench.distributed import configure_launcher
+    from qclip_plugin.engine.distributed import configure_launcher
 
     cfg = Config(dict(model=dict(type="QCLIPVQAModel", loss=dict(type="PLCCRankLoss", rank_weight=0.3))))
     assert configure_launcher(cfg, "none").launcher == "none" and "model_wrapper_cfg" not in cfg
@@ -160,7 +160,7 @@ def test_loader_workers_reach_the_dataloaders() -> None:
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    from qclip_plugin.bench.loader_options import set_loader_workers
+    from qclip_plugin.engine.loader_options import set_loader_workers
 
     loader = dict(batch_size=2, num_workers=0, sampler=dict(type="DefaultSampler", shuffle=False),
                   collate_fn=dict(type="default_collate"))

@@ -7,14 +7,14 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from qclip_plugin.bench.cli import main
-from qclip_plugin.bench.predictions import (
+from qclip_plugin.benchmark.predictions import (
     add_to_leaderboard,
     evaluate_predictions_file,
     fuse_branches,
     match_names,
     read_predictions,
 )
+from qclip_plugin.cli.main import main
 
 # DESIGN.md §4: DOVER's released predictions, branches z-scored and summed.
 DOVER_REFERENCE = [

@@ -12,7 +12,7 @@ import pytest
 from scipy import stats
 
 from qclip_plugin.atomic_files import atomic_write_text
-from qclip_plugin.bench import leaderboard as lb
+from qclip_plugin.benchmark import leaderboard as lb
 
 
 def _png_size(path: Path) -> tuple[int, int]:

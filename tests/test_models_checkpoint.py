@@ -123,7 +123,7 @@ def test_registry_builders():
 
 
 def test_params_cli_reports_components(capsys):
-    from qclip_plugin.bench.cli import main
+    from qclip_plugin.cli.main import main
 
     assert main(["params", "preset=tiny", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)

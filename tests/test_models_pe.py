@@ -375,7 +375,7 @@ def test_official_conversion_key_by_key(pe_clip):
 
 
 def test_official_round_trip_scores_match_official_forward(pe_clip, tmp_path):
-    from qclip_plugin.bench.cli import main
+    from qclip_plugin.cli.main import main
 
     sd, ids = official_state_dict(pe_clip, seed=6)
     src, dst = tmp_path / "official.pth", tmp_path / "converted.safetensors"
@@ -465,7 +465,7 @@ def test_fixture_has_the_exact_key_structure_of_the_official_file(pe_clip, share
 
 
 def test_official_checkpoint_as_saved_converts_and_scores_as_the_official_model(pe_clip, tmp_path):
-    from qclip_plugin.bench.cli import main
+    from qclip_plugin.cli.main import main
 
     sd, ids = release_state_dict(pe_clip, seed=6)
     src, dst = tmp_path / "qclip_lsvq_val-ltest_best.pth", tmp_path / "converted.safetensors"

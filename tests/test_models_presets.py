@@ -169,7 +169,7 @@ def test_overrides_ablations_and_presets_compose():
 
 
 def test_protocol_override_keeps_the_ablation(tmp_path):
-    from qclip_plugin.bench.overrides import apply_overrides
+    from qclip_plugin.benchmark.overrides import apply_overrides
 
     cfg = Config.fromfile(str(PAPER / "figure5_escma_layers" / "layers_4.py"))
     apply_overrides(cfg, {"model.preset": "release"})
@@ -189,7 +189,7 @@ def test_every_ablation_builds_on_tiny_with_its_count(ablation):
 def test_params_cli_takes_an_ablation(capsys):
     import json
 
-    from qclip_plugin.bench.cli import main
+    from qclip_plugin.cli.main import main
 
     assert main(["params", "preset=tiny", "ablation=scma_unshared", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["trainable"] == TINY_COUNTS["scma_unshared"]

@@ -131,7 +131,7 @@ def test_no_default_path_leaves_the_package():
     assert (
         "site-packages"
         not in subprocess.run(
-            [sys.executable, "-m", "qclip_plugin.bench.cli", "bench", "--help"],
+            [sys.executable, "-m", "qclip_plugin.cli.main", "bench", "--help"],
             capture_output=True,
             text=True,
             check=True,
@@ -140,8 +140,8 @@ def test_no_default_path_leaves_the_package():
 
 
 def test_resources_come_from_the_checkout_here_and_from_the_package_when_installed(tmp_path, monkeypatch):
-    from qclip_plugin.bench.leaderboard import PUBLISHED_DIR
-    from qclip_plugin.bench.protocols import CONFIG_ROOT
+    from qclip_plugin.benchmark.leaderboard import PUBLISHED_DIR
+    from qclip_plugin.benchmark.protocols import CONFIG_ROOT
 
     assert CONFIG_ROOT == REPO / "benchmark_configs" and PUBLISHED_DIR == REPO / "leaderboard" / "published"
     shipped = tmp_path / ".mim"
@@ -156,7 +156,7 @@ def test_resources_come_from_the_checkout_here_and_from_the_package_when_install
 
 
 def test_missing_published_rows_are_an_error(tmp_path):
-    from qclip_plugin.bench.leaderboard import PublishedRowsMissingError, load_published
+    from qclip_plugin.benchmark.leaderboard import PublishedRowsMissingError, load_published
 
     with pytest.raises(PublishedRowsMissingError, match=str(tmp_path / "nowhere")):
         load_published("cross-dataset", directory=tmp_path / "nowhere")
@@ -300,7 +300,7 @@ def test_wheel_works_outside_the_checkout(installed, tmp_path):
         "--test-set", "KoNViD-1k", "--protocol", "cross-dataset",
     ]  # fmt: skip
     _run(evaluate, elsewhere, env)
-    from qclip_plugin.bench.leaderboard import load_published
+    from qclip_plugin.benchmark.leaderboard import load_published
 
     table = pd.read_csv(elsewhere / "dover" / "leaderboard.csv")
     published = load_published("cross-dataset", ["KoNViD-1k"])

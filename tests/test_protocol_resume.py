@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from qclip_plugin.bench.cli import main
-from qclip_plugin.bench.protocols import CONFIG_ROOT, run_protocol
+from qclip_plugin.benchmark.protocols import CONFIG_ROOT, run_protocol
+from qclip_plugin.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +43,8 @@ protocol = dict(
 CHILD = """
 import sys, time
 from mmengine.hooks import Hook
-from qclip_plugin.bench import runner, protocols
+from qclip_plugin.engine import runner
+from qclip_plugin.benchmark import protocols
 
 class Stall(Hook):
     priority = "LOWEST"  # epoch 1 is checkpointed and validated
@@ -142,7 +143,7 @@ def test_killed_then_resumed_protocol_writes_the_uninterrupted_leaderboard(proto
 
 
 def test_ctrl_c_in_a_protocol_says_how_to_resume(protocol, tmp_path, monkeypatch, capsys):
-    from qclip_plugin.bench import protocols
+    from qclip_plugin.benchmark import protocols
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

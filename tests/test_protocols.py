@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from qclip_plugin.bench.overrides import OverrideError, apply_overrides, parse_overrides, parse_value
-from qclip_plugin.bench.protocols import (
+from qclip_plugin.benchmark.overrides import OverrideError, apply_overrides, parse_overrides, parse_value
+from qclip_plugin.benchmark.protocols import (
     CONFIG_ROOT,
     ProtocolError,
     _split_groups,
@@ -186,7 +186,7 @@ def test_paper_experiments_override_the_model_helpers_names() -> None:
 
 
 def test_run_command_only_parses(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch) -> None:
-    from qclip_plugin.bench.cli import main
+    from qclip_plugin.cli.main import main
 
     assert main(["run"]) == 2
     assert "protocol=cross-dataset preset=demo" in capsys.readouterr().out
@@ -198,8 +198,8 @@ def test_run_command_only_parses(capsys: pytest.CaptureFixture[str], tmp_path: P
 
 
 def test_preflight_before_training_uses_the_bad_list_of_prepare(tmp_path, monkeypatch, videos_dir):
-    from qclip_plugin.bench.prepare import default_bad_list
-    from qclip_plugin.bench.protocols import ProtocolError, _preflight
+    from qclip_plugin.benchmark.prepare import default_bad_list
+    from qclip_plugin.benchmark.protocols import ProtocolError, _preflight
     from qclip_plugin.data.datasets import KoNViDDataset
     from qclip_plugin.data.preflight import file_stamp
 
@@ -224,7 +224,7 @@ def test_preflight_before_training_uses_the_bad_list_of_prepare(tmp_path, monkey
 
 
 def _frames(cfg) -> list[tuple]:
-    from qclip_plugin.bench.protocols import _frame_steps
+    from qclip_plugin.benchmark.protocols import _frame_steps
 
     return [(tuple(s["size"]), s["resize"], tuple(s["mean"]), s.get("seed"), evaluates) for s, evaluates in _frame_steps(cfg)]
 
@@ -254,7 +254,7 @@ def test_pipelines_follow_the_models_preprocessing(overrides, size, resize, mean
 
 
 def test_the_pipelines_follow_an_init_checkpoint_of_another_backbone(tmp_path) -> None:
-    from qclip_plugin.bench.protocols import apply_model_preprocessing, model_preprocessing
+    from qclip_plugin.benchmark.protocols import apply_model_preprocessing, model_preprocessing
     from qclip_plugin.models import build_qclip
 
     model = build_qclip("paper", pretrained=None, backbone="QCLIP-Tiny", layers=2)
@@ -267,8 +267,8 @@ def test_the_pipelines_follow_an_init_checkpoint_of_another_backbone(tmp_path) -
 
 
 def test_release_preset_fine_tunes_with_the_releases_settings() -> None:
-    from qclip_plugin.bench.protocols import _run_config
-    from qclip_plugin.bench.runner import fit_schedule
+    from qclip_plugin.benchmark.protocols import _run_config
+    from qclip_plugin.engine.runner import fit_schedule
 
     cfg = load_protocol_config("finetune", overrides=["model.preset=release"])
     lines: list[str] = []
@@ -306,8 +306,8 @@ def _spec(**fields):
 
 
 def test_published_rows_unset_none_and_folders(tmp_path: Path) -> None:
-    from qclip_plugin.bench.leaderboard import load_published
-    from qclip_plugin.bench.protocols import _published
+    from qclip_plugin.benchmark.leaderboard import load_published
+    from qclip_plugin.benchmark.protocols import _published
 
     cross = ["KoNViD-1k", "LIVE-VQC"]
     everything = load_published("cross-dataset", cross)
@@ -344,7 +344,7 @@ def test_published_rows_unset_none_and_folders(tmp_path: Path) -> None:
 
 
 def test_the_demo_has_no_published_rows() -> None:
-    from qclip_plugin.bench.protocols import _published
+    from qclip_plugin.benchmark.protocols import _published
 
     for name in ("cross-dataset", "finetune"):
         spec = load_protocol_config(name, preset="demo").protocol
@@ -356,8 +356,8 @@ def test_test_set_names_come_from_the_dataset_specs() -> None:
     """Configs list datasets; their names (and the published rows') are the specs' set names."""
     import pandas as pd
 
-    from qclip_plugin.bench.leaderboard import PUBLISHED_DIR
-    from qclip_plugin.bench.protocols import dataset_set_name
+    from qclip_plugin.benchmark.leaderboard import PUBLISHED_DIR
+    from qclip_plugin.benchmark.protocols import dataset_set_name
     from qclip_plugin.data.dataset_specs import DATASET_SPECS
 
     names = {spec.set_name(split) for spec in DATASET_SPECS.values() for split in (spec.splits or [None])}

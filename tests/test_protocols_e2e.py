@@ -22,8 +22,8 @@ import pandas as pd
 import pytest
 import torch
 
-from qclip_plugin.bench.leaderboard import PUBLISHED_DIR
-from qclip_plugin.bench.protocols import CONFIG_ROOT, ProtocolResult, run_protocol
+from qclip_plugin.benchmark.leaderboard import PUBLISHED_DIR
+from qclip_plugin.benchmark.protocols import CONFIG_ROOT, ProtocolResult, run_protocol
 
 pytestmark = pytest.mark.slow
 
@@ -156,7 +156,7 @@ def runs(roots, tmp_path_factory):
 
 def _datasets_of(config: str) -> set[str]:
     """The miniature keys a config's protocol reads (a data_root override for another is an error)."""
-    from qclip_plugin.bench.protocols import load_protocol_config
+    from qclip_plugin.benchmark.protocols import load_protocol_config
     from qclip_plugin.data.dataset_specs import find_spec
 
     spec = load_protocol_config(config).protocol
@@ -333,7 +333,7 @@ def test_the_tiny_tower_holds_at_most_four_e_scma_layers() -> None:
 
 
 def test_visualize_ablation_and_efficiency_show_the_measured_points(runs, cross, tmp_path, capsys) -> None:
-    from qclip_plugin.bench.cli import main
+    from qclip_plugin.cli.main import main
 
     configs = {n: f"paper/figure5_escma_layers/layers_{n}" for n in (2, 4, 6, 8, 12, 24)}
     figure5 = {n: runs(config, *_layer_override(config)) for n, config in configs.items()}

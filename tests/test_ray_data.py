@@ -16,8 +16,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from qclip_plugin.bench.cli import main  # noqa: E402
-from qclip_plugin.bench.scoring import OUTPUT_COLUMNS, metric_fingerprint, score_videos  # noqa: E402
+from qclip_plugin.benchmark.scoring import OUTPUT_COLUMNS, metric_fingerprint, score_videos  # noqa: E402
+from qclip_plugin.cli.main import main  # noqa: E402
 from qclip_plugin.integrations.ray_data import (  # noqa: E402
     DecodeVideos,
     MetricSpec,
@@ -66,7 +66,7 @@ def _rows(path):
 
 def test_importing_the_package_does_not_import_ray():
     code = (
-        "import sys, qclip_plugin, qclip_plugin.integrations, qclip_plugin.bench.scoring, qclip_plugin.bench.cli; "
+        "import sys, qclip_plugin, qclip_plugin.integrations, qclip_plugin.benchmark.scoring, qclip_plugin.cli.main; "
         "print('ray' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -3,7 +3,7 @@ from mmengine.registry import METRICS as MM_METRICS
 from mmengine.registry import MODELS as MM_MODELS
 
 from qclip_plugin import registry
-from qclip_plugin.bench.cli import main
+from qclip_plugin.cli.main import main
 
 SAMPLERS = ["RandSampl", "UNISampl", "UNIRandStart", "MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed"]
 

@@ -13,7 +13,7 @@ THE RULE, checked on the source of every module of ``qclip_plugin`` (AST, not te
 4. ``trust_pickle`` is ``False`` unless the user sets it: ``--trust-pickle`` on the command line,
    ``trust_pickle=True`` in Python, ``trust_pickle=true`` as a protocol run option. A refusal names
    the file and that flag: use :func:`qclip_plugin.torch_files.load_torch_file`, which does all of
-   this (mmengine checkpoints: :func:`qclip_plugin.bench.safe_loading.load_checkpoint_file`, with
+   this (mmengine checkpoints: :func:`qclip_plugin.engine.safe_loading.load_checkpoint_file`, with
    the exact allow-list they need).
 """
 
@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from qclip_plugin.bench.cli import main
+from qclip_plugin.cli.main import main
 from qclip_plugin.torch_files import UntrustedPickleError, load_torch_file
 
 PACKAGE = Path(__file__).resolve().parents[1] / "qclip_plugin"
@@ -159,7 +159,7 @@ def test_a_malicious_pickle_is_refused_by_convert_official(evil, tmp_path, capsy
 def test_a_malicious_pickle_is_refused_as_a_checkpoint(evil):
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from qclip_plugin.bench.safe_loading import (
+    from qclip_plugin.engine.safe_loading import (
         allow_mmengine_checkpoints,
         load_checkpoint_file,
         trusting_pickles,

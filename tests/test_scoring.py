@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from qclip_plugin.api import create_metric
-from qclip_plugin.bench.cli import main
-from qclip_plugin.bench.scoring import collect_videos, metric_fingerprint, read_scores, score_videos
+from qclip_plugin.benchmark.scoring import collect_videos, metric_fingerprint, read_scores, score_videos
+from qclip_plugin.cli.main import main
 from qclip_plugin.video.errors import VideoReadError
 
 CLIPS = ("carphone_distorted.mp4", "carphone_pristine.mp4", "bikes.mp4")
@@ -121,7 +121,7 @@ def test_scores_without_output(metric, videos):
 def test_workers_send_uint8_frames_and_scores_stay_identical(metric, videos):
     # Workers send uint8 frames (a quarter of float32's bytes) that the loop normalises: the batch is
     # bit-identical to stacking metric.load's float frames, so the scores equal an in-process run's.
-    from qclip_plugin.bench.scoring import loads_uint8
+    from qclip_plugin.benchmark.scoring import loads_uint8
 
     assert loads_uint8(metric)
     paths = collect_videos([videos])
@@ -136,7 +136,7 @@ def test_workers_send_uint8_frames_and_scores_stay_identical(metric, videos):
 
 
 def test_metrics_without_a_uint8_load_still_score(metric, videos):
-    from qclip_plugin.bench.scoring import loads_uint8
+    from qclip_plugin.benchmark.scoring import loads_uint8
 
     class FloatOnly:  # a third-party metric: load(path) -> normalised frames, score_frames(batch)
         metric_name = "float-only"

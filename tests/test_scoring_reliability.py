@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from qclip_plugin.bench import scoring
-from qclip_plugin.bench.cli import main
-from qclip_plugin.bench.scoring import (
+from qclip_plugin.benchmark import scoring
+from qclip_plugin.benchmark.scoring import (
     OutputBusyError,
     ScoresFileError,
     ScoresOutput,
@@ -26,6 +25,7 @@ from qclip_plugin.bench.scoring import (
     read_scores_file,
     score_videos,
 )
+from qclip_plugin.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = ("carphone_distorted.mp4", "carphone_pristine.mp4", "bikes.mp4")
@@ -99,7 +99,7 @@ def test_two_concurrent_cli_runs_end_with_every_row(folder):
     output = folder / "scores.csv"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")  # fmt: skip
-    command = [sys.executable, "-m", "qclip_plugin.bench.cli", "score", "--preset", "tiny", "--untrained",
+    command = [sys.executable, "-m", "qclip_plugin.cli.main", "score", "--preset", "tiny", "--untrained",
                "--device", "cpu", "--frames", "2", "--batch-size", "1", "--quiet", "--output", str(output),
                "--wait", "600"]  # fmt: skip
     runs = [subprocess.Popen([*command, str(folder / part)], env=env, stdout=subprocess.PIPE,
@@ -253,7 +253,7 @@ def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(folder, monkeypatch, capsy
 def test_the_bad_list_of_prepare_has_one_writer_too(tmp_path, videos_dir):
     # prepare rewrites its list of bad videos as it finds them: a second run would overwrite the first's
     from qclip_plugin.atomic_files import FileBusyError, WriterLock
-    from qclip_plugin.bench.prepare import prepare_profiles
+    from qclip_plugin.benchmark.prepare import prepare_profiles
 
     bad_list = tmp_path / "bad.csv"
     with WriterLock(bad_list):

@@ -8,9 +8,9 @@ import shutil
 
 import pytest
 
-from qclip_plugin.bench.cli import main
-from qclip_plugin.bench.distributed import parse_shard, shard_slice
-from qclip_plugin.bench.scoring import manifest_path, merge_shards, score_videos, shard_output
+from qclip_plugin.benchmark.scoring import manifest_path, merge_shards, score_videos, shard_output
+from qclip_plugin.cli.main import main
+from qclip_plugin.engine.distributed import parse_shard, shard_slice
 
 CLIPS = ("carphone_distorted.mp4", "carphone_pristine.mp4", "bikes.mp4")
 

@@ -137,7 +137,7 @@ def test_release_style_is_the_official_split(shared_data, dataset):
 
 
 def test_release_style_in_protocols_and_recorded_splits():
-    from qclip_plugin.bench.protocols import _split_positions
+    from qclip_plugin.benchmark.protocols import _split_positions
     from qclip_plugin.data.splits import SplitError, make_splits
 
     parts = _split_positions(234, dict(ratio=0.8, val_ratio=0.0, style="release"), 42)

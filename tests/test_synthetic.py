@@ -274,7 +274,7 @@ def test_cache_reuse_does_not_regenerate(default_bench):
 
 
 def test_cli_make_demo_reuses(default_bench, capsys):
-    from qclip_plugin.bench.cli import main
+    from qclip_plugin.cli.main import main
 
     bench, _ = default_bench
     assert main(["make-demo", "--root", str(bench.root), "--quiet"]) == 0

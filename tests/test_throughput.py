@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from qclip_plugin.bench.throughput import (
+from qclip_plugin.benchmark.throughput import (
     Measurement,
     ThroughputResult,
     _ratios,

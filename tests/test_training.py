@@ -17,8 +17,8 @@ from mmengine.hooks import Hook
 from scipy import stats
 from torch.utils.data import Dataset
 
-from qclip_plugin.bench.protocols import load_protocol_config
-from qclip_plugin.bench.runner import build_runner, fit_schedule, train_and_test
+from qclip_plugin.benchmark.protocols import load_protocol_config
+from qclip_plugin.engine.runner import build_runner, fit_schedule, train_and_test
 
 pytest.importorskip("qclip_plugin.models.qclip")
 
@@ -170,7 +170,7 @@ def test_interrupted_then_resumed_run_ends_like_an_uninterrupted_one(tmp_path: P
 def test_restricted_getattr_refuses_anything_but_history_buffer_statistics() -> None:
     from mmengine.logging.history_buffer import HistoryBuffer
 
-    from qclip_plugin.bench.safe_loading import _history_buffer_getattr
+    from qclip_plugin.engine.safe_loading import _history_buffer_getattr
 
     assert _history_buffer_getattr(HistoryBuffer, "mean") is HistoryBuffer.mean
     with pytest.raises(pickle.UnpicklingError, match="refusing getattr"):

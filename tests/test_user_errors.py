@@ -13,8 +13,8 @@ import pytest
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
-from qclip_plugin.bench.cli import main
-from qclip_plugin.bench.predictions import PredictionsError, evaluate_predictions_file
+from qclip_plugin.benchmark.predictions import PredictionsError, evaluate_predictions_file
+from qclip_plugin.cli.main import main
 from qclip_plugin.errors import UserError
 from qclip_plugin.models import build_qclip
 from qclip_plugin.models.checkpoint import CheckpointError, read_checkpoint_metadata

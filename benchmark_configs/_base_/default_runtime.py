@@ -2,16 +2,16 @@
 default_scope = 'qclip_plugin'
 # Imported when the config is loaded, so a plain mmengine Runner built from any config here
 # finds the project's model wrapper, datasets, metric, hooks and optimizer constructor, and
-# can resume under torch >= 2.6 (qclip_plugin.bench.hooks allows mmengine's checkpoint types).
+# can resume under torch >= 2.6 (qclip_plugin.engine.hooks allows mmengine's checkpoint types).
 custom_imports = dict(
     imports=[
         'qclip_plugin.models.vqa_model',
         'qclip_plugin.data',
         'qclip_plugin.data.datasets',
         'qclip_plugin.evaluation',
-        'qclip_plugin.bench.hooks',
-        'qclip_plugin.bench.optim_constructor',
-        'qclip_plugin.bench.precision',
+        'qclip_plugin.engine.hooks',
+        'qclip_plugin.engine.optim_constructor',
+        'qclip_plugin.engine.precision',
         'qclip_plugin.models.global_batch_loss',
     ],
     allow_failed_imports=False)

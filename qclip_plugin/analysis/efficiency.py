@@ -74,7 +74,7 @@ class EfficiencyFiles:
 
 
 def _published_rows(test_set: str, directory: str | os.PathLike | None) -> pd.DataFrame:
-    from qclip_plugin.bench.leaderboard import load_published
+    from qclip_plugin.benchmark.leaderboard import load_published
 
     rows = load_published(test_sets=[test_set], directory=directory)
     return rows[rows["protocol"].isin(["intra-dataset", "cross-dataset"]) & (rows["table"] == "Table 1")]

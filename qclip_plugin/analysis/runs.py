@@ -1,6 +1,6 @@
 """Measured runs on disk: protocol work dirs and leaderboard folders, with the model each one trained.
 
-A protocol run (:func:`qclip_plugin.bench.protocols.run_protocol`) leaves ``<work_dir>/result.json``
+A protocol run (:func:`qclip_plugin.benchmark.protocols.run_protocol`) leaves ``<work_dir>/result.json``
 naming its leaderboard and its exported adapters (``selected.safetensors``, whose metadata
 records the model's full Q-CLIP config). That is what the efficiency and ablation figures need:
 the measured rows, the trainable parameter count (the checkpoint holds exactly the trained

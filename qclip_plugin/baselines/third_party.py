@@ -236,7 +236,7 @@ class ExternalVideoMetric(DeviceModule):
 
     Such models sample their own views (fragments, clips) from the file, so this metric takes paths
     (one or a list) and returns ``(B,)``; frame tensors are refused with an explanation. It works
-    with :func:`qclip_plugin.bench.scoring.score_videos` through :meth:`load` / :meth:`collate` /
+    with :func:`qclip_plugin.benchmark.scoring.score_videos` through :meth:`load` / :meth:`collate` /
     :meth:`score_frames`. Subclasses implement :meth:`load` (a file -> the model's input) and
     :meth:`score_one` (that input -> a score).
     """

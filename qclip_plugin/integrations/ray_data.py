@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from qclip_plugin.bench.scoring import (
+from qclip_plugin.benchmark.scoring import (
     LIST_EXTENSIONS,
     OUTPUT_COLUMNS,
     VIDEO_EXTENSIONS,
@@ -125,7 +125,7 @@ class MetricSpec:
 
             metric = create_metric(self.name, device=device, **self.options)
         if self.weights_dtype:
-            from qclip_plugin.bench.precision import cast_frozen
+            from qclip_plugin.engine.precision import cast_frozen
 
             cast_frozen(metric, self.weights_dtype)
         return metric
@@ -273,11 +273,11 @@ class ScoreBatches:
     concurrency=N, num_gpus=G, batch_format="numpy")``: one metric per actor.
 
     Batches from :class:`DecodeVideos` (``path, frames, status, error``) are normalised with the
-    metric's preprocessing and scored (:func:`~qclip_plugin.bench.scoring.score_batch`, the local
+    metric's preprocessing and scored (:func:`~qclip_plugin.benchmark.scoring.score_batch`, the local
     engine's forward); batches of bare ``path`` rows are loaded here with ``metric.load``. Returns
     a pyarrow table of the scores file's columns (``score`` null where ``status`` is ``failed``).
 
-    ``fingerprint``: the driver's :func:`~qclip_plugin.bench.scoring.metric_fingerprint`; an actor
+    ``fingerprint``: the driver's :func:`~qclip_plugin.benchmark.scoring.metric_fingerprint`; an actor
     that builds another metric (other package versions on the node) refuses to start.
     """
 
@@ -424,7 +424,7 @@ def _folder_uri(uri: str) -> list[str]:
 
 def list_videos(inputs: Iterable[str | os.PathLike], root: str | os.PathLike | None = None) -> list[str]:
     """The videos of ``inputs``, in order, without duplicates: local files, folders and list files
-    as :func:`~qclip_plugin.bench.scoring.collect_videos` reads them (absolute paths); Parquet tables
+    as :func:`~qclip_plugin.benchmark.scoring.collect_videos` reads them (absolute paths); Parquet tables
     and CSV tables at URIs of paths (their ``path`` column, else the first); folder URIs."""
     videos: list[str] = []
     for item in inputs:
@@ -613,12 +613,12 @@ def _write_dataset(ds: Any, output: str, summary: ScoringSummary, todo: set[str]
 
 
 def ray_profile_runner(num_cpus: float = 1, max_in_flight: int | None = None) -> Callable[..., Iterator]:
-    """A :data:`~qclip_plugin.bench.prepare.ProfileRunner` computing each profile as a Ray task
-    (:func:`~qclip_plugin.bench.prepare.profile_one`, ``num_cpus`` each, retried if its worker
+    """A :data:`~qclip_plugin.benchmark.prepare.ProfileRunner` computing each profile as a Ray task
+    (:func:`~qclip_plugin.benchmark.prepare.profile_one`, ``num_cpus`` each, retried if its worker
     dies), yielding results as they finish; at most ``max_in_flight`` tasks are submitted at once
     (default twice the cluster's CPUs). The profile cache must be storage every node shares."""
     ray = _ray()
-    from qclip_plugin.bench.prepare import profile_one
+    from qclip_plugin.benchmark.prepare import profile_one
 
     task = ray.remote(num_cpus=num_cpus)(profile_one)
 
@@ -639,8 +639,8 @@ def _take(iterator: Iterator[Any], count: int) -> list[Any]:
 
 
 def prepare_profiles_with_ray(videos: Any, *, num_cpus: float = 1, **kwargs: Any) -> Any:
-    """:func:`~qclip_plugin.bench.prepare.prepare_profiles` with the profiles computed as Ray tasks
+    """:func:`~qclip_plugin.benchmark.prepare.prepare_profiles` with the profiles computed as Ray tasks
     (call inside :func:`ray_session`); planning, cache hits and the bad list as in the local run."""
-    from qclip_plugin.bench.prepare import prepare_profiles
+    from qclip_plugin.benchmark.prepare import prepare_profiles
 
     return prepare_profiles(videos, runner=ray_profile_runner(num_cpus), **kwargs)

@@ -60,7 +60,7 @@ class GlobalBatchLoss(nn.Module):
     """Apply ``loss`` (a config or module mapping ``(pred, mos)`` to a dict of losses) to the global batch.
 
     Config: ``loss=dict(type='GlobalBatchLoss', loss=dict(type='PLCCRankLoss'))``;
-    :func:`qclip_plugin.bench.distributed.configure_launcher` wraps a config's loss this way.
+    :func:`qclip_plugin.engine.distributed.configure_launcher` wraps a config's loss this way.
     """
 
     def __init__(self, loss: Mapping[str, Any] | nn.Module | None = None) -> None:

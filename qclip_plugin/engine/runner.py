@@ -27,7 +27,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner, TestLoop
 
-from qclip_plugin.bench.safe_loading import allow_mmengine_checkpoints
+from qclip_plugin.engine.safe_loading import allow_mmengine_checkpoints
 
 __all__ = ["EvalResult", "TrainResult", "build_runner", "evaluate", "fit_schedule", "train_and_test"]
 
@@ -201,7 +201,7 @@ def _best_checkpoint(runner: Runner) -> tuple[Path | None, float | None, int | N
     path = hub.get_info("best_ckpt")
     if not path or not Path(path).is_file():
         return None, None, None
-    from qclip_plugin.bench.safe_loading import load_checkpoint_file
+    from qclip_plugin.engine.safe_loading import load_checkpoint_file
 
     meta = load_checkpoint_file(path).get("meta", {})
     return Path(path), hub.get_info("best_score"), meta.get("epoch")

@@ -2,7 +2,7 @@
 once with N processes, and the unreadable videos written to a list once, instead of being met
 again at every epoch.
 
->>> from qclip_plugin.bench.prepare import prepare_profiles
+>>> from qclip_plugin.benchmark.prepare import prepare_profiles
 >>> report = prepare_profiles(dataset, num_workers=8)       # doctest: +SKIP
 >>> print(report.summary())                                  # doctest: +SKIP
 KoNViD: 1200 videos: 1187 profiles computed, 11 already cached, 2 bad (listed in .../KoNViD.csv)

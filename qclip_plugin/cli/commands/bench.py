@@ -33,8 +33,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qclip_plugin.bench.scoring import collect_videos
-    from qclip_plugin.bench.throughput import SAMPLERS, run_throughput, write_results
+    from qclip_plugin.benchmark.scoring import collect_videos
+    from qclip_plugin.benchmark.throughput import SAMPLERS, run_throughput, write_results
 
     videos = [v for v in collect_videos(args.videos) if v.is_file() and v.stat().st_size > 0]
     result = run_throughput(

@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qclip_plugin.bench.scoring import merge_shards
+    from qclip_plugin.benchmark.scoring import merge_shards
 
     path = merge_shards(args.output, remove_parts=args.remove_parts)  # ShardsError: cli.main prints it, exit 2
     print(f"merged -> {path}")

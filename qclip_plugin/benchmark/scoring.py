@@ -1,7 +1,7 @@
 """Score many videos with a metric: files, folders or list files; batched, resumable, failures recorded.
 
 >>> from qclip_plugin import create_metric
->>> from qclip_plugin.bench.scoring import score_videos
+>>> from qclip_plugin.benchmark.scoring import score_videos
 >>> metric = create_metric("qclip", preset="tiny", pretrained=False)       # doctest: +SKIP
 >>> summary = score_videos(metric, ["videos/"], output="scores.csv")        # doctest: +SKIP
 >>> print(summary)                                                           # doctest: +SKIP
@@ -110,7 +110,7 @@ def metric_fingerprint(metric: Any, amp: str | torch.dtype | None = None) -> str
 
 
 def _precision(metric: Any, amp: str | torch.dtype | None) -> dict[str, str]:
-    from qclip_plugin.bench.precision import amp_dtype
+    from qclip_plugin.engine.precision import amp_dtype
 
     out = {}
     dtype = amp_dtype(amp)
@@ -515,7 +515,7 @@ def score_batch(
     """Scores of one batch of loaded videos, as floats: ``raw`` uint8 frames are normalised with
     ``metric.preprocessing`` (bit-identical to ``metric.load``), otherwise the metric's ``collate``
     (or a stack) builds the batch; ``amp`` runs the forward under autocast."""
-    from qclip_plugin.bench.precision import autocast
+    from qclip_plugin.engine.precision import autocast
 
     with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
         if raw:
@@ -578,7 +578,7 @@ def score_videos(
         shard: ``(i, N)``: score only the ``i``-th of ``N`` contiguous blocks of the videos, into
             :func:`shard_output` ``(output, i, N)``; :func:`merge_shards` joins the parts.
         amp: ``bf16`` / ``fp16``: run the model under ``torch.autocast`` (scores are written as
-            float32 either way; see :mod:`qclip_plugin.bench.precision`).
+            float32 either way; see :mod:`qclip_plugin.engine.precision`).
         prefetch_factor: batches each decoding worker prepares ahead (torch's default: 2).
         lock_timeout: seconds to wait while another run writes the same output (``None``: no limit);
             then :class:`OutputBusyError`. See :class:`ScoresOutput`.
@@ -595,7 +595,7 @@ def score_videos(
         if output is not None:
             write_manifest(output, videos, count, fingerprint)
             output = shard_output(output, index, count)
-        from qclip_plugin.bench.distributed import shard_slice
+        from qclip_plugin.engine.distributed import shard_slice
 
         videos = shard_slice(videos, index, count)
     with ScoresOutput(output, fingerprint, resume=resume, lock_timeout=lock_timeout,

@@ -262,13 +262,13 @@ def add_to_leaderboard(
 ):
     """Add (or replace) the measured row ``method`` x ``test_set`` of a leaderboard folder.
 
-    The folder is rewritten with :func:`qclip_plugin.bench.leaderboard.write_leaderboard`: the measured
+    The folder is rewritten with :func:`qclip_plugin.benchmark.leaderboard.write_leaderboard`: the measured
     rows already in its ``leaderboard.csv`` are kept, this result's row replaces any row of the same
     method and test set, the published rows of ``protocol`` are added, and this test set's scatter plot
     and per-video predictions are written. The row names the predictions file and the mapping, so it is
     never mistaken for a published number. Returns the :class:`LeaderboardFiles` written.
     """
-    from qclip_plugin.bench.leaderboard import MEAN_STD, utc_now, write_leaderboard
+    from qclip_plugin.benchmark.leaderboard import MEAN_STD, utc_now, write_leaderboard
 
     directory = Path(leaderboard)
     existing = directory / "leaderboard.csv"

@@ -15,7 +15,7 @@ interleaving all stages, and the median pass is reported. Stages:
   the MSE samplers twice: ``first`` with an empty profile cache (eq. 13 computed), then ``cached``;
 - ``forward``: the model alone on random frames in this process (fp32 and bf16 autocast), with one
   intra-op thread (as ``score_videos`` runs it beside 2 decoding workers on 2 cores) and torch's default;
-- ``score``: :func:`qclip_plugin.bench.scoring.score_videos` end to end (decode -> model -> scores);
+- ``score``: :func:`qclip_plugin.benchmark.scoring.score_videos` end to end (decode -> model -> scores);
 - on a GPU: ``gpu/<preset>``, forward videos/s in fp32, bf16 autocast and bf16 autocast with the
   frozen weights stored in bf16, with the peak memory of each.
 
@@ -238,7 +238,7 @@ def _replicate(videos: Sequence[Path], repeats: int, folder: Path) -> list[str]:
 
 
 def _forward(metric: Any, batch_size: int, num_frames: int, amp: str | None, iterations: int) -> float:
-    from qclip_plugin.bench.precision import autocast
+    from qclip_plugin.engine.precision import autocast
 
     h, w = metric.preprocessing.image_size
     frames = torch.randn(batch_size, num_frames, 3, h, w, device=metric.device)
@@ -257,7 +257,7 @@ def _forward(metric: Any, batch_size: int, num_frames: int, amp: str | None, ite
 def _gpu_measurements(preset: str, batch_size: int, num_frames: int, iterations: int) -> list[Measurement]:
     """PE-Core-L (preset ``paper``) on the GPU: fp32, bf16 autocast, bf16 weights; peak memory."""
     from qclip_plugin.api import create_metric
-    from qclip_plugin.bench.precision import cast_frozen
+    from qclip_plugin.engine.precision import cast_frozen
 
     out = []
     for label, amp, stored in (
@@ -323,7 +323,7 @@ def run_throughput(
         log: where progress lines go.
     """
     from qclip_plugin.api import create_metric
-    from qclip_plugin.bench.scoring import score_videos
+    from qclip_plugin.benchmark.scoring import score_videos
 
     videos = [Path(v) for v in videos]
     if not videos:

@@ -46,7 +46,7 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
         return getattr(obj, name)
     raise pickle.UnpicklingError(
         f"refusing getattr({type(obj).__name__}, {name!r}) while loading a checkpoint with "
-        "weights_only=True: only HistoryBuffer statistics methods are allowed (qclip_plugin.bench.safe_loading)"
+        "weights_only=True: only HistoryBuffer statistics methods are allowed (qclip_plugin.engine.safe_loading)"
     )
 
 
@@ -74,8 +74,8 @@ def mmengine_checkpoint_globals() -> list[Any]:
 def allow_mmengine_checkpoints() -> None:
     """Add :func:`mmengine_checkpoint_globals` to torch's ``weights_only`` allow-list (idempotent).
 
-    Called by :func:`qclip_plugin.bench.run_protocol` and on import of
-    ``qclip_plugin.bench.hooks`` (which every benchmark config imports), so a Runner built
+    Called by :func:`qclip_plugin.benchmark.run_protocol` and on import of
+    ``qclip_plugin.engine.hooks`` (which every benchmark config imports), so a Runner built
     from these configs can ``resume`` and ``load_from`` under torch >= 2.6.
     """
     global _done

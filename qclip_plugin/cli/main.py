@@ -1,4 +1,4 @@
-"""``qclip-bench``: a thin command line over the library (see ``qclip_plugin.bench.commands``).
+"""``qclip-bench``: a thin command line over the library (see ``qclip_plugin.cli.commands``).
 
 Errors a user causes (:class:`qclip_plugin.errors.UserError`: a bad file, option, missing data or
 weights) are printed as one message on stderr, exit code 2, no traceback (``--debug`` shows it).
@@ -14,7 +14,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from qclip_plugin.bench import commands
+from qclip_plugin.cli import commands
 
 #: Exit codes: a user error (as argparse's), an interrupt (128 + SIGINT, as shells report it).
 EXIT_USER_ERROR = 2

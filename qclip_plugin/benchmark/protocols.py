@@ -22,7 +22,7 @@ dataloaders, evaluator, hooks) it has a ``protocol`` dict::
 (:meth:`qclip_plugin.data.dataset_specs.DatasetSpec.set_name`: ``KoNViD-1k``, ``LSVQ_test``), the
 names the published rows use; a dict ``{name: config}`` names them itself (the demo's sets).
 
-Published rows (:func:`qclip_plugin.bench.leaderboard.load_published`) of the run's test sets are
+Published rows (:func:`qclip_plugin.benchmark.leaderboard.load_published`) of the run's test sets are
 written beside the measured ones: ``published_dir`` (unset: ``leaderboard/published``; a folder,
 relative to it or absolute; ``'none'``: no published rows), ``published_protocol`` (unset: the
 protocol's ``name``; a name or a list; ``None``: any) and ``published_methods`` (unset or
@@ -66,7 +66,7 @@ from typing import Any
 import pandas as pd
 from mmengine.config import Config
 
-from qclip_plugin.bench.leaderboard import (
+from qclip_plugin.benchmark.leaderboard import (
     COLUMNS,
     PUBLISHED_DIR,
     LeaderboardFiles,
@@ -75,8 +75,8 @@ from qclip_plugin.bench.leaderboard import (
     utc_now,
     write_leaderboard,
 )
-from qclip_plugin.bench.overrides import apply_overrides, parse_overrides
-from qclip_plugin.bench.runner import TrainResult, train_and_test
+from qclip_plugin.benchmark.overrides import apply_overrides, parse_overrides
+from qclip_plugin.engine.runner import TrainResult, train_and_test
 from qclip_plugin.errors import UserError
 from qclip_plugin.resources import resource_dir
 
@@ -179,7 +179,7 @@ def load_protocol_config(
     preset: str | None = None,
     overrides: Iterable[str] | Mapping[str, Any] | None = None,
 ) -> Config:
-    """Load a protocol's config and apply ``key=value`` overrides (:mod:`qclip_plugin.bench.overrides`)."""
+    """Load a protocol's config and apply ``key=value`` overrides (:mod:`qclip_plugin.benchmark.overrides`)."""
     path = protocol_config_path(name, preset)
     cfg = Config.fromfile(str(path))
     if "protocol" not in cfg:
@@ -349,7 +349,7 @@ def _build_dataset(name: str, dataset_cfg: Mapping[str, Any]):
 
 
 def _preflight(datasets: Mapping[str, Any], deep: bool, log: Callable[[str], None]) -> None:
-    from qclip_plugin.bench.prepare import default_bad_list
+    from qclip_plugin.benchmark.prepare import default_bad_list
     from qclip_plugin.data.preflight import PreflightError, preflight_check
 
     for name, dataset in datasets.items():
@@ -574,7 +574,7 @@ def run_protocol(
     Args:
         name: ``intra-dataset``, ``cross-dataset``, ``finetune``, or a config path (e.g.
             ``paper/table1_sampling/segmsemean``).
-        overrides: ``key=value`` strings or a mapping (:mod:`qclip_plugin.bench.overrides`), e.g.
+        overrides: ``key=value`` strings or a mapping (:mod:`qclip_plugin.benchmark.overrides`), e.g.
             ``["model.preset=release", "data_root.KoNViD=/data/konvid", "train.max_epochs=1"]``.
             The run options ``protocol``, ``preset``, ``work_dir``, ``leaderboard_dir``, ``resume``,
             ``preflight`` (``true``/``false``/``deep``), ``datasets`` (a comma list of training
@@ -597,7 +597,7 @@ def run_protocol(
     Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` saying where the checkpoints are and how
     to resume.
     """
-    from qclip_plugin.bench.safe_loading import trusting_pickles
+    from qclip_plugin.engine.safe_loading import trusting_pickles
 
     options = parse_overrides(overrides)
     with trusting_pickles(bool(options.get("trust_pickle", trust_pickle))):
@@ -769,13 +769,13 @@ def _run_config(
 
 def _apply_scale_options(cfg: Config, options: Mapping[str, Any]) -> bool:
     """``launcher=pytorch`` (torchrun), ``amp=bf16|fp16``, ``frozen_dtype=bf16|fp16``, ``workers=N``,
-    ``prefetch=N`` (see :mod:`qclip_plugin.bench.distributed`, ``precision``, ``loader_options``);
+    ``prefetch=N`` (see :mod:`qclip_plugin.engine.distributed`, ``precision``, ``loader_options``);
     return whether this process is rank 0."""
     import torch.distributed as dist
 
-    from qclip_plugin.bench.distributed import configure_launcher, dist_info
-    from qclip_plugin.bench.loader_options import set_loader_workers
-    from qclip_plugin.bench.precision import apply_amp
+    from qclip_plugin.engine.distributed import configure_launcher, dist_info
+    from qclip_plugin.engine.loader_options import set_loader_workers
+    from qclip_plugin.engine.precision import apply_amp
 
     # a protocol started inside a distributed run (fine-tune's dependency) stays distributed
     default = "pytorch" if dist.is_available() and dist.is_initialized() else cfg.get("launcher", "none")

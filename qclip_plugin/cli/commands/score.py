@@ -116,9 +116,9 @@ def _run_ray(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from qclip_plugin.api import create_metric
-    from qclip_plugin.bench.distributed import dist_info, init_distributed, launched_by_torchrun, parse_shard
-    from qclip_plugin.bench.precision import cast_frozen
-    from qclip_plugin.bench.scoring import merge_shards, score_videos
+    from qclip_plugin.benchmark.scoring import merge_shards, score_videos
+    from qclip_plugin.engine.distributed import dist_info, init_distributed, launched_by_torchrun, parse_shard
+    from qclip_plugin.engine.precision import cast_frozen
 
     if args.weights_dtype and not args.amp:
         print("--weights-dtype needs --amp (the forward pass mixes dtypes)")

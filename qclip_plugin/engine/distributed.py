@@ -3,10 +3,10 @@
 Training and evaluation run on mmengine's distributed Runner (``launcher='pytorch'``), started by
 ``torchrun``, which sets ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``::
 
-    torchrun --nproc_per_node=2 -m qclip_plugin.bench.cli run protocol=cross-dataset preset=demo launcher=pytorch
+    torchrun --nproc_per_node=2 -m qclip_plugin.cli.main run protocol=cross-dataset preset=demo launcher=pytorch
     # two machines, 8 GPUs each (run on both; the rendezvous endpoint is the first machine):
     torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=host0:29400 \\
-        --rdzv_id=qclip-lsvq -m qclip_plugin.bench.cli run protocol=cross-dataset launcher=pytorch
+        --rdzv_id=qclip-lsvq -m qclip_plugin.cli.main run protocol=cross-dataset launcher=pytorch
 
 :func:`configure_launcher` prepares a config for that: NCCL with one GPU per process where CUDA is
 available, gloo on CPU. mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device``
@@ -120,7 +120,7 @@ def init_distributed(backend: str | None = None, timeout_minutes: float = 30.0) 
         missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
         raise RuntimeError(
             f"launcher=pytorch needs the variables torchrun sets ({', '.join(missing)} missing); start the "
-            "command with `torchrun --nproc_per_node=N -m qclip_plugin.bench.cli ...`, or drop launcher=pytorch "
+            "command with `torchrun --nproc_per_node=N -m qclip_plugin.cli.main ...`, or drop launcher=pytorch "
             "for one process"
         )
     backend = backend or default_backend()

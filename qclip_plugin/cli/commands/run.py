@@ -22,7 +22,7 @@ overrides (key=value, Python literals): model.preset=release, model.layers=12, t
 
 scale: launcher=pytorch (under torchrun: DDP, NCCL on GPUs, gloo on CPU), amp=bf16|fp16,
   frozen_dtype=bf16|fp16 (frozen backbone weights stored in half precision), workers=N, prefetch=N
-  torchrun --nproc_per_node=4 -m qclip_plugin.bench.cli run protocol=cross-dataset launcher=pytorch ...
+  torchrun --nproc_per_node=4 -m qclip_plugin.cli.main run protocol=cross-dataset launcher=pytorch ...
 """
 
 
@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qclip_plugin.bench.overrides import OverrideError, parse_overrides
-    from qclip_plugin.bench.protocols import run_protocol
+    from qclip_plugin.benchmark.overrides import OverrideError, parse_overrides
+    from qclip_plugin.benchmark.protocols import run_protocol
 
     try:
         options = parse_overrides(args.overrides)

@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from qclip_plugin.bench.predictions import add_to_leaderboard, evaluate_predictions_file
+    from qclip_plugin.benchmark.predictions import add_to_leaderboard, evaluate_predictions_file
 
     result = evaluate_predictions_file(
         args.predictions, args.labels, mapping=args.mapping, label_format=args.label_format

@@ -38,8 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from qclip_plugin.bench.prepare import dataset_by_name, prepare_profiles
-    from qclip_plugin.bench.scoring import collect_videos
+    from qclip_plugin.benchmark.prepare import dataset_by_name, prepare_profiles
+    from qclip_plugin.benchmark.scoring import collect_videos
     from qclip_plugin.data.dataset_specs import get_spec
 
     videos = None

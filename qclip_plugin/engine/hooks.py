@@ -13,7 +13,7 @@ from typing import Any
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from qclip_plugin.bench.safe_loading import allow_mmengine_checkpoints
+from qclip_plugin.engine.safe_loading import allow_mmengine_checkpoints
 from qclip_plugin.registry import HOOKS
 
 __all__ = ["TrainableCheckpointHook"]
