@@ -16,8 +16,8 @@ import qclip_plugin
 from qclip_plugin import VideoReadError, load_video
 from qclip_plugin.data import LoadVideoFrames, frames_to_tensor, load_frames, sample_video
 from qclip_plugin.registry import TRANSFORMS
-from qclip_plugin.sampling import STRATEGIES, build_sampler, frame_difference, uniform_indices
-from qclip_plugin.video import open_video
+from qclip_plugin.sampling import STRATEGIES, build_sampler, uniform_indices
+from qclip_plugin.video import open_video, single_pass
 
 
 @pytest.fixture(scope="module")
@@ -82,14 +82,14 @@ def test_seeded_random_sampling_is_reproducible(lsvq):
 
 @pytest.mark.parametrize("sampler", ["MSESortedUNI", "SegMSEMean", "SegMSEMedian"])
 def test_first_pass_cached_pass_and_two_pass_agree_bit_exactly(lsvq, tmp_path, sampler, monkeypatch):
-    monkeypatch.setattr(frame_difference, "ARENA_IDLE_HITS", 1)
+    monkeypatch.setattr(single_pass, "ARENA_IDLE_HITS", 1)
     # First pass: one PyAV decode gives the profile and the frames. Cached pass: decord fetches
     # the frames. No retention: decoded twice. All three must give the same tensor.
     first = load_video(lsvq, sampler=sampler, size=(112, 112), cache_dir=tmp_path)
     assert len(list(tmp_path.glob("*.npy"))) == 1
-    assert frame_difference._ARENA.buf.size >= 243 * 720 * 406 * 3 // 2  # the kept YUV frames
+    assert single_pass._ARENA.buf.size >= 243 * 720 * 406 * 3 // 2  # the kept YUV frames
     cached = load_video(lsvq, sampler=sampler, size=(112, 112), cache_dir=tmp_path)
-    assert frame_difference._ARENA.buf is None  # released once profiles keep coming from the cache
+    assert single_pass._ARENA.buf is None  # released once profiles keep coming from the cache
     two_pass = load_video(lsvq, sampler=sampler, size=(112, 112), cache_dir=False, retain_bytes=0)
     assert torch.equal(first, cached) and torch.equal(first, two_pass)
 

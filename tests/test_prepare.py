@@ -12,7 +12,7 @@ import pytest
 import qclip_plugin.benchmark.prepare as prepare_module
 from qclip_plugin.benchmark.prepare import prepare_profiles, read_bad_videos, without_bad_videos
 from qclip_plugin.cli.main import main
-from qclip_plugin.sampling.frame_difference import cache_path, cached_profile, frame_difference_profile
+from qclip_plugin.sampling import cache_path, cached_profile, frame_difference_profile
 
 CLIPS = ("carphone_distorted.mp4", "carphone_pristine.mp4", "bikes.mp4")
 

@@ -216,7 +216,7 @@ def test_killed_workers_are_retried_and_every_row_ends(local_ray, metric, small_
 
 
 def test_prepare_profiles_as_ray_tasks(local_ray, small_folder, tmp_path, capsys):
-    from qclip_plugin.sampling.frame_difference import cached_profile, frame_difference_profile
+    from qclip_plugin.sampling import cached_profile, frame_difference_profile
 
     cache = tmp_path / "cache"
     report = prepare_profiles_with_ray(

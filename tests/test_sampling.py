@@ -19,12 +19,13 @@ from qclip_plugin.sampling import (
     consecutive_mse,
     frame_difference,
     frame_difference_profile,
+    profile_cache,
     profile_from_differences,
     profile_single_pass,
     repeat_indices,
     uniform_indices,
 )
-from qclip_plugin.video import VideoReadError, open_video
+from qclip_plugin.video import VideoReadError, open_video, single_pass
 
 STILL = 24  # frames 0..23 of the generated video are identical, 24..47 move
 
@@ -141,7 +142,7 @@ def test_single_pass_reraises_errors_of_its_worker_thread(still_then_moving, mon
         raise ZeroDivisionError("broken on purpose")
 
     threads = threading.active_count()
-    monkeypatch.setattr(frame_difference, "QUEUE_FRAMES", 1)  # the decoder would block on a dead consumer
+    monkeypatch.setattr(single_pass, "QUEUE_FRAMES", 1)  # the decoder would block on a dead consumer
     monkeypatch.setattr(frame_difference, "consecutive_mse", broken)
     with pytest.raises(ZeroDivisionError, match="on purpose"):
         profile_single_pass(still_then_moving, size=(16, 16), cache_dir=False)
@@ -159,7 +160,7 @@ def test_cache_hit_skips_decoding(still_then_moving, tmp_path, monkeypatch):
     def no_decoding(*args, **kwargs):
         raise AssertionError("the decoder was called on a cache hit")
 
-    monkeypatch.setattr(frame_difference, "open_video", no_decoding)
+    monkeypatch.setattr(profile_cache, "open_video", no_decoding)
     assert np.array_equal(frame_difference_profile(still_then_moving, size=(32, 48), cache_dir=tmp_path), first)
     # Another size is another entry: it must decode.
     with pytest.raises(AssertionError, match="decoder was called"):
@@ -388,9 +389,9 @@ def test_repeat_indices():
 
 def test_frame_buffer_released_after_a_run_of_cache_hits(videos_dir):
     profile_single_pass(videos_dir / "carphone_distorted.mp4", size=(16, 16), cache_dir=False)
-    assert frame_difference._ARENA.buf is not None
-    for _ in range(frame_difference.ARENA_IDLE_HITS - 1):
-        frame_difference.note_cache_hit()
-    assert frame_difference._ARENA.buf is not None  # a partly cached dataset does not thrash it
-    frame_difference.note_cache_hit()
-    assert frame_difference._ARENA.buf is None
+    assert single_pass._ARENA.buf is not None
+    for _ in range(single_pass.ARENA_IDLE_HITS - 1):
+        single_pass.note_pass_skipped()
+    assert single_pass._ARENA.buf is not None  # a partly cached dataset does not thrash it
+    single_pass.note_pass_skipped()
+    assert single_pass._ARENA.buf is None

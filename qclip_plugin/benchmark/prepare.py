@@ -130,7 +130,7 @@ ProfileRunner = Callable[[Sequence[ProfileJob], tuple[int, int], str | None], It
 def profile_one(path: str, geometry: tuple[int, int] | None, size: tuple[int, int],
                 cache_dir: str | None) -> tuple[str, str | None]:
     """Compute and cache one profile (in any worker); ``(path, None)`` or ``(path, reason)``."""
-    from qclip_plugin.sampling.frame_difference import frame_difference_profile
+    from qclip_plugin.sampling import frame_difference_profile
     from qclip_plugin.video.errors import VideoReadError
 
     try:
@@ -197,7 +197,7 @@ def prepare_profiles(
 
 def _prepare(report: PrepareReport, items: list, size: tuple[int, int], cache_dir, retry_bad: bool,
              run: ProfileRunner, progress: bool) -> None:
-    from qclip_plugin.sampling.frame_difference import cached_profile
+    from qclip_plugin.sampling import cached_profile
 
     known = read_bad_videos(report.bad_list)
     listed = {p: row for p, row in known.items()}  # rows for videos outside this run stay listed

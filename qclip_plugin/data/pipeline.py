@@ -18,7 +18,6 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,15 +39,10 @@ from qclip_plugin.sampling import (
     PROFILE_SIZE,
     FrameSampler,
     build_sampler,
-    cached_profile,
-    frame_difference_profile,
-    note_cache_hit,
-    profile_single_pass,
-    store_profile,
+    sample_frames,
     video_seed,
 )
 from qclip_plugin.video import as_size, open_video
-from qclip_plugin.video.open import YUV_SUFFIXES
 
 __all__ = [
     "DEFAULT_SIZE",
@@ -150,44 +144,8 @@ def sample_video(
         reader_options["threads"] = decoder_threads()
     strategy = build_sampler(sampler) if test_mode is None else build_sampler(sampler, test_mode=test_mode)
     strategy, rng = strategy.resolve(seed)  # Mixed draws here, so we know whether a profile is needed
-    path = Path(path)
-    cache_dir = None if cache_dir is True else cache_dir
-    if not strategy.needs_profile:
-        with open_video(path, size=size, **reader_options) as reader:
-            indices = strategy(reader.num_frames, num_frames, rng=rng)
-            return reader.get_batch(indices), indices, reader.num_frames
-
-    profile_size = as_size(profile_size)
-    single_pass_ok = (
-        reader_options.get("backend", "auto") in ("auto", "pyav")
-        and retain_bytes > 0
-        and path.suffix.lower() not in YUV_SUFFIXES
-    )
-    cached = (
-        None
-        if cache_dir is False
-        else cached_profile(path, profile_size, cache_dir=cache_dir, **reader_options)
-    )
-    if cached is not None:
-        note_cache_hit()  # once profiles keep coming from the cache, the first-pass buffer goes
-    elif single_pass_ok:
-        # First pass: one PyAV decode gives the profile and keeps the frames, no decord at all.
-        profile, kept = profile_single_pass(
-            path, size=profile_size, keep_size=as_size(size), max_bytes=retain_bytes, cache_dir=cache_dir
-        )
-        indices = strategy(len(profile), num_frames, profile=profile, rng=rng)
-        if kept is not None:
-            return kept.get_batch(indices), indices, len(profile)
-        cached = profile
-    with open_video(path, size=size, **reader_options) as reader:
-        if cached is None or len(cached) != reader.num_frames:
-            # Not cached, or computed by a decoder that counted frames differently: this reader decides.
-            source = reader if reader.size == profile_size else path
-            cached = frame_difference_profile(source, size=profile_size, cache_dir=False, **reader_options)
-            if cache_dir is not False:
-                store_profile(path, profile_size, cached, cache_dir=cache_dir, **reader_options)
-        indices = strategy(reader.num_frames, num_frames, profile=cached, rng=rng)
-        return reader.get_batch(indices), indices, reader.num_frames
+    return sample_frames(path, strategy, num_frames, rng=rng, size=size, profile_size=profile_size,
+                         cache_dir=cache_dir, retain_bytes=retain_bytes, **reader_options)
 
 
 def load_video(

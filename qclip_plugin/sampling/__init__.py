@@ -1,4 +1,5 @@
-"""Frame sampling: the frame-difference profile (eq. 13, cached) and the seven strategies.
+"""Frame sampling: the frame-difference profile (eq. 13, cached) and the seven strategies;
+:func:`sample_frames` picks a video's frames with one of them.
 
 >>> from qclip_plugin.sampling import build_sampler, frame_difference_profile
 >>> sampler = build_sampler("SegMSEMean")                              # doctest: +SKIP
@@ -6,17 +7,17 @@
 """
 
 from qclip_plugin.sampling.frame_difference import (
-    DEFAULT_RETAIN_BYTES,
     PROFILE_SIZE,
-    RetainedFrames,
-    cache_path,
-    cached_profile,
+    ProfileAccumulator,
     compute_profile,
     consecutive_mse,
-    frame_difference_profile,
-    free_frame_arena,
-    note_cache_hit,
     profile_from_differences,
+)
+from qclip_plugin.sampling.frames import DEFAULT_RETAIN_BYTES, sample_frames
+from qclip_plugin.sampling.profile_cache import (
+    cache_path,
+    cached_profile,
+    frame_difference_profile,
     profile_single_pass,
     store_profile,
 )
@@ -44,12 +45,12 @@ __all__ = [
     "DEFAULT_RETAIN_BYTES",
     "MIXED_DEFAULT",
     "PROFILE_SIZE",
+    "ProfileAccumulator",
     "STRATEGIES",
     "FrameSampler",
     "MSESortedUNI",
     "Mixed",
     "RandSampl",
-    "RetainedFrames",
     "SegMSEMean",
     "SegMSEMedian",
     "UNIRandStart",
@@ -60,11 +61,10 @@ __all__ = [
     "compute_profile",
     "consecutive_mse",
     "frame_difference_profile",
-    "free_frame_arena",
-    "note_cache_hit",
     "profile_from_differences",
     "profile_single_pass",
     "repeat_indices",
+    "sample_frames",
     "segment_edges",
     "store_profile",
     "uniform_indices",

@@ -13,7 +13,7 @@ frames asked for: a wanted frame depends on the reference frames decoded before 
 - the decoder raises (``avcodec_send_packet`` errors) before the frames asked for came out;
 - fewer frames decode than the container declares (checked by the readers' callers).
 
-Every PyAV decoder runs on one thread (:func:`~qclip_plugin.video.pyav_reader.use_one_decoder_thread`):
+Every PyAV decoder runs on one thread (:func:`~qclip_plugin.video.ffmpeg.use_one_decoder_thread`):
 FFmpeg's slice threads switch H.264 error concealment, and so its reports, off, and its frame
 threads can decode a damaged stream differently from run to run without marking anything. Where
 FFmpeg reports nothing (a flipped bit that still parses), the decode is then deterministic: the

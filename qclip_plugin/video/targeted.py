@@ -34,12 +34,7 @@ import numpy as np
 
 from qclip_plugin.video.damage import check_frame, check_packet
 from qclip_plugin.video.errors import VideoReadError
-from qclip_plugin.video.pyav_reader import (
-    RGBConverter,
-    _open_container,
-    parallel_decoders,
-    use_one_decoder_thread,
-)
+from qclip_plugin.video.ffmpeg import RGBConverter, open_container, parallel_decoders, use_one_decoder_thread
 
 
 @dataclass
@@ -132,13 +127,13 @@ def read_frames(
     Damage the decoder reports in a decoded frame raises
     :class:`~qclip_plugin.video.damage.ConcealedDamageError` (see the module docstring).
 
-    Every decoder runs on one thread (:func:`~qclip_plugin.video.pyav_reader.use_one_decoder_thread`);
+    Every decoder runs on one thread (:func:`~qclip_plugin.video.ffmpeg.use_one_decoder_thread`);
     keyframe groups are independent, so up to ``threads`` of them (as in
-    :func:`~qclip_plugin.video.pyav_reader.parallel_decoders`) are decoded at once, each by its own
+    :func:`~qclip_plugin.video.ffmpeg.parallel_decoders`) are decoded at once, each by its own
     decoder: the frames do not depend on how many.
     """
     try:
-        container = _open_container(Path(path))
+        container = open_container(Path(path))
     except Exception:  # the sequential reader reports it properly
         return None
     try:

@@ -14,7 +14,7 @@ import av
 import numpy as np
 
 from qclip_plugin.video.errors import VideoReadError
-from qclip_plugin.video.pyav_reader import RGBConverter
+from qclip_plugin.video.ffmpeg import RGBConverter
 from qclip_plugin.video.reader import DEFAULT_CHUNK, VideoReader
 
 #: LIVE-Qualcomm: 1920x1080 at 30 fps.
