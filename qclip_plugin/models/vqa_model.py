@@ -106,7 +106,7 @@ class QCLIPVQAModel(BaseModel):
         if isinstance(qclip, nn.Module):
             self.qclip = qclip
         else:
-            from qclip_plugin.models import build_qclip
+            from qclip_plugin.models.qclip import build_qclip
 
             self.qclip = build_qclip(**dict(qclip))
         self.loss_module = MODELS.build(dict(loss)) if loss is not None else PLCCRankLoss()
