@@ -113,6 +113,36 @@ def test_iter_chunks_equals_get_batch_across_backends(videos_dir):
         assert np.array_equal(whole, dec.get_batch(np.arange(120)))
 
 
+@pytest.mark.parametrize("size", [None, (112, 112)])
+def test_decord_reader_under_the_torch_bridge_equals_native(videos_dir, monkeypatch, size):
+    # FAST-VQA and DOVER switch decord's bridge to torch when imported: the reader must still read
+    # with decord (no silent PyAV fallback), give the native bridge's frames, and leave the bridge be.
+    import decord
+    import torch
+
+    from qclip_plugin.video import decord_reader
+
+    path = videos_dir / "carphone_pristine.mp4"  # small frames: decord's own get_batch, not the targeted read
+    idx = np.array([0, 7, 60, 119])
+
+    def read() -> tuple[np.ndarray, np.ndarray]:
+        with open_video(path, size=size, backend="decord") as reader:
+            return reader.get_batch(idx), np.concatenate(list(reader.iter_chunks(chunk_size=50)))
+
+    native_batch, native_all = read()
+    monkeypatch.setattr(decord_reader.DecordReader, "_pyav",
+                        lambda self, err: pytest.fail(f"fell back to PyAV under the torch bridge: {err}"))
+    decord.bridge.set_bridge("torch")
+    try:
+        batch, every = read()
+        assert isinstance(decord.VideoReader(str(path))[0], torch.Tensor)  # the caller's bridge is still set
+    finally:
+        decord.bridge.set_bridge("native")
+    assert batch.dtype == every.dtype == np.uint8 and every.shape == (120, *(size or (144, 176)), 3)
+    assert np.array_equal(batch, native_batch) and np.array_equal(every, native_all)
+    assert np.array_equal(batch, every[idx])
+
+
 def test_get_batch_keeps_order_and_repeats(tmp_path):
     frames = textured_frames(12)
     path = write_mp4(tmp_path / "t.mp4", frames)

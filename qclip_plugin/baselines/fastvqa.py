@@ -40,6 +40,7 @@ from qclip_plugin.baselines.third_party import (
     read_options,
     seeded,
 )
+from qclip_plugin.video.decord_reader import decord_to_numpy
 
 __all__ = ["FAST_VQA_MODELS", "FastVQAMetric", "create_fast_vqa_metric", "create_fastervqa_metric"]
 
@@ -211,7 +212,7 @@ class FastVQAMetric(ExternalVideoMetric):
 
 def _as_tensor(frame: Any) -> torch.Tensor:
     """A decord frame as a torch tensor, whichever bridge produced it (torch's, or the native NDArray)."""
-    return frame if isinstance(frame, torch.Tensor) else torch.from_numpy(frame.asnumpy())
+    return frame if isinstance(frame, torch.Tensor) else torch.from_numpy(decord_to_numpy(frame))
 
 
 def create_fast_vqa_metric(

@@ -3,12 +3,18 @@
 decord raises ``DECORDError``/``RuntimeError`` on most damaged files; whatever it raises
 after opening (e.g. on a truncated file whose index promises more frames than it holds)
 is retried once with PyAV, whose verdict becomes the :class:`VideoReadError`.
+
+decord hands out frames through its per-thread "bridge": ``decord.bridge.set_bridge("torch")``
+(which the FAST-VQA and DOVER packages call when imported) makes ``get_batch`` return torch tensors
+without ``.asnumpy()``. :func:`decord_to_numpy` reads a frame batch under any bridge without
+switching it, so this reader's frames (and the process's bridge) do not depend on who set it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +36,15 @@ def _decord():
     import decord
 
     return decord
+
+
+def decord_to_numpy(batch: Any) -> np.ndarray:
+    """A frame or batch decord returned, as a numpy array, under any bridge: the native and the
+    MXNet/TVM arrays have ``asnumpy()``, torch and TensorFlow tensors ``numpy()`` (both without a
+    copy where they can; the values are decord's in every case)."""
+    if hasattr(batch, "asnumpy"):
+        return batch.asnumpy()
+    return np.asarray(batch.numpy() if hasattr(batch, "numpy") else batch)
 
 
 class DecordReader(VideoReader):
@@ -54,7 +69,7 @@ class DecordReader(VideoReader):
             # One decoded frame tells the output size: with size=None the coded size, turned
             # upright when the file carries a display rotation (decord applies it).
             try:
-                shape = self._vr[0].shape
+                shape = decord_to_numpy(self._vr[0]).shape
                 self._vr.seek(0)
             except Exception as err:
                 raise DecordOpenError(str(err).splitlines()[0] if str(err) else type(err).__name__) from err
@@ -82,7 +97,7 @@ class DecordReader(VideoReader):
                                      threads=self._threads)
                 if frames is not None:
                     return frames
-            return self._vr.get_batch(indices).asnumpy()
+            return decord_to_numpy(self._vr.get_batch(indices))
         except Exception as err:
             return self._pyav(err)._read_sorted(indices)
 
@@ -121,7 +136,7 @@ class DecordReader(VideoReader):
             while start < self.num_frames:
                 stop = min(self.num_frames, start + chunk_size)
                 # Consecutive indices: decord decodes forward without seeking.
-                chunk = self._vr.get_batch(range(start, stop)).asnumpy()
+                chunk = decord_to_numpy(self._vr.get_batch(range(start, stop)))
                 start = stop
                 yield chunk
         except VideoReadError:
