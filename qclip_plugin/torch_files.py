@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ def load_torch_file(
     map_location: Any = "cpu",
     what: str = "torch file",
     flag: str = "--trust-pickle (trust_pickle=True)",
+    allow: Sequence[Any] = (),
 ) -> Any:
     """``torch.load(path)`` with ``weights_only=True``, or in full when ``trust_pickle``.
 
@@ -50,6 +52,8 @@ def load_torch_file(
         map_location: as in ``torch.load``.
         what: how messages name the file (``"official Q-CLIP checkpoint"``, ``"DOVER weights"``).
         flag: how messages name the option that trusts it, in the words of the interface used.
+        allow: allow-list entries (as ``torch.serialization.add_safe_globals`` takes them) for this
+            read only, e.g. the numpy scalars the authors' checkpoints of other models hold.
 
     Raises:
         FileNotFoundError: no such file.
@@ -62,8 +66,13 @@ def load_torch_file(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} {path} does not exist")
+    # torch's safe_globals context removes on exit what it was given: give it only what is not allowed
+    # already, or it would take back entries others rely on (mmengine's checkpoints: engine.safe_loading)
+    allowed = torch.serialization.get_safe_globals()
+    missing = [entry for entry in allow if entry not in allowed]
     try:
-        return torch.load(path, map_location=map_location, weights_only=not trust_pickle)
+        with torch.serialization.safe_globals(missing):
+            return torch.load(path, map_location=map_location, weights_only=not trust_pickle)
     except pickle.UnpicklingError as error:
         if trust_pickle:
             raise

@@ -199,6 +199,27 @@ def test_load_torch_file_reads_tensors_and_refuses_the_rest(evil, tmp_path):
     assert marker.exists()
 
 
+def test_allow_lets_one_read_take_more_and_keeps_what_others_allowed(tmp_path):
+    """Baselines' weights (numpy scalars beside the state dict) go through the same function: their
+    allow-list holds for that read only, and entries allowed before (mmengine's) stay allowed."""
+    import datetime
+
+    from qclip_plugin.engine.safe_loading import allow_mmengine_checkpoints, mmengine_checkpoint_globals
+
+    allow_mmengine_checkpoints()
+    before = torch.serialization.get_safe_globals()
+    path = tmp_path / "dated.pth"
+    torch.save({"w": torch.ones(2), "date": datetime.date(2024, 5, 1)}, path)
+    with pytest.raises(UntrustedPickleError, match="datetime.date"):
+        load_torch_file(path)
+    shared = mmengine_checkpoint_globals()[0]  # already allowed: must not be taken back on exit
+    loaded = load_torch_file(path, allow=[datetime.date, shared])
+    assert loaded["date"] == datetime.date(2024, 5, 1) and torch.equal(loaded["w"], torch.ones(2))
+    assert torch.serialization.get_safe_globals() == before
+    with pytest.raises(UntrustedPickleError):
+        load_torch_file(path)
+
+
 def test_a_pickle_given_as_a_qclip_checkpoint_is_not_unpickled(evil, tmp_path):
     from qclip_plugin.models import build_qclip
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import pickle
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -36,6 +35,7 @@ import torch
 from qclip_plugin.api import DeviceModule
 from qclip_plugin.cache import cache_dir
 from qclip_plugin.errors import UserError
+from qclip_plugin.torch_files import UntrustedPickleError, load_torch_file
 
 __all__ = [
     "BaselineFileError",
@@ -77,7 +77,7 @@ class BaselineFileError(UserError, ValueError):
     """A weights or option file of a baseline cannot be read, or lacks what the adapter needs."""
 
 
-class UntrustedWeightsError(UserError, ValueError):
+class UntrustedWeightsError(UntrustedPickleError):
     """A weights file holds more than tensors and numpy scalars; unpickling it needs ``trust_pickle=True``."""
 
 
@@ -186,26 +186,16 @@ def _numpy_scalar_globals() -> list[Any]:
 def load_weights(path: Path, what: str, trust_pickle: bool = False) -> dict[str, torch.Tensor]:
     """The state dict in ``path`` (a bare one, or under ``'state_dict'`` as the training scripts save).
 
-    Read with ``weights_only=True`` (tensors, containers, numpy scalars); ``trust_pickle=True``
-    unpickles anything, for files from a source the user trusts.
+    Read by :func:`qclip_plugin.torch_files.load_torch_file` (the package's one rule) with
+    ``weights_only=True`` and the numpy scalars allowed; ``trust_pickle=True`` unpickles anything,
+    for files from a source the user trusts.
     """
-    # torch's safe_globals context removes on exit what it was given: give it only what is not allowed
-    # already, or it would take back the entries others rely on (mmengine checkpoints: bench.safe_loading)
-    allowed = torch.serialization.get_safe_globals()
-    missing = [entry for entry in _numpy_scalar_globals() if entry not in allowed]
     try:
-        with torch.serialization.safe_globals(missing):
-            obj = torch.load(path, map_location="cpu", weights_only=not trust_pickle)
+        obj = load_torch_file(path, trust_pickle=trust_pickle, what=what, allow=_numpy_scalar_globals())
+    except UntrustedPickleError as error:
+        raise UntrustedWeightsError(str(error)) from None
     except Exception as error:
-        if trust_pickle or not isinstance(error, pickle.UnpicklingError):
-            raise BaselineFileError(
-                f"cannot read the {what} {path}: {type(error).__name__}: {str(error)[:300]}"
-            ) from error
-        raise UntrustedWeightsError(
-            f"the {what} {path} holds Python objects other than tensors and numpy scalars, so it was not "
-            f"unpickled ({str(error).splitlines()[0][:200]}). Unpickling runs code stored in the file: only if "
-            "you trust its source, pass --trust-pickle (trust_pickle=True)."
-        ) from error
+        raise BaselineFileError(f"cannot read the {what} {path}: {type(error).__name__}: {str(error)[:300]}") from error
     state = obj.get("state_dict", obj) if isinstance(obj, dict) else obj
     if not isinstance(state, Mapping) or not state:
         raise BaselineFileError(f"the {what} {path} holds no state dict (found {type(state).__name__})")
