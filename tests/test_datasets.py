@@ -270,8 +270,8 @@ def test_preflight_takes_known_bad_videos_from_the_bad_list_without_opening_them
     bad_list.write_text(f"path,reason,size,mtime_ns\n{garbage},no video stream,{size},{mtime}\n")
 
     opened = []
-    real_deep = preflight._deep
-    monkeypatch.setattr(preflight, "_deep", lambda path, geometry, guard: opened.append(path) or real_deep(path, geometry, guard))
+    real_deep = preflight._first_frame_problem
+    monkeypatch.setattr(preflight, "_first_frame_problem", lambda path, geometry, guard: opened.append(path) or real_deep(path, geometry, guard))
     report = preflight_check([good, garbage], deep=True, strict=False, bad_list=bad_list)
     assert report.unreadable == [(str(garbage), f"no video stream (listed in {bad_list})")]
     assert opened == [str(good)]  # the listed video is not decoded again

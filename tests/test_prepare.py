@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -68,3 +69,27 @@ def test_cli_prepare_folder(folder, tmp_path, capsys):
     assert main(argv) == 0
     assert "0 profiles computed, 3 already cached, 1 bad, 1 of them already known" in capsys.readouterr().out
     assert list(read_bad_videos(bad_list)) == [str(folder / "broken.mp4")]
+
+
+def test_video_items_names_a_dataset_for_people_and_for_files():
+    """Preflight and prepare read a dataset's videos through one function: ``source`` names it in
+    reports (its name or label file), ``key`` names its bad list (its key)."""
+    from qclip_plugin.data.preflight import video_items
+
+    class Dataset:
+        DATASET_KEY = "KoNViD"
+        metainfo = {"dataset_name": "KoNViD-1k"}
+        ann_file = "/labels/konvid.csv"
+        SPEC = "spec"
+
+        def __len__(self):
+            return 2
+
+        def get_data_info(self, i):
+            return {"filename": f"/v/{i}.yuv", "yuv_geometry": (4, 6)} if i else {"filename": "/v/0.mp4"}
+
+    listing = video_items(Dataset())
+    assert listing == (([("/v/0.mp4", None), ("/v/1.yuv", (4, 6))]), "KoNViD-1k", "KoNViD", "spec")
+    Dataset.DATASET_KEY, Dataset.metainfo = None, {}
+    assert video_items(Dataset())[1:3] == ("/labels/konvid.csv", "Dataset")
+    assert video_items([Path("a.mp4"), "b.mp4"]) == ([("a.mp4", None), ("b.mp4", None)], "", "videos", None)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import csv
 import multiprocessing
 import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -31,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qclip_plugin.data.preflight import BAD_LIST_COLUMNS, file_stamp, read_bad_videos, still_bad
+from qclip_plugin.benchmark.progress import video_progress
+from qclip_plugin.data.preflight import BAD_LIST_COLUMNS, file_stamp, read_bad_videos, still_bad, video_items
 
 __all__ = [
     "BAD_LIST_COLUMNS",
@@ -107,15 +107,6 @@ def dataset_by_name(name: str, data_root: str | os.PathLike | None = None,
     return DATASETS.build(dict(type=spec.dataset_class, **kwargs))
 
 
-def _items(videos: Any) -> tuple[list[tuple[str, tuple[int, int] | None]], str]:
-    """``(path, yuv_geometry)`` of a dataset (``get_data_info``) or of paths, and a display name."""
-    if hasattr(videos, "get_data_info") and hasattr(videos, "__len__"):
-        infos = [videos.get_data_info(i) for i in range(len(videos))]
-        name = getattr(videos, "DATASET_KEY", None) or (getattr(videos, "metainfo", {}) or {}).get("dataset_name")
-        return [(str(i["filename"]), i.get("yuv_geometry")) for i in infos], str(name or type(videos).__name__)
-    return [(os.fspath(p), None) for p in videos], "videos"
-
-
 def _options(geometry: Sequence[int] | None) -> dict[str, Any]:
     return {"yuv_geometry": tuple(geometry)} if geometry is not None else {}
 
@@ -184,7 +175,8 @@ def prepare_profiles(
     from qclip_plugin.video.reader import as_size
 
     start = time.perf_counter()
-    items, source = _items(videos)
+    listing = video_items(videos)
+    items, source = listing.items, listing.key
     size = as_size(profile_size if profile_size is not None else PROFILE_SIZE)
     report = PrepareReport(source=source, total=len(items))
     report.bad_list = Path(bad_list) if bad_list is not None else default_bad_list(source)
@@ -229,7 +221,7 @@ def _prepare(report: PrepareReport, items: list, size: tuple[int, int], cache_di
         _write_bad_list(report.bad_list, listed)
 
     cache = os.fspath(cache_dir) if cache_dir is not None else None
-    bar = _progress(len(todo), progress)
+    bar = video_progress(len(todo), progress)
     try:
         for path, reason in run(todo, size, cache):
             record(path, reason)
@@ -254,9 +246,3 @@ def local_runner(num_workers: int = 1) -> ProfileRunner:
                 yield future.result()
 
     return run
-
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="video", disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True)

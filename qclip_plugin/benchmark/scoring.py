@@ -44,7 +44,6 @@ import logging
 import math
 import os
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -55,6 +54,7 @@ from typing import Any
 import torch
 
 from qclip_plugin.atomic_files import FileBusyError, WriterLock
+from qclip_plugin.benchmark.progress import video_progress as _progress
 from qclip_plugin.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -650,14 +650,6 @@ def _score_loop(metric: Any, todo: Sequence[str | os.PathLike], sink: ScoresOutp
     finally:
         torch.set_num_threads(threads)
         bar.close()
-
-
-def _progress(total: int, enabled: bool):
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total, unit="video", disable=not enabled or total == 0, file=sys.stderr, dynamic_ncols=True
-    )
 
 
 # --------------------------------------------------------------------------------------------------

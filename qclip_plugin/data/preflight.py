@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from qclip_plugin.data.dataset_specs import DatasetSpec
 from qclip_plugin.errors import UserError
@@ -127,16 +127,29 @@ class PreflightError(UserError, RuntimeError):
         )
 
 
-def _paths_and_geometry(videos: Any) -> tuple[list[tuple[str, tuple[int, int] | None]], str, DatasetSpec | None]:
-    """``(path, yuv_geometry)`` pairs from a dataset (``get_data_info``) or an iterable of paths,
-    what was checked, and the dataset's spec (None for paths or a generic dataset)."""
+class VideoItems(NamedTuple):
+    """The videos of a dataset or of a list of paths, as the checks over many videos take them."""
+
+    #: ``(path, yuv_geometry)`` per video (the geometry is ``None`` unless the item gives one)
+    items: list[tuple[str, tuple[int, int] | None]]
+    #: what is checked, for people: the dataset's name or label file (``""`` for paths)
+    source: str
+    #: a short name for files about these videos (a bad list): the dataset's key (``"videos"`` for paths)
+    key: str
+    #: the dataset's spec (``None`` for paths or a generic dataset)
+    spec: DatasetSpec | None
+
+
+def video_items(videos: Any) -> VideoItems:
+    """The :class:`VideoItems` of a dataset (``get_data_info(i)`` and ``len``) or an iterable of paths."""
     if hasattr(videos, "get_data_info") and hasattr(videos, "__len__"):
         infos = [videos.get_data_info(i) for i in range(len(videos))]
-        meta = getattr(videos, "metainfo", {}) or {}
-        source = str(meta.get("dataset_name") or getattr(videos, "ann_file", "") or type(videos).__name__)
-        spec = getattr(videos, "SPEC", None)
-        return [(str(i["filename"]), i.get("yuv_geometry")) for i in infos], source, spec
-    return [(os.fspath(p), None) for p in videos], "", None
+        items = [(str(i["filename"]), i.get("yuv_geometry")) for i in infos]
+        name = (getattr(videos, "metainfo", {}) or {}).get("dataset_name")
+        source = str(name or getattr(videos, "ann_file", "") or type(videos).__name__)
+        key = str(getattr(videos, "DATASET_KEY", None) or name or type(videos).__name__)
+        return VideoItems(items, source, key, getattr(videos, "SPEC", None))
+    return VideoItems([(os.fspath(p), None) for p in videos], "", "videos", None)
 
 
 def _yuv_frame_bytes(geometry: Sequence[int]) -> int:
@@ -144,8 +157,10 @@ def _yuv_frame_bytes(geometry: Sequence[int]) -> int:
     return height * width * 3 // 2  # YUV420p: a luma plane and two quarter-size chroma planes
 
 
-def _cheap(path: str, geometry: tuple[int, int] | None, yuv_default: tuple[int, int]) -> tuple[str, str] | None:
-    """``(kind, reason)`` of a problem found without decoding, or None."""
+def _file_problem(path: str, geometry: tuple[int, int] | None,
+                  yuv_default: tuple[int, int]) -> tuple[str, str] | None:
+    """``(kind, reason)`` of a problem with the file itself (missing, not a file, 0 bytes, not readable,
+    a raw YUV size that is no whole number of frames), found without decoding; or None."""
     try:
         stat = os.stat(path)
     except FileNotFoundError:
@@ -166,8 +181,8 @@ def _cheap(path: str, geometry: tuple[int, int] | None, yuv_default: tuple[int, 
     return None
 
 
-def _deep(path: str, geometry: tuple[int, int] | None, guard: str) -> str | None:
-    """Why the video cannot be opened and decoded, or None."""
+def _first_frame_problem(path: str, geometry: tuple[int, int] | None, guard: str) -> str | None:
+    """Why the video cannot be opened or its first frame decoded, or None."""
     from qclip_plugin.video import VideoReadError, open_video
 
     options: dict[str, Any] = {"size": (32, 32), "guard": guard}
@@ -213,7 +228,7 @@ def preflight_check(
     """
     from qclip_plugin.video import DEFAULT_YUV_GEOMETRY
 
-    items, source, spec = _paths_and_geometry(videos)
+    items, source, _, spec = video_items(videos)
     report = PreflightReport(total=len(items), deep=deep, source=source)
     if spec is not None:
         report.root_hint = spec.root_hint()
@@ -226,7 +241,7 @@ def preflight_check(
         if row is not None and still_bad(row, path):
             report.unreadable.append((path, f"{row['reason']} (listed in {bad_list})"))
             continue
-        problem = _cheap(path, geometry, default)
+        problem = _file_problem(path, geometry, default)
         if problem is None:
             to_open.append((path, geometry or (default if path.lower().endswith(".yuv") else None)))
         elif problem[0] == "missing":
@@ -237,7 +252,7 @@ def preflight_check(
             report.unreadable.append((path, problem[1]))
     if deep and to_open:
         with ThreadPoolExecutor(max_workers=max(1, num_workers)) as pool:
-            reasons = list(pool.map(lambda item: _deep(item[0], item[1], guard), to_open))
+            reasons = list(pool.map(lambda item: _first_frame_problem(item[0], item[1], guard), to_open))
         report.unreadable += [(p, why) for (p, _), why in zip(to_open, reasons, strict=True) if why]
     if strict and not report.ok:
         raise PreflightError(report)
