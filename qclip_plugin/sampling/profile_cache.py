@@ -77,6 +77,7 @@ class _Cache:
         self.options = _key_options(reader_options)
 
     def entry(self, path: Path) -> Path | None:
+        """Where the entry of ``path`` is (``None``: caching is off)."""
         if self.cache_dir is False:
             return None
         check_file(path)  # a missing file is a VideoReadError, not a cache miss
@@ -212,6 +213,8 @@ def profile_before_sampling(
         return cached, None
     if not single_pass:
         return None, None
+    # The pass reads container files only, whose pixels no reader option changes: keyed without them,
+    # as profile_single_pass (a raw-YUV option given for such a file would miss this entry).
     return _single_pass(path, _Cache(cache_dir, size, {}), keep_size, retain_bytes, None, 0)
 
 
