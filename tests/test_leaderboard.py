@@ -289,6 +289,8 @@ def test_index_lists_every_leaderboard_with_its_table_and_link(tmp_path: Path, m
         published=False,
     )
     assert cross.index == root / "README.md"
+    (root / "other-tool").mkdir()
+    (root / "other-tool" / "leaderboard.csv").write_text("x,y\n1,2\n")  # not a leaderboard of ours: left out
     fine = lb.write_leaderboard(
         root / "finetune", "finetune", [_measured(_predictions(1), "CVD2014", "Q-CLIP (tiny)")], {"protocol": "finetune"},
     )

@@ -559,7 +559,7 @@ def read_leaderboard(directory: str | os.PathLike) -> pd.DataFrame:
         Path(directory) / "leaderboard.csv",
         dtype={"split": str, "seed": str, "table": str, "note": str, "source": str},
     )
-    table["split"] = table["split"].fillna("")
+    table["split"] = table["split"].fillna("") if "split" in table else ""
     return table
 
 
@@ -587,6 +587,9 @@ def write_leaderboard_index(root: str | os.PathLike) -> Path:
     if (root / "published" / "README.md").is_file():
         lines += ["The published rows and their sources: [published/README.md](published/README.md).", ""]
     for folder in sorted(p for p in root.iterdir() if (p / "leaderboard.csv").is_file()):
+        table = read_leaderboard(folder)
+        if not {"kind", "method", "test_set", "source", *TABLE_CRITERIA} <= set(table.columns):
+            continue  # a leaderboard.csv of some other tool
         meta = read_metadata(folder)
         lines += [f"## [{folder.name}]({quote(folder.name)}/leaderboard.md)", ""]
         about = [f"protocol **{meta['protocol']}**" if meta.get("protocol") else "",
@@ -594,7 +597,7 @@ def write_leaderboard_index(root: str | os.PathLike) -> Path:
                  f"written {meta['date']}" if meta.get("date") else ""]
         if any(about):
             lines += ["; ".join(a for a in about if a), ""]
-        lines += [*render_methods_table(read_leaderboard(folder)), ""]
+        lines += [*render_methods_table(table), ""]
     return atomic_write_text(target, "\n".join(lines))
 
 
