@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,7 +128,8 @@ def test_cli_prints_dover_konvid_and_adds_measured_row(shared_data, tmp_path, ca
     assert round(row["SROCC"], 4) == 0.8825 and round(row["PLCC"], 4) == 0.8836
     # the published cross-dataset rows of the same test set sit beside it
     assert (rows["kind"] == "published").sum() >= 1 and set(rows["test_set"]) == {"KoNViD-1k"}
-    per_video = pd.read_csv(board / "predictions_KoNViD-1k.csv")
+    # one predictions file per method and set (several methods on a set no longer overwrite each other)
+    per_video = pd.read_csv(board / "predictions_DOVER_released_predictions__KoNViD-1k.csv")
     assert len(per_video) == 1200 and {"name", "mos", "pred"} <= set(per_video.columns)
 
 
@@ -142,3 +145,51 @@ def test_leaderboard_keeps_other_measured_rows(tmp_path, shared_data):
     assert sorted(measured.index) == ["KoNViD-1k", "LIVE-VQC"]
     assert round(measured.loc["LIVE-VQC", "SROCC"], 4) == 0.8291
     assert round(measured.loc["LIVE-VQC", "PLCC"], 4) == 0.8533
+
+
+def test_evaluating_twice_keeps_one_row_per_method_and_set_and_every_plot_linked(tmp_path, monkeypatch):
+    """Issue 13: after two ``evaluate --leaderboard`` calls the first plot was unlinked, rows repeated and
+    the metadata header empty."""
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(3)
+    runs = []
+    for test_set in ("KoNViD-1k", "LIVE-VQC"):
+        names = [f"{test_set}/{i}.mp4" for i in range(30)]
+        mos = rng.uniform(1, 5, 30)
+        labels = tmp_path / test_set / "labels.txt"
+        labels.parent.mkdir()
+        labels.write_text("".join(f"{n}, -1, -1, {m}\n" for n, m in zip(names, mos, strict=True)))
+        for method, noise in (("DOVER", 0.4), ("FAST-VQA", 0.8)):
+            predictions = tmp_path / test_set / f"{method}.csv"
+            pd.DataFrame({"name": names, "score": mos + rng.normal(0, noise, 30)}).to_csv(predictions, index=False)
+            runs.append(["evaluate", "--predictions", str(predictions), "--labels", str(labels),
+                         "--leaderboard", "leaderboard/mine", "--method", method, "--test-set", test_set])  # fmt: skip
+    for argv in runs + runs:  # each twice
+        assert main(argv) == 0
+    board = tmp_path / "leaderboard" / "mine"
+    rows = pd.read_csv(board / "leaderboard.csv")
+    measured = rows[rows["kind"] == "measured"]
+    assert sorted(zip(measured["method"], measured["test_set"], strict=True)) == [
+        ("DOVER", "KoNViD-1k"), ("DOVER", "LIVE-VQC"), ("FAST-VQA", "KoNViD-1k"), ("FAST-VQA", "LIVE-VQC"),
+    ]  # fmt: skip
+    published = rows[rows["kind"] == "published"]
+    assert not published.duplicated(["method", "source", "test_set"]).any() and len(published) == 48
+    md = (board / "leaderboard.md").read_text()
+    links = re.findall(r"!\[prediction vs MOS: ([^]]+)\]\(([^)]+)\)", md)
+    assert sorted(links) == sorted(
+        (f"{m} on {t}", f"scatter_{m}__{t}.png") for m in ("DOVER", "FAST-VQA") for t in ("KoNViD-1k", "LIVE-VQC")
+    )
+    assert all((board / target).is_file() for _, target in links)
+    # the methods table: one row per measured method, its cells the rows' numbers
+    top = md.split("\n\n")[1].splitlines()
+    dover = [line for line in top if line.startswith("| DOVER |")]
+    # measured first, then the paper's and DOVER's own published rows
+    assert len(dover) == 3 and dover[0].endswith("| measured: predictions file DOVER.csv |")
+    assert [line.split(" | ")[-1] for line in dover[1:]] == [
+        "published: Q-CLIP paper |", "published: README of github.com/VQAssessment/DOVER (commit f1ddc96) |",
+    ]
+    konvid = measured[(measured["method"] == "DOVER") & (measured["test_set"] == "KoNViD-1k")].iloc[0]
+    assert dover[0].startswith(f"| DOVER | {konvid['SROCC']:.4f} | {konvid['PLCC']:.4f} |")
+    assert "- **protocol**: cross-dataset" in md and "- **last added**: FAST-VQA on LIVE-VQC (qclip-bench evaluate" in md
+    index = (tmp_path / "leaderboard" / "README.md").read_text()
+    assert "## [mine](mine/leaderboard.md)" in index and index.count("| DOVER |") == 3

@@ -230,3 +230,17 @@ def test_level_words_and_template_are_written_once():
             if isinstance(node, ast.Constant) and node.value in words:
                 found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r}")
     assert found == []
+
+
+def test_describe_qclip_names_the_model_a_config_builds():
+    """Issue 13: the demo leaderboard said "preset: tiny" for a model with bottleneck 32 in 4 layers."""
+    from qclip_plugin.models import describe_qclip
+
+    demo = _qclip_args(CONFIGS / "protocols" / "demo" / "cross-dataset.py")
+    assert parameter_report(build_qclip(**demo)).trainable == 24_975
+    assert describe_qclip(**demo) == "QCLIP tiny (bottleneck=32, layers=4) — 24,975 trainable parameters"
+    assert describe_qclip("tiny") == "QCLIP tiny — 4,091 trainable parameters"
+    # an ablation's own fields are part of its name, not overrides; an override equal to the row is no override
+    assert describe_qclip("tiny", ablation="scma_unshared", sharing="unshared") == (
+        f"QCLIP tiny, ablation scma_unshared — {TINY_COUNTS['scma_unshared']:,} trainable parameters"
+    )

@@ -72,12 +72,14 @@ from qclip_plugin.benchmark.leaderboard import (
     LeaderboardFiles,
     git_commit,
     load_published,
+    protocol_predictions,
     utc_now,
     write_leaderboard,
 )
 from qclip_plugin.benchmark.overrides import apply_overrides, parse_overrides
 from qclip_plugin.engine.runner import TrainResult, train_and_test
 from qclip_plugin.errors import UserError
+from qclip_plugin.models import describe_qclip
 from qclip_plugin.resources import resource_dir
 
 __all__ = [
@@ -705,6 +707,7 @@ def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_d
     metadata = {
         "protocol": spec.name,
         "config": _shown_path(protocol_config_path(name, preset)),
+        "model": describe_qclip(**cfg.model.qclip),
         "backbone": _backbone(cfg),
         "preset": cfg.model.qclip.get("preset", "paper"),
         "protocol preset": preset or "",
@@ -727,10 +730,7 @@ def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_d
         "date": utc_now(),
         **metadata,
     }
-    predictions = {}
-    for run in runs:
-        for test_set, res in run.result.trained.items():
-            predictions.setdefault(test_set, res.predictions)  # the first split's, for the plots
+    predictions = protocol_predictions(runs, method)
     published = _published(spec, list(dict.fromkeys(rows["test_set"])))
     title = f"Leaderboard: {experiment}"
     files = write_leaderboard(board, spec.name, rows, metadata, predictions,

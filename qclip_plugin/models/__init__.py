@@ -31,7 +31,7 @@ from qclip_plugin.models.checkpoint import (
     save_checkpoint,
 )
 from qclip_plugin.models.official import convert_official_checkpoint, convert_official_state_dict
-from qclip_plugin.models.params import ParamReport, parameter_report
+from qclip_plugin.models.params import ParamReport, describe_qclip, parameter_report
 from qclip_plugin.models.pe_rope import get_rope_layout, set_rope_layout
 from qclip_plugin.models.presets import (
     ABLATIONS,
@@ -61,6 +61,7 @@ __all__ = [
     "convert_meta_pe_state_dict",
     "convert_official_checkpoint",
     "convert_official_state_dict",
+    "describe_qclip",
     "get_ablation",
     "get_preset",
     "get_rope_layout",

@@ -26,7 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     board = parser.add_argument_group("add the result to a leaderboard as a measured row")
-    board.add_argument("--leaderboard", metavar="DIR", help="leaderboard folder to add the row to (created if missing)")
+    board.add_argument(
+        "--leaderboard", metavar="DIR",
+        help="leaderboard folder to add the row to (created if missing; the same method and test set again "
+        "replaces its row); its parent's README.md indexes the leaderboards there",
+    )
     board.add_argument("--method", help="method name of the row (e.g. DOVER)")
     board.add_argument("--test-set", help="test set name (e.g. KoNViD-1k)")
     board.add_argument("--train-set", default="", help="training set, if any (e.g. LSVQ_train)")
@@ -55,4 +59,6 @@ def run(args: argparse.Namespace) -> int:
             train_set=args.train_set, protocol=args.protocol, source=args.source,
         )
         print(f"added {args.method} on {args.test_set} to {files.csv} and {files.markdown}")
+        if files.index:
+            print(f"index of the leaderboards beside it: {files.index}")
     return 0
