@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from qclip_plugin.sentinel import FROM_PRESET
+
 if TYPE_CHECKING:
     from qclip_plugin.data.synthetic import DemoConfig
 
@@ -232,17 +234,17 @@ def extract_features(
 def load_model(
     checkpoint: str | os.PathLike | None = None,
     preset: str | None = None,
-    pretrained: object = ...,
+    backbone_weights: object = FROM_PRESET,
     device: str | torch.device | None = None,
     init_seed: int | None = 0,
 ):
     """The Q-CLIP model to analyse: ``checkpoint``'s (its preset read from the file unless given), or
-    ``preset`` as built (untrained adapters). ``pretrained``: the backbone weights (default: the
+    ``preset`` as built (untrained adapters). ``backbone_weights``: the backbone weights (default: the
     preset's; the ``tiny`` preset has none).
 
     ``init_seed``: the model is built right after ``torch.manual_seed(init_seed)`` (the global RNG
     state is restored afterwards), which fixes an untrained model's random adapters. Random
-    backbones (``pretrained=None``, the ``tiny`` preset) are drawn from the seed their checkpoint
+    backbones (``backbone_weights=None``, the ``tiny`` preset) are drawn from the seed their checkpoint
     records, so a checkpoint re-creates the backbone its adapters were trained on.
     """
     from qclip_plugin.models import build_qclip, read_checkpoint_metadata
@@ -251,9 +253,8 @@ def load_model(
         raise ValueError("pass a Q-CLIP checkpoint (trained adapters) or a preset to analyse an untrained model")
     if checkpoint is not None and preset is None:
         preset = read_checkpoint_metadata(checkpoint).get("preset")
-    kwargs = {} if pretrained is ... else {"pretrained": pretrained}
     with torch.random.fork_rng(devices=[]):
         if init_seed is not None:
             torch.manual_seed(init_seed)
-        model = build_qclip(preset, checkpoint=checkpoint, **kwargs).eval()
+        model = build_qclip(preset, backbone_weights, checkpoint).eval()
     return model.to(device) if device is not None else model

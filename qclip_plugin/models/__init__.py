@@ -4,7 +4,7 @@ Public API::
 
     from qclip_plugin.models import build_qclip
     model = build_qclip("paper")                       # PE-Core-L-14-336, Meta weights
-    model = build_qclip("tiny", pretrained=None)       # the small random test/demo model
+    model = build_qclip("tiny", backbone_weights=None)  # the small random test/demo model
     model = build_qclip("paper", ablation="escma_12_layers")  # a row of the paper's ablations
     scores = model(frames)                             # frames (B, T, 3, H, W) -> (B,)
 
@@ -45,6 +45,7 @@ from qclip_plugin.models.presets import (
 )
 from qclip_plugin.models.qclip import QCLIP, QCLIPConfig, build_qclip, resolve_config, resolve_preprocessing
 from qclip_plugin.registry import MODELS
+from qclip_plugin.sentinel import FROM_PRESET
 
 __all__ = [
     "ABLATIONS",
@@ -86,9 +87,8 @@ def _register() -> None:
         if key in MODELS.module_dict:
             continue
 
-        def builder(pretrained=..., checkpoint=None, _preset=name, **overrides) -> QCLIP:
-            kwargs = {} if pretrained is ... else {"pretrained": pretrained}
-            return build_qclip(_preset, checkpoint=checkpoint, **kwargs, **overrides)
+        def builder(backbone_weights=FROM_PRESET, checkpoint=None, _preset=name, **overrides) -> QCLIP:
+            return build_qclip(_preset, backbone_weights, checkpoint, **overrides)
 
         builder.__name__ = f"build_qclip_{name}"
         builder.__doc__ = f"build_qclip({name!r}, ...)"

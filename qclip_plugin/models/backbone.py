@@ -248,10 +248,23 @@ def convert_meta_pe_state_dict(
     return out
 
 
-def _load_local(model: nn.Module, path: Path) -> None:
+def _load_local(model: nn.Module, path: Path, trust_pickle: bool = False) -> None:
+    import pickle
+
     from open_clip.factory import load_checkpoint, load_state_dict
 
-    state_dict = load_state_dict(str(path), weights_only=True)
+    from qclip_plugin.torch_files import UntrustedPickleError
+
+    try:
+        state_dict = load_state_dict(str(path), weights_only=not trust_pickle)
+    except pickle.UnpicklingError as error:  # torch's refusal, said as load_torch_file says it
+        if trust_pickle:
+            raise
+        raise UntrustedPickleError(
+            f"{path}: refusing to unpickle this backbone weights file: it holds Python objects besides tensors, "
+            "and unpickling runs code the file names. If you trust its source, pass --trust-pickle "
+            "(trust_pickle=True)"
+        ) from error
     if is_meta_pe_state_dict(state_dict):
         if not hasattr(getattr(model, "visual", None), "trunk"):
             raise ValueError(f"{path} is a Meta PE checkpoint but the backbone is not a PE (timm Eva) model")
@@ -264,7 +277,7 @@ def _load_local(model: nn.Module, path: Path) -> None:
                 f"unexpected {result.unexpected_keys[:8]}); check that the backbone name matches the file"
             )
         return
-    load_checkpoint(model, str(path), strict=True, weights_only=True)
+    load_checkpoint(model, str(path), strict=True, weights_only=not trust_pickle)
 
 
 def load_backbone(
@@ -274,6 +287,7 @@ def load_backbone(
     rope_layout: str | None = "meta",
     cache_dir: str | None = None,
     seed: int = 0,
+    trust_pickle: bool = False,
 ) -> Backbone:
     """Build the open_clip model ``name`` with ``pretrained`` weights, frozen and in eval mode.
 
@@ -281,7 +295,8 @@ def load_backbone(
     ``PE-Core-*.pt``) or None (random weights, drawn from ``seed`` so that they are the same in
     every process and an adapter-only checkpoint finds its backbone again; the caller's RNG state
     is left alone). ``rope_layout`` (``'meta'`` | ``'timm'``) applies to PE vision towers and is
-    ignored (recorded as None) for others.
+    ignored (recorded as None) for others. ``trust_pickle``: a local weights file that holds more
+    than tensors is unpickled (trusted files only); otherwise torch refuses it.
     """
     import open_clip
 
@@ -312,7 +327,7 @@ def load_backbone(
             torch.manual_seed(seed)
         model = open_clip.create_model(name, pretrained=None, force_quick_gelu=quick_gelu)
     if weights_path is not None:
-        _load_local(model, weights_path)
+        _load_local(model, weights_path, trust_pickle)
 
     rope = None
     trunk = getattr(getattr(model, "visual", None), "trunk", None)

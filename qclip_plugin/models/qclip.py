@@ -17,6 +17,7 @@ import os
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -29,6 +30,7 @@ from qclip_plugin.models.scma import SCMAConfig, SharedCrossModalAdapter, resolv
 from qclip_plugin.models.text_encoder import TextTower
 from qclip_plugin.models.vision_encoder import VisionTower
 from qclip_plugin.preprocessing import RESIZE_MODES, Preprocessing
+from qclip_plugin.sentinel import FROM_PRESET
 
 __all__ = ["QCLIP", "QCLIPConfig", "SHARING_MODES", "build_qclip", "resolve_config", "resolve_preprocessing"]
 
@@ -44,9 +46,6 @@ SHARING_MODES: dict[str, dict] = {
     "visual_only_shared_layers": dict(branches=("visual",), share_branches=False, share_layers=True),
     "text_only_shared_layers": dict(branches=("text",), share_branches=False, share_layers=True),
 }
-
-_UNSET = object()
-
 
 @dataclass(kw_only=True)
 class QCLIPConfig:
@@ -370,7 +369,7 @@ def _checkpoint_layer(checkpoint: str | os.PathLike, preset: str, overrides: dic
 
 def resolve_config(
     preset: str = "paper",
-    pretrained=_UNSET,
+    backbone_weights: Any = FROM_PRESET,
     checkpoint: str | os.PathLike | None = None,
     *,
     ablation: str | None = None,
@@ -378,24 +377,29 @@ def resolve_config(
 ) -> QCLIPConfig:
     """The :class:`QCLIPConfig` that :func:`build_qclip` would build with these arguments, without
     building anything: the preset's row, then the ablation's, then the checkpoint's recorded
-    structure, then the overrides."""
+    structure, then the overrides. ``pretrained=`` (the config key, ``QCLIPConfig.pretrained``)
+    is ``backbone_weights`` under its config name."""
+    if "pretrained" in overrides:
+        if backbone_weights is not FROM_PRESET:
+            raise TypeError("pass the backbone's weights once: backbone_weights= or its config key pretrained=")
+        backbone_weights = overrides.pop("pretrained")
     layers = [get_preset(preset)]
     if ablation is not None:
         layers.append(get_ablation(ablation))
     if checkpoint is not None:
         recorded, includes_backbone = _checkpoint_layer(checkpoint, preset, overrides)
         layers.append(recorded)
-        if includes_backbone and pretrained is _UNSET:
-            pretrained = None  # the checkpoint carries the backbone's weights
+        if includes_backbone and backbone_weights is FROM_PRESET:
+            backbone_weights = None  # the checkpoint carries the backbone's weights
     data = _layered([*layers, overrides])
-    if pretrained is not _UNSET:
-        data["pretrained"] = None if pretrained is None else str(pretrained)
+    if backbone_weights is not FROM_PRESET:
+        data["pretrained"] = None if backbone_weights is None else str(backbone_weights)
     return QCLIPConfig.from_dict(data)
 
 
 def resolve_preprocessing(
     preset: str = "paper",
-    pretrained=_UNSET,
+    backbone_weights: Any = FROM_PRESET,
     checkpoint: str | os.PathLike | None = None,
     *,
     ablation: str | None = None,
@@ -404,33 +408,38 @@ def resolve_preprocessing(
     """The preprocessing record (``model.preprocess``) of the model :func:`build_qclip` would build
     with these arguments, from the backbone's configs alone (nothing is built or downloaded): what
     the data pipelines of a protocol read (size, mean/std, resize mode)."""
-    config = resolve_config(preset, pretrained, checkpoint, ablation=ablation, **overrides)
+    config = resolve_config(preset, backbone_weights, checkpoint, ablation=ablation, **overrides)
     return resolve_preprocess(config.backbone, config.pretrained, resize=config.resize)
 
 
 def build_qclip(
     preset: str = "paper",
-    pretrained=_UNSET,
+    backbone_weights: Any = FROM_PRESET,
     checkpoint: str | os.PathLike | None = None,
     *,
     ablation: str | None = None,
+    trust_pickle: bool = False,
     **overrides,
 ) -> QCLIP:
     """Build a Q-CLIP model from a preset (``paper`` | ``release`` | ``tiny``), optionally with one
     of the paper's ablations applied (``ablation='scma_unshared'``, ``'prompts_antonym'``,
     ``'escma_12_layers'``, ...): both are rows of :data:`qclip_plugin.models.presets.MODEL_SPECS`.
 
-    ``pretrained``: the backbone's weights (an open_clip tag such as ``'meta'``, a local file,
-    or None for random weights); default: the preset's. ``checkpoint``: a Q-CLIP checkpoint
+    ``backbone_weights``: the backbone's weights (an open_clip tag such as ``'meta'``, a local file,
+    or None for random weights); default: the preset's. Configs name it by its config key,
+    ``pretrained=`` (``QCLIPConfig.pretrained``), which is accepted here too. ``trust_pickle``: a
+    local weights file that holds more than tensors is unpickled (trusted files only; see
+    :mod:`qclip_plugin.torch_files`). ``checkpoint``: a Q-CLIP checkpoint
     (adapter-only safetensors, or a converted official one that also holds the backbone); its
     recorded structure fills in every option not given here, and it must have been made for
     the same preset and backbone. ``overrides``: any :class:`QCLIPConfig` field, e.g.
     ``bottleneck=16, layers=4, placement='serial', gate_init=0.0, sharing='unshared',
     prompt_mode='antonym', n_ctx=4, rope_layout='timm', backbone='PE-Core-T-16-384', resize='pil'``.
     """
-    config = resolve_config(preset, pretrained, checkpoint, ablation=ablation, **overrides)
+    config = resolve_config(preset, backbone_weights, checkpoint, ablation=ablation, **overrides)
     backbone = load_backbone(
-        config.backbone, config.pretrained, rope_layout=config.rope_layout, seed=config.backbone_seed
+        config.backbone, config.pretrained, rope_layout=config.rope_layout, seed=config.backbone_seed,
+        trust_pickle=trust_pickle,
     )
     model = QCLIP(backbone, config, preset=preset, ablation=ablation)
     if checkpoint is not None:
