@@ -30,7 +30,7 @@ HEIGHT, WIDTH, FPS = 2160, 3840, 30
 
 CHILD = """
 import json, resource, sys, time
-from qclip_plugin.api import create_metric
+from qclip_plugin.metrics import create_metric
 from qclip_plugin.benchmark.scoring import score_videos
 from qclip_plugin.data.pipeline import import_decoders
 import_decoders()

@@ -42,8 +42,8 @@ def _paths(videos_dir: Path, repeats: int, folder: Path) -> list[str]:
 
 
 def _local(paths: list[str], workers: int, batch_size: int) -> float:
-    from qclip_plugin.api import create_metric
     from qclip_plugin.benchmark.scoring import score_videos
+    from qclip_plugin.metrics import create_metric
 
     metric = create_metric("qclip", device="cpu", **OPTIONS)
     summary = score_videos(metric, paths, None, batch_size=batch_size, num_workers=workers, progress=False)

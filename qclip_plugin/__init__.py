@@ -28,8 +28,8 @@ __version__ = "0.1.0"
 _LAZY = {
     "load_video": "qclip_plugin.data.pipeline",
     "VideoReadError": "qclip_plugin.video.errors",
-    "create_metric": "qclip_plugin.api",
-    "list_metrics": "qclip_plugin.api",
+    "create_metric": "qclip_plugin.metrics",
+    "list_metrics": "qclip_plugin.metrics",
     "build_qclip": "qclip_plugin.models",
 }
 

@@ -35,7 +35,7 @@ def single_thread():
 @pytest.fixture(scope="module")
 def tiny_metric():
     """The untrained `tiny` Q-CLIP metric (random weights drawn from a fixed seed), 4 frames."""
-    from qclip_plugin.api import create_metric
+    from qclip_plugin.metrics import create_metric
 
     return create_metric("qclip", preset="tiny", pretrained=False, device="cpu", num_frames=4)
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import qclip_plugin
-from qclip_plugin.api import (
+from qclip_plugin.metrics import (
     MissingWeightsError,
     VideoQualityMetric,
     create_metric,
@@ -39,7 +39,7 @@ def test_builtin_metrics_are_declared_by_this_package():
     assert {"qclip", "clip-antonym", "clip-five-level", "fast-vqa", "fastervqa", "dover"} <= set(names)
     assert names == sorted(names)
     assert metric_sources()["qclip"].package == f"qclip-plugin {qclip_plugin.__version__}"
-    assert metric_sources()["qclip"].value == "qclip_plugin.api:create_qclip_metric"
+    assert metric_sources()["qclip"].value == "qclip_plugin.metrics.qclip:create_qclip_metric"
     assert list_metrics("clip-*") == ["clip-antonym", "clip-five-level"]
     assert "qclip" not in list_metrics(exclude_filters="q*")
     assert qclip_plugin.create_metric is create_metric and qclip_plugin.list_metrics is list_metrics
@@ -57,15 +57,15 @@ def test_third_party_metric_through_entry_point(monkeypatch):
 
 
 def test_runtime_registration(monkeypatch):
-    from qclip_plugin import api
+    from qclip_plugin.metrics import discovery
 
-    monkeypatch.setattr(api, "_RUNTIME", {})
-    api.register_metric("constant", lambda device=None, as_loss=False, value=1.0: (lambda x: value))
+    monkeypatch.setattr(discovery, "_RUNTIME", {})
+    discovery.register_metric("constant", lambda device=None, as_loss=False, value=1.0: (lambda x: value))
     assert "constant" in list_metrics()
     assert metric_sources()["constant"].package == "(registered at runtime)"
     assert create_metric("constant", value=3.0)(None) == 3.0
     with pytest.raises(ValueError, match="already exists"):
-        api.register_metric("qclip", lambda **_: None)
+        discovery.register_metric("qclip", lambda **_: None)
 
 
 def test_unknown_metric_suggests_close_names():

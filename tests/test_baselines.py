@@ -14,7 +14,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from qclip_plugin.api import create_metric
 from qclip_plugin.baselines.dover import DOVER_FUSION, fuse_dover_branches
 from qclip_plugin.baselines.third_party import (
     BaselineUnavailableError,
@@ -23,13 +22,14 @@ from qclip_plugin.baselines.third_party import (
 )
 from qclip_plugin.baselines.zero_shot import FIVE_LEVELS, ZeroShotPromptScorer
 from qclip_plugin.errors import UserError
+from qclip_plugin.metrics import create_metric
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module")
 def antonym():
-    return create_metric("clip-antonym", backbone="QCLIP-Tiny", pretrained=None, device="cpu", num_frames=4)
+    return create_metric("clip-antonym", backbone="QCLIP-Tiny", backbone_weights=None, device="cpu", num_frames=4)
 
 
 def _by_hand(clip_model, tokenizer, prompts, frames, scale):
@@ -86,7 +86,7 @@ def test_five_level_score_is_expected_level(antonym):
 
 def test_five_level_metric_range_and_shape():
     metric = create_metric(
-        "clip-five-level", backbone="QCLIP-Tiny", pretrained=None, device="cpu", num_frames=2
+        "clip-five-level", backbone="QCLIP-Tiny", backbone_weights=None, device="cpu", num_frames=2
     )
     scores = metric(torch.rand(2, 2, 3, 64, 64))
     assert metric.score_range == "1, 5" and scores.shape == (2,)

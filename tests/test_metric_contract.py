@@ -16,11 +16,11 @@ import sys
 import pytest
 import torch
 
-from qclip_plugin.api import create_metric, list_metrics
 from qclip_plugin.baselines.third_party import ExternalVideoMetric
+from qclip_plugin.metrics import create_metric, list_metrics
 
 CLIP = "carphone_distorted.mp4"
-TINY_CLIP = dict(backbone="QCLIP-Tiny", pretrained=None, num_frames=2)
+TINY_CLIP = dict(backbone="QCLIP-Tiny", backbone_weights=None, num_frames=2)
 #: name -> create_metric options for a small model without downloads (the authors' packages: stand_ins).
 RECIPES: dict[str, dict] = {
     "qclip": dict(preset="tiny", pretrained=False, num_frames=2),
@@ -138,3 +138,37 @@ def test_as_loss_gradient(name, make):
     assert loss.dim() == 0
     loss.backward()
     assert x.grad is not None and bool(torch.isfinite(x.grad).all()) and float(x.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_declared_input_is_the_table_row_and_what_load_gives(name, videos_dir, make):
+    """The contract the scorers read (``metric_input``) is the row's, and ``load_item`` gives what it says."""
+    from qclip_plugin.metrics import METRIC_CONFIGS, collate_batch, declared_input, load_item
+
+    metric = make(name)
+    declared = declared_input(metric)
+    if name in METRIC_CONFIGS:
+        assert declared == METRIC_CONFIGS[name].metric_input
+        assert metric.score_range == METRIC_CONFIGS[name].score_range
+    item = load_item(metric, videos_dir / CLIP)
+    batch = collate_batch(metric, [item, item])
+    if declared.frames == "uint8":
+        assert item.dtype == torch.uint8 and item.shape[1] == 3
+        # the scorer's batch is bit-identical to stacking the metric's own float frames
+        assert torch.equal(batch, torch.stack([metric.load(videos_dir / CLIP)] * 2))
+    elif declared.frames == "float":
+        assert item.is_floating_point() and batch.shape[0] == 2
+    else:
+        assert isinstance(batch, list) and len(batch) == 2
+    with torch.no_grad():
+        torch.testing.assert_close(metric.score_frames(batch), metric(videos_dir / CLIP).expand(2), rtol=0, atol=1e-5)
+
+
+def test_metric_input_pairs_each_kind_with_its_one_collate():
+    from qclip_plugin.metrics import FILE_VIEWS, FLOAT_FRAMES, UINT8_FRAMES, MetricInput
+
+    assert (UINT8_FRAMES.collate, FLOAT_FRAMES.collate, FILE_VIEWS.collate) == ("normalize", "stack", "list")
+    with pytest.raises(ValueError, match="collated by 'normalize'"):
+        MetricInput("uint8", "stack")
+    with pytest.raises(ValueError, match="frames must be one of"):
+        MetricInput("rgb", "stack")

@@ -84,7 +84,7 @@ def test_pil_mode_through_every_entry_point(videos_dir, release_reference):
 
 
 def test_release_metric_and_model_read_frames_as_the_release(videos_dir):
-    from qclip_plugin.api import create_metric
+    from qclip_plugin.metrics import create_metric
     from qclip_plugin.models import resolve_preprocessing
 
     assert resolve_preprocessing("release").resize == "pil"

@@ -125,7 +125,7 @@ def test_pyiqa_cli_scores_an_image(tmp_path, start_up_dir, monkeypatch):
     ``pyiqa qclip`` without weights says how to get them."""
     from PIL import Image
 
-    from qclip_plugin.api import create_metric, default_checkpoint
+    from qclip_plugin.metrics import create_metric, default_checkpoint
 
     monkeypatch.setenv("QCLIP_CACHE_DIR", str(tmp_path / "cache"))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -75,7 +75,7 @@ def test_importing_the_package_does_not_import_ray():
 
 @pytest.mark.parametrize("sampler", ["UNISampl", "SegMSEMean"])
 def test_decode_stage_gives_the_metrics_own_frames(metric, videos_dir, tmp_path, sampler):
-    from qclip_plugin.api import create_metric
+    from qclip_plugin.metrics import create_metric
 
     if sampler != "UNISampl":
         metric = create_metric("qclip", device="cpu", sampler=sampler, **TINY)
@@ -166,7 +166,7 @@ def test_parquet_dataset_output_and_path_tables(local_ray, small_folder, tmp_pat
 
 def _dies_once(device=None, as_loss=False, marker="", **options):
     """The tiny metric, whose first forward pass anywhere kills its worker process."""
-    from qclip_plugin.api import create_metric
+    from qclip_plugin.metrics import create_metric
 
     metric = create_metric("qclip", device=device, as_loss=as_loss, **options)
     forward = metric.score_frames

@@ -31,4 +31,4 @@ def test_cli_list_shows_quality_metrics_with_their_package(capsys):
     assert main(["list", "quality-metrics"]) == 0
     out = capsys.readouterr().out
     qclip_line = next(line for line in out.splitlines() if line.strip().startswith("qclip "))
-    assert "qclip-plugin" in qclip_line and "qclip_plugin.api:create_qclip_metric" in qclip_line
+    assert "qclip-plugin" in qclip_line and "qclip_plugin.metrics.qclip:create_qclip_metric" in qclip_line

@@ -8,9 +8,9 @@ import shutil
 import pytest
 import torch
 
-from qclip_plugin.api import create_metric
 from qclip_plugin.benchmark.scoring import collect_videos, metric_fingerprint, read_scores, score_videos
 from qclip_plugin.cli.main import main
+from qclip_plugin.metrics import create_metric
 from qclip_plugin.video.errors import VideoReadError
 
 CLIPS = ("carphone_distorted.mp4", "carphone_pristine.mp4", "bikes.mp4")
@@ -121,9 +121,10 @@ def test_scores_without_output(metric, videos):
 def test_workers_send_uint8_frames_and_scores_stay_identical(metric, videos):
     # Workers send uint8 frames (a quarter of float32's bytes) that the loop normalises: the batch is
     # bit-identical to stacking metric.load's float frames, so the scores equal an in-process run's.
-    from qclip_plugin.benchmark.scoring import loads_uint8
+    from qclip_plugin.metrics import UINT8_FRAMES, declared_input
 
-    assert loads_uint8(metric)
+    assert declared_input(metric) == UINT8_FRAMES
+    assert metric.load(videos / CLIPS[0], normalize=False).dtype == torch.uint8
     paths = collect_videos([videos])
     # one batch (the three readable videos), as the reference below
     in_process = score_videos(metric, [videos], None, batch_size=4, progress=False)
@@ -136,7 +137,7 @@ def test_workers_send_uint8_frames_and_scores_stay_identical(metric, videos):
 
 
 def test_metrics_without_a_uint8_load_still_score(metric, videos):
-    from qclip_plugin.benchmark.scoring import loads_uint8
+    from qclip_plugin.metrics import FLOAT_FRAMES, declared_input
 
     class FloatOnly:  # a third-party metric: load(path) -> normalised frames, score_frames(batch)
         metric_name = "float-only"
@@ -147,7 +148,7 @@ def test_metrics_without_a_uint8_load_still_score(metric, videos):
         def score_frames(self, frames):
             return metric.score_frames(frames)
 
-    assert not loads_uint8(FloatOnly())
+    assert declared_input(FloatOnly()) == FLOAT_FRAMES  # declares nothing: float frames, stacked
     summary = score_videos(FloatOnly(), [videos], None, batch_size=3, num_workers=1, progress=False)
     reference = score_videos(metric, [videos], None, batch_size=3, progress=False)
     assert summary.scores == reference.scores

@@ -95,3 +95,60 @@ def test_cli_shards_then_merge(videos, tmp_path, capsys):
     capsys.readouterr()
     assert main(["merge", str(tmp_path / "none.csv")]) == 2  # a user error: message, no traceback
     assert "was not scored in shards" in capsys.readouterr().err
+
+
+def test_distributed_scoring_without_torchrun_is_score_videos(videos, tmp_path, monkeypatch):
+    from qclip_plugin.benchmark.scoring import score_videos_distributed
+
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    options = dict(preset="tiny", pretrained=False, num_frames=4)
+    one = score_videos_distributed("qclip", [videos], tmp_path / "a.csv", metric_options=options, device="cpu",
+                                   progress=False)  # fmt: skip
+    from qclip_plugin.metrics import create_metric
+
+    reference = score_videos(create_metric("qclip", device="cpu", **options), [videos], tmp_path / "b.csv",
+                             progress=False)  # fmt: skip
+    assert one.scores == reference.scores and one.merged is None and one.shard is None
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    part = score_videos_distributed("qclip", [videos], tmp_path / "c.csv", metric_options=options, device="cpu",
+                                    shard=(1, 2), progress=False)  # fmt: skip
+    assert part.shard == (1, 2) and part.output == shard_output(tmp_path / "c.csv", 1, 2)
+
+
+def test_shard_under_torchrun_is_refused_before_anything_starts(videos, tmp_path, monkeypatch):
+    from qclip_plugin.benchmark.scoring import ShardsError, score_videos_distributed
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "1")
+    with pytest.raises(ShardsError, match="drop --shard"):
+        score_videos_distributed("qclip", [videos], tmp_path / "s.csv", shard=(0, 2))
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_score_their_shards_and_rank0_merges(videos, tmp_path):
+    """``torchrun -m qclip_plugin.cli score``: two gloo ranks on the CPU, the merged file byte-identical
+    to one process's."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env.update(OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    common = [str(videos), "--preset", "tiny", "--untrained", "--frames", "4", "--batch-size", "1", "--quiet"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
+               "--master_addr=127.0.0.1", f"--master_port={port}", "-m", "qclip_plugin.cli", "score", *common,
+               "--output", str(tmp_path / "ranks.csv")]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"merged 2 shards -> {tmp_path / 'ranks.csv'}" in done.stdout
+    assert main(["score", *common, "--device", "cpu", "--output", str(tmp_path / "one.csv")]) == 0
+    assert (tmp_path / "ranks.csv").read_bytes() == (tmp_path / "one.csv").read_bytes()

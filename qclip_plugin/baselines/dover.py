@@ -44,6 +44,7 @@ from qclip_plugin.baselines.third_party import (
     read_options,
     seeded,
 )
+from qclip_plugin.metrics.configs import metric_config
 
 __all__ = ["DOVER_FUSION", "IMAGENET_CHECKPOINT", "DoverMetric", "create_dover_metric", "fuse_dover_branches"]
 
@@ -257,4 +258,4 @@ class DoverMetric(ExternalVideoMetric):
 def create_dover_metric(device=None, as_loss: bool = False, **options: Any) -> DoverMetric:
     """The ``"dover"`` metric; ``options``: ``options`` (dover.yml), ``weights``, ``fusion``, ``seed``,
     ``trust_pickle`` (see :class:`DoverMetric`)."""
-    return DoverMetric(device=device, as_loss=as_loss, **options)
+    return DoverMetric(device=device, as_loss=as_loss, **metric_config("dover").merged(options))

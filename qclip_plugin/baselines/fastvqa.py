@@ -40,6 +40,7 @@ from qclip_plugin.baselines.third_party import (
     read_options,
     seeded,
 )
+from qclip_plugin.metrics.configs import metric_config
 from qclip_plugin.video.decord_reader import decord_to_numpy
 
 __all__ = ["FAST_VQA_MODELS", "FastVQAMetric", "create_fast_vqa_metric", "create_fastervqa_metric"]
@@ -215,18 +216,14 @@ def _as_tensor(frame: Any) -> torch.Tensor:
     return frame if isinstance(frame, torch.Tensor) else torch.from_numpy(decord_to_numpy(frame))
 
 
-def create_fast_vqa_metric(
-    device=None, as_loss: bool = False, model: str = "FAST-VQA", **options: Any
-) -> FastVQAMetric:
+def create_fast_vqa_metric(device=None, as_loss: bool = False, **options: Any) -> FastVQAMetric:
     """The ``"fast-vqa"`` metric (FAST-VQA-B; ``model="FAST-VQA-M"`` for M); see :class:`FastVQAMetric`."""
-    return FastVQAMetric(model, device=device, as_loss=as_loss, **options)
+    return FastVQAMetric(device=device, as_loss=as_loss, **metric_config("fast-vqa").merged(options))
 
 
-def create_fastervqa_metric(
-    device=None, as_loss: bool = False, model: str = "FasterVQA", **options: Any
-) -> FastVQAMetric:
+def create_fastervqa_metric(device=None, as_loss: bool = False, **options: Any) -> FastVQAMetric:
     """The ``"fastervqa"`` metric (FasterVQA; ``model="FasterVQA-MS"``/``"FasterVQA-MT"``); see :class:`FastVQAMetric`."""
-    return FastVQAMetric(model, device=device, as_loss=as_loss, **options)
+    return FastVQAMetric(device=device, as_loss=as_loss, **metric_config("fastervqa").merged(options))
 
 
 __all__ += ["BaselineUnavailableError"]

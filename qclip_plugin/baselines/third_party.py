@@ -32,9 +32,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from qclip_plugin.api import DeviceModule
 from qclip_plugin.cache import cache_dir
 from qclip_plugin.errors import UserError
+from qclip_plugin.metrics.contract import FILE_VIEWS
+from qclip_plugin.metrics.wrapper import DeviceModule
 from qclip_plugin.torch_files import UntrustedPickleError, load_torch_file
 
 __all__ = [
@@ -226,13 +227,15 @@ class ExternalVideoMetric(DeviceModule):
 
     Such models sample their own views (fragments, clips) from the file, so this metric takes paths
     (one or a list) and returns ``(B,)``; frame tensors are refused with an explanation. It works
-    with :func:`qclip_plugin.benchmark.scoring.score_videos` through :meth:`load` / :meth:`collate` /
-    :meth:`score_frames`. Subclasses implement :meth:`load` (a file -> the model's input) and
-    :meth:`score_one` (that input -> a score).
+    with :func:`qclip_plugin.benchmark.scoring.score_videos` through :meth:`load` and :meth:`score_frames`,
+    as its ``metric_input`` (``FILE_VIEWS``) declares: the scorer passes a list of :meth:`load`'s views.
+    Subclasses implement :meth:`load` (a file -> the model's input) and :meth:`score_one` (that input ->
+    a score).
     """
 
     metric_mode = "NR"
     lower_better = False
+    metric_input = FILE_VIEWS
 
     def __init__(self, name: str, score_range: str, device: str | torch.device | None, as_loss: bool) -> None:
         super().__init__(device)  # ``device`` follows .to() / .cuda()
@@ -252,9 +255,6 @@ class ExternalVideoMetric(DeviceModule):
 
     def score_one(self, views: Any) -> float:
         raise NotImplementedError
-
-    def collate(self, items: list[Any]) -> list[Any]:
-        return items
 
     def score_frames(self, batch: list[Any]) -> torch.Tensor:
         with torch.no_grad():

@@ -11,12 +11,12 @@ cosine similarities into probabilities with the backbone's own temperature, and 
   Q-Align-style LLM raters, Wu et al. 2024). Table 4's "Five levels" row, without training.
 
 They are the "what does the backbone know before any adaptation" reference for the leaderboards:
-``create_metric("clip-antonym", backbone="PE-Core-L-14-336", pretrained="meta")``.
+``create_metric("clip-antonym", backbone="PE-Core-L-14-336", backbone_weights="meta")``. Each is a row
+of :data:`~qclip_plugin.metrics.configs.METRIC_CONFIGS` built by :func:`build_zero_shot`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qclip_plugin.api import VideoQualityMetric
+from qclip_plugin.metrics.configs import FIVE_LEVEL_VALUES, metric_config, wrap_net
 from qclip_plugin.models.prompts import ANTONYM_LEVELS, FIVE_LEVELS, PROMPT_TEMPLATE
 
 __all__ = [
@@ -32,12 +32,10 @@ __all__ = [
     "FIVE_LEVELS",
     "FIVE_LEVEL_VALUES",
     "ZeroShotPromptScorer",
+    "build_zero_shot",
     "create_antonym_metric",
     "create_five_level_metric",
 ]
-
-FIVE_LEVEL_VALUES: tuple[float, ...] = (5.0, 4.0, 3.0, 2.0, 1.0)
-
 
 class ZeroShotPromptScorer(nn.Module):
     """Frames ``(B, T, 3, H, W)`` -> ``sum_k softmax(s * cos(V, t_k))_k * values_k``, shape ``(B,)``.
@@ -96,72 +94,35 @@ class ZeroShotPromptScorer(nn.Module):
         return self.probabilities(frames) @ self.values
 
 
-def _create(
-    kind: str,
-    levels: Sequence[str],
-    values: Sequence[float],
-    score_range: str,
-    device: str | torch.device | None,
-    as_loss: bool,
-    backbone: str,
-    pretrained: str | os.PathLike | None,
-    template: str,
-    logit_scale: float | None,
-    num_frames: int,
-    sampler: str,
-    seed: int | None,
-    metric_options: dict[str, Any],
-) -> VideoQualityMetric:
-    from qclip_plugin.models.backbone import load_backbone
-
-    loaded = load_backbone(backbone, pretrained)  # random weights (pretrained=None) are drawn from seed 0
-    net = ZeroShotPromptScorer(loaded.model, loaded.tokenizer, levels, values, template, logit_scale)
-    weights = f"{backbone} ({pretrained or 'random, seed 0'}), logit scale {net.logit_scale:g}, {net.prompts}"
-    return VideoQualityMetric(
-        net, loaded.preprocess, name=kind, score_range=score_range, device=device, as_loss=as_loss,
-        weights=weights, num_frames=num_frames, sampler=sampler, seed=seed, **metric_options,
-    )
-
-
-def create_antonym_metric(
-    device: str | torch.device | None = None,
-    as_loss: bool = False,
-    *,
-    backbone: str = "PE-Core-L-14-336",
-    pretrained: str | os.PathLike | None = "meta",
-    template: str = PROMPT_TEMPLATE,
-    logit_scale: float | None = None,
-    num_frames: int = 8,
-    sampler: str = "UNISampl",
-    seed: int | None = 0,
-    **metric_options: Any,
-) -> VideoQualityMetric:
-    """The ``"clip-antonym"`` metric: p("good") of the prompts "good" / "bad" (CLIP-IQA style), in [0, 1].
-
-    ``backbone`` / ``pretrained``: any open_clip model and weights tag or file (``pretrained=None``:
-    random weights, for tests). Other keywords as for :class:`~qclip_plugin.api.VideoQualityMetric`.
+def build_zero_shot(name: str, device: str | torch.device | None = None, as_loss: bool = False, **options: Any):
+    """The zero-shot metric ``name`` (a row of :data:`~qclip_plugin.metrics.configs.METRIC_CONFIGS`),
+    with ``options`` over the row's: ``backbone`` / ``backbone_weights`` (any open_clip model and
+    weights tag or file; ``None``: random weights, drawn from seed 0, for tests), ``prompt_mode``
+    (the levels, :func:`~qclip_plugin.models.prompts.mode_levels`), ``values``, ``template``
+    (default the paper's), ``logit_scale``; the rest as for
+    :class:`~qclip_plugin.metrics.wrapper.VideoQualityMetric` (``num_frames``, ``sampler``, ``seed``, ...).
     """
-    return _create(
-        "clip-antonym", ANTONYM_LEVELS, (1.0, 0.0), "0, 1", device, as_loss, backbone, pretrained,
-        template, logit_scale, num_frames, sampler, seed, metric_options,
-    )
+    from qclip_plugin.models.backbone import load_backbone
+    from qclip_plugin.models.prompts import mode_levels
+
+    opts = metric_config(name).merged(options)
+    backbone, tag = opts.pop("backbone"), opts.pop("backbone_weights")
+    loaded = load_backbone(backbone, tag)
+    net = ZeroShotPromptScorer(
+        loaded.model, loaded.tokenizer, mode_levels(opts.pop("prompt_mode")), opts.pop("values"),
+        opts.pop("template") or PROMPT_TEMPLATE, opts.pop("logit_scale"),
+    )  # fmt: skip
+    weights = f"{backbone} ({tag or 'random, seed 0'}), logit scale {net.logit_scale:g}, {net.prompts}"
+    return wrap_net(name, net, loaded.preprocess, weights=weights, device=device, as_loss=as_loss, options=opts)
 
 
-def create_five_level_metric(
-    device: str | torch.device | None = None,
-    as_loss: bool = False,
-    *,
-    backbone: str = "PE-Core-L-14-336",
-    pretrained: str | os.PathLike | None = "meta",
-    template: str = PROMPT_TEMPLATE,
-    logit_scale: float | None = None,
-    num_frames: int = 8,
-    sampler: str = "UNISampl",
-    seed: int | None = 0,
-    **metric_options: Any,
-) -> VideoQualityMetric:
-    """The ``"clip-five-level"`` metric: the expected level of the five frozen prompts, in [1, 5]."""
-    return _create(
-        "clip-five-level", FIVE_LEVELS, FIVE_LEVEL_VALUES, "1, 5", device, as_loss, backbone, pretrained,
-        template, logit_scale, num_frames, sampler, seed, metric_options,
-    )
+def create_antonym_metric(device: str | torch.device | None = None, as_loss: bool = False, **options: Any):
+    """The ``"clip-antonym"`` metric: p("good") of the prompts "good" / "bad" (CLIP-IQA style), in [0, 1];
+    options: see :func:`build_zero_shot`."""
+    return build_zero_shot("clip-antonym", device, as_loss, **options)
+
+
+def create_five_level_metric(device: str | torch.device | None = None, as_loss: bool = False, **options: Any):
+    """The ``"clip-five-level"`` metric: the expected level of the five frozen prompts, in [1, 5];
+    options: see :func:`build_zero_shot`."""
+    return build_zero_shot("clip-five-level", device, as_loss, **options)

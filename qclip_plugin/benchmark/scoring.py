@@ -29,15 +29,16 @@ Crash safety (:class:`ScoresOutput`, the one writer of a scores file, reused by 
 Sharded scoring: ``score_videos(..., shard=(i, N))`` scores the ``i``-th contiguous block of the
 videos into its own part file (:func:`shard_output`, locked and resumable like any output) and
 records the whole video list beside it (:func:`manifest_path`); :func:`merge_shards` joins the N
-parts into one file, in input order, identical to the output of an unsharded run. ``qclip-bench
-score`` under ``torchrun`` shards by rank and merges on rank 0 once every rank is done.
+parts into one file, in input order, identical to the output of an unsharded run.
+:func:`score_videos_distributed` (``qclip-bench score``) under ``torchrun`` shards by rank and merges
+on rank 0 once every rank is done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
-import inspect
 import io
 import json
 import logging
@@ -46,7 +47,7 @@ import os
 import re
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ import torch
 from qclip_plugin.atomic_files import FileBusyError, WriterLock
 from qclip_plugin.benchmark.progress import video_progress as _progress
 from qclip_plugin.errors import UserError
+from qclip_plugin.metrics.contract import collate_batch, declared_input, load_item
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,8 @@ class ScoringSummary:
     reasons: Counter = field(default_factory=Counter)  # failure kind -> count (this run)
     escaped_names: int = 0  # videos whose names are not valid UTF-8 (written escaped)
     notes: list[str] = field(default_factory=list)  # things done to the output (a torn line dropped)
+    shard: tuple[int, int] | None = None  # (i, N): this run scored shard i of N
+    merged: Path | None = None  # the file the shards were merged into (score_videos_distributed, rank 0)
 
     def record(self, path: str | os.PathLike, score: float | None, reason: str, kind: str = "") -> None:
         """Count one video: scored (``score``) or failed (``reason``, counted under ``kind``); a
@@ -472,59 +476,37 @@ class ScoresOutput:
 # scoring
 
 
-def loads_uint8(metric: Any) -> bool:
-    """Whether ``metric.load(path, normalize=False)`` gives uint8 frames that this process can
-    normalise with its ``metric.preprocessing`` record (Q-CLIP's metrics; not the baselines,
-    which load their own inputs)."""
-    load, preprocessing = getattr(metric, "load", None), getattr(metric, "preprocessing", None)
-    if load is None or hasattr(metric, "collate") or not hasattr(preprocessing, "normalize"):
-        return False
-    try:
-        return "normalize" in inspect.signature(load).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 class _Videos(torch.utils.data.Dataset):
-    """Decodes one video per item; a failure becomes the item's error instead of stopping the loader.
+    """Loads one video per item as the metric's contract declares (:func:`~qclip_plugin.metrics.contract.load_item`:
+    uint8 frames for Q-CLIP's metrics, a quarter of float32's bytes for the workers to send); a
+    failure becomes the item's error instead of stopping the loader."""
 
-    With ``raw`` the frames stay uint8: decoding workers send a quarter of the bytes of float32,
-    and the scoring loop normalises them (bit-identically) as it batches them.
-    """
-
-    def __init__(self, metric: Any, paths: Sequence[str | os.PathLike], strict: bool, raw: bool = False) -> None:
-        self.metric, self.paths, self.strict, self.raw = metric, list(paths), strict, raw
+    def __init__(self, metric: Any, paths: Sequence[str | os.PathLike], strict: bool) -> None:
+        self.metric, self.paths, self.strict = metric, list(paths), strict
+        self.declared = declared_input(metric)
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, index: int) -> tuple[str, torch.Tensor | None, str, str]:
+    def __getitem__(self, index: int) -> tuple[str, Any, str, str]:
         path = os.fspath(self.paths[index])
         try:
-            frames = self.metric.load(path, normalize=False) if self.raw else self.metric.load(path)
-            return path, frames, "", ""
+            return path, load_item(self.metric, path, self.declared), "", ""
         except Exception as error:  # recorded per video; --strict re-raises in the main process
             if self.strict:
                 raise
             return path, None, failure_reason(error), failure_kind(error)
 
 
-def score_batch(
-    metric: Any, items: Sequence[Any], *, raw: bool, amp: str | torch.dtype | None = None
-) -> list[float]:
-    """Scores of one batch of loaded videos, as floats: ``raw`` uint8 frames are normalised with
-    ``metric.preprocessing`` (bit-identical to ``metric.load``), otherwise the metric's ``collate``
-    (or a stack) builds the batch; ``amp`` runs the forward under autocast."""
+def score_batch(metric: Any, items: Sequence[Any], *, amp: str | torch.dtype | None = None) -> list[float]:
+    """Scores of one batch of :func:`~qclip_plugin.metrics.contract.load_item` items, as floats: the
+    batch is put together as the metric's ``metric_input`` declares (uint8 frames normalised with
+    ``metric.preprocessing``, bit-identical to ``metric.load``; float frames stacked; views listed);
+    ``amp`` runs the forward under autocast."""
     from qclip_plugin.engine.precision import autocast
 
     with torch.no_grad(), autocast(getattr(metric, "device", "cpu"), amp):
-        if raw:
-            stacked = metric.preprocessing.normalize(list(items))
-        elif hasattr(metric, "collate"):
-            stacked = metric.collate(list(items))
-        else:
-            stacked = torch.stack(list(items))
-        return metric.score_frames(stacked).float().cpu().tolist()
+        return metric.score_frames(collate_batch(metric, items)).float().cpu().tolist()
 
 
 def failure_reason(error: BaseException) -> str:
@@ -565,7 +547,8 @@ def score_videos(
 
     Args:
         metric: a metric from :func:`qclip_plugin.create_metric`: its ``load`` decodes and samples a
-            video, its ``score_frames`` scores a batch (stacked, or built by its ``collate`` if it has one).
+            video, its ``score_frames`` scores a batch, put together as its ``metric_input`` declares
+            (:mod:`qclip_plugin.metrics.contract`).
         inputs: video files, folders, list files (see :func:`collect_videos`).
         output: the CSV to write (appended after each batch), or None to only return the scores.
         batch_size: videos per forward pass (they are sampled to the same number of frames).
@@ -588,68 +571,191 @@ def score_videos(
     """
     start = time.perf_counter()
     videos: list[str | os.PathLike] = list(collect_videos(inputs, root=root))
-    output = Path(output) if output is not None else None
     fingerprint = metric_fingerprint(metric, amp)
-    if shard is not None:
-        index, count = shard
-        if output is not None:
-            write_manifest(output, videos, count, fingerprint)
-            output = shard_output(output, index, count)
-        from qclip_plugin.engine.distributed import shard_slice
-
-        videos = shard_slice(videos, index, count)
+    output, videos = _shard_plan(output, videos, shard, fingerprint)
     with ScoresOutput(output, fingerprint, resume=resume, lock_timeout=lock_timeout,
                       metric_name=getattr(metric, "metric_name", metric)) as sink:  # fmt: skip
         todo = sink.start(videos)
         summary = ScoringSummary(output=output, skipped=len(videos) - len(todo), notes=list(sink.notes))
-        try:
+        with _resumable_interrupt(output, sink, summary):
             _score_loop(metric, todo, sink, summary, batch_size=batch_size, num_workers=num_workers,
                         strict=strict, progress=progress, amp=amp, prefetch_factor=prefetch_factor)  # fmt: skip
-        except KeyboardInterrupt:
-            written = summary.scored + summary.failed
-            raise KeyboardInterrupt(
-                f"interrupted: {output} keeps {sink.kept + written} rows ({written} from this run); "
-                "run the same command again to resume (it skips the videos already scored)"
-                if output is not None else "interrupted (no --output: nothing was kept)"
-            ) from None
     summary.seconds = time.perf_counter() - start
+    summary.shard = shard
     return summary
+
+
+def _shard_plan(
+    output: str | os.PathLike | None, videos: list[str | os.PathLike], shard: tuple[int, int] | None, fingerprint: str
+) -> tuple[Path | None, list[str | os.PathLike]]:
+    """The file this run writes and the videos it scores: all of them into ``output``, or shard
+    ``(i, N)``'s block into its part file (the whole list recorded in the manifest first)."""
+    output = Path(output) if output is not None else None
+    if shard is None:
+        return output, videos
+    from qclip_plugin.engine.distributed import shard_slice
+
+    index, count = shard
+    if output is not None:
+        write_manifest(output, videos, count, fingerprint)
+        output = shard_output(output, index, count)
+    return output, shard_slice(videos, index, count)
+
+
+@contextlib.contextmanager
+def _resumable_interrupt(output: Path | None, sink: ScoresOutput, summary: ScoringSummary) -> Iterator[None]:
+    """Ctrl-C re-raised as a ``KeyboardInterrupt`` that says what the output keeps and how to resume."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        written = summary.scored + summary.failed
+        raise KeyboardInterrupt(
+            f"interrupted: {output} keeps {sink.kept + written} rows ({written} from this run); "
+            "run the same command again to resume (it skips the videos already scored)"
+            if output is not None else "interrupted (no --output: nothing was kept)"
+        ) from None
 
 
 def _score_loop(metric: Any, todo: Sequence[str | os.PathLike], sink: ScoresOutput, summary: ScoringSummary, *,
                 batch_size: int, num_workers: int, strict: bool, progress: bool, amp,
                 prefetch_factor: int | None) -> None:  # fmt: skip
+    """Load ``todo`` in a DataLoader, score it batch by batch and append each batch's rows to ``sink``."""
+    loader = _loader(metric, todo, strict, batch_size, num_workers, prefetch_factor)
+    bar = _progress(len(todo), progress)
+    try:
+        with _threads_beside_workers(metric, num_workers):
+            for batch in loader:
+                _record_batch(metric, batch, sink, summary, strict=strict, amp=amp)
+                bar.update(len(batch))
+    finally:
+        bar.close()
+
+
+def _loader(metric: Any, todo: Sequence[str | os.PathLike], strict: bool, batch_size: int, num_workers: int,
+            prefetch_factor: int | None) -> torch.utils.data.DataLoader:  # fmt: skip
     from qclip_plugin.data.pipeline import import_decoders
 
     extra = {"prefetch_factor": prefetch_factor} if num_workers > 0 and prefetch_factor else {}
-    raw = loads_uint8(metric)
     if num_workers > 0:
         import_decoders()  # forked workers inherit them instead of importing them each
-    loader = torch.utils.data.DataLoader(
-        _Videos(metric, todo, strict, raw), batch_size=batch_size, num_workers=num_workers, collate_fn=list, **extra
+    return torch.utils.data.DataLoader(
+        _Videos(metric, todo, strict), batch_size=batch_size, num_workers=num_workers, collate_fn=list, **extra
     )
-    bar = _progress(len(todo), progress)
+
+
+@contextlib.contextmanager
+def _threads_beside_workers(metric: Any, num_workers: int) -> Iterator[None]:
+    """On the CPU with decoding workers, the model's intra-op threads limited to the cores they leave."""
     threads = torch.get_num_threads()
     if num_workers > 0 and torch.device(getattr(metric, "device", "cpu")).type == "cpu":
         # the decoding processes hold num_workers cores; more intra-op threads than the cores left
         # make torch's thread pool spin against them (50x slower forward passes on a busy 2-core CPU)
         torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - num_workers)))
     try:
-        for batch in loader:
-            good = [(p, frames) for p, frames, _, _ in batch if frames is not None]
-            values = score_batch(metric, [f for _, f in good], raw=raw, amp=amp) if good else []
-            scored = {p: v for (p, _), v in zip(good, values, strict=True)}
-            for path, _, reason, kind in batch:
-                score = scored.get(path)
-                if strict and score is not None and not math.isfinite(score):
-                    raise NonFiniteScoreError(f"{display_path(path)}: the model gave a non-finite score ({score})")
-                summary.record(path, score, reason, kind)
-                sink.add(path, score, reason)
-            sink.flush()
-            bar.update(len(batch))
+        yield
     finally:
         torch.set_num_threads(threads)
-        bar.close()
+
+
+def _record_batch(metric: Any, batch: Sequence[tuple[str, Any, str, str]], sink: ScoresOutput,
+                  summary: ScoringSummary, *, strict: bool, amp) -> None:  # fmt: skip
+    """Score the loaded items of ``batch`` and write one row per video (failed ones with their reason)."""
+    good = [(p, item) for p, item, _, _ in batch if item is not None]
+    values = score_batch(metric, [item for _, item in good], amp=amp) if good else []
+    scored = {p: v for (p, _), v in zip(good, values, strict=True)}
+    for path, _, reason, kind in batch:
+        score = scored.get(path)
+        if strict and score is not None and not math.isfinite(score):
+            raise NonFiniteScoreError(f"{display_path(path)}: the model gave a non-finite score ({score})")
+        summary.record(path, score, reason, kind)
+        sink.add(path, score, reason)
+    sink.flush()
+
+
+# --------------------------------------------------------------------------------------------------
+# one metric per process (torchrun)
+
+
+def build_metric(
+    metric: str | Callable[..., Any],
+    device: str | torch.device | None = None,
+    options: Mapping[str, Any] | None = None,
+    weights_dtype: str | None = None,
+) -> Any:
+    """``create_metric(metric, device=device, **options)`` (``metric`` may instead be a factory with the
+    entry points' signature), its frozen weights stored in ``weights_dtype`` (``bf16``/``fp16``) if given."""
+    if callable(metric):
+        built = metric(device=device, **dict(options or {}))
+    else:
+        from qclip_plugin.metrics import create_metric
+
+        built = create_metric(metric, device=device, **dict(options or {}))
+    if weights_dtype:
+        from qclip_plugin.engine.precision import cast_frozen
+
+        cast_frozen(built, weights_dtype)
+    return built
+
+
+def score_videos_distributed(
+    metric: str | Callable[..., Any],
+    inputs: Iterable[str | os.PathLike],
+    output: str | os.PathLike = "scores.csv",
+    *,
+    metric_options: Mapping[str, Any] | None = None,
+    device: str | None = None,
+    weights_dtype: str | None = None,
+    shard: tuple[int, int] | None = None,
+    progress: bool = True,
+    **score_options: Any,
+) -> ScoringSummary:
+    """Score ``inputs`` into ``output`` with one metric per process, as ``qclip-bench score`` does.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) every rank builds the metric (:func:`build_metric`; on the
+    GPU ``LOCAL_RANK`` when there are GPUs and no ``device`` is given), scores the shard of its rank into
+    its part file (:func:`score_videos` with ``shard=(rank, world_size)``), and rank 0 merges the parts
+    into ``output`` once every rank is done (``summary.merged``); only rank 0 shows progress. A gloo
+    group synchronises the ranks at the end; the scoring itself needs no collective. Without
+    torchrun this is :func:`score_videos` in this process (``shard`` as given).
+
+    ``metric`` is a name for :func:`~qclip_plugin.metrics.create_metric` (with ``metric_options``) or a
+    factory, built here because its device depends on the rank. Other keywords go to :func:`score_videos`.
+
+    Raises:
+        ShardsError: ``shard`` given under torchrun (both would split the videos).
+    """
+    from qclip_plugin.engine.distributed import dist_info, init_distributed, launched_by_torchrun
+
+    torchrun = launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1
+    if torchrun and shard is not None:
+        raise ShardsError("--shard and torchrun both split the videos: under torchrun each rank scores the shard "
+                          "of its rank; drop --shard (or run without torchrun)")  # fmt: skip
+    if torchrun:
+        info = init_distributed("gloo", timeout_minutes=24 * 60)
+        shard = (info.rank, info.world_size)
+        if device is None and torch.cuda.is_available():
+            device = f"cuda:{info.local_rank % torch.cuda.device_count()}"
+    built = build_metric(metric, device, metric_options, weights_dtype)
+    summary = score_videos(built, inputs, output, shard=shard, progress=progress and dist_info().is_main,
+                           **score_options)  # fmt: skip
+    if torchrun:
+        summary.merged = _merge_when_all_done(output)
+    return summary
+
+
+def _merge_when_all_done(output: str | os.PathLike) -> Path | None:
+    """After every rank has scored its part: rank 0 merges them (the path), the others get None."""
+    import torch.distributed as dist
+
+    from qclip_plugin.engine.distributed import dist_info
+
+    try:
+        dist.barrier()
+        merged = merge_shards(output) if dist_info().is_main else None
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
+    return merged
 
 
 # --------------------------------------------------------------------------------------------------

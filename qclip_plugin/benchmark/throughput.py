@@ -256,8 +256,8 @@ def _forward(metric: Any, batch_size: int, num_frames: int, amp: str | None, ite
 
 def _gpu_measurements(preset: str, batch_size: int, num_frames: int, iterations: int) -> list[Measurement]:
     """PE-Core-L (preset ``paper``) on the GPU: fp32, bf16 autocast, bf16 weights; peak memory."""
-    from qclip_plugin.api import create_metric
     from qclip_plugin.engine.precision import cast_frozen
+    from qclip_plugin.metrics import create_metric
 
     out = []
     for label, amp, stored in (
@@ -270,7 +270,7 @@ def _gpu_measurements(preset: str, batch_size: int, num_frames: int, iterations:
             "qclip",
             preset=preset,
             pretrained=False,
-            backbone_pretrained=None,
+            backbone_weights=None,
             device="cuda",
             num_frames=num_frames,
         )
@@ -322,8 +322,8 @@ def run_throughput(
         gpu: on a CUDA machine also measure ``gpu_preset`` (PE-Core-L for ``paper``) on the GPU.
         log: where progress lines go.
     """
-    from qclip_plugin.api import create_metric
     from qclip_plugin.benchmark.scoring import score_videos
+    from qclip_plugin.metrics import create_metric
 
     videos = [Path(v) for v in videos]
     if not videos:

@@ -6,9 +6,9 @@ lazily; this module is imported only when pyiqa builds one of them.
 
 pyiqa's ``InferenceModel`` passes image batches ``(N, 3, H, W)`` in [0, 1] (gray ``(N, 1, H, W)``
 too) and reads image files itself; :class:`QCLIPArch` scores them as
-:class:`~qclip_plugin.api.VideoQualityMetric` does, each image a one-frame video, and returns pyiqa's
+:class:`~qclip_plugin.metrics.VideoQualityMetric` does, each image a one-frame video, and returns pyiqa's
 no-reference shape ``(N, 1)``. Keywords of ``pyiqa.create_metric("qclip", ...)`` go to
-:func:`qclip_plugin.api.create_qclip_metric` (``preset``, ``checkpoint``, ``pretrained``, ...);
+:func:`qclip_plugin.metrics.qclip.create_qclip_metric` (``preset``, ``checkpoint``, ``pretrained``, ``trust_pickle``, ...);
 pyiqa keeps its own ``device``, ``as_loss`` and input-range check.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from qclip_plugin.api import create_qclip_metric
+from qclip_plugin.metrics.qclip import create_qclip_metric
 
 __all__ = ["QCLIPArch"]
 

@@ -16,15 +16,16 @@ or all of it, with the local engine's resume rules: :func:`score_with_ray` (``qc
 ... --engine ray``).
 
 - :class:`DecodeVideos` (a task stage, CPU): rows with a ``path`` become ``frames`` ``uint8
-  (T, 3, H, W)``, sampled with the metric's :class:`~qclip_plugin.api.Preprocessing` exactly as
+  (T, 3, H, W)``, sampled with the metric's :class:`~qclip_plugin.preprocessing.Preprocessing` exactly as
   ``metric.load(path, normalize=False)`` samples them (so the scores equal the local engine's), plus
   ``status`` (``ok``/``failed``) and ``error`` (the reason, the column the scores file has). A video
   that cannot be read is a failed row, never a failed job.
 - :class:`ScoreBatches` (an actor stage: ``concurrency=N``, ``num_gpus=G``): builds the metric of a
   :class:`MetricSpec` once per actor, normalises the frames with the metric's mean/std (as
   ``score_videos`` does) and scores them; it emits the rows of the local engine's output,
-  ``path, score, status, error, metric``. Metrics that do not load uint8 frames (the DOVER and
-  FAST-VQA baselines) skip the decode stage: the actor loads their inputs itself.
+  ``path, score, status, error, metric``. Metrics whose ``metric_input`` is not uint8 frames (the
+  DOVER and FAST-VQA baselines: their own views) skip the decode stage: the actor loads their
+  inputs itself (:mod:`qclip_plugin.metrics.contract`).
 - Paths may be local or URIs (``s3://``, ``gs://``, ``hdfs://``, ``file://``) that pyarrow's (or
   fsspec's) filesystems open where the user has them; a remote video is copied to a temporary file
   on the worker, since the decoders read files.
@@ -55,14 +56,15 @@ from qclip_plugin.benchmark.scoring import (
     VIDEO_EXTENSIONS,
     ScoresOutput,
     ScoringSummary,
+    build_metric,
     collect_videos,
     failure_reason,
-    loads_uint8,
     metric_fingerprint,
     resume_plan,
     score_batch,
 )
 from qclip_plugin.errors import UserError
+from qclip_plugin.metrics.contract import declared_input, load_item
 
 __all__ = [
     "DecodeVideos",
@@ -118,17 +120,7 @@ class MetricSpec:
     weights_dtype: str | None = None
 
     def build(self, device: str | None = None) -> Any:
-        if callable(self.name):
-            metric = self.name(device=device, **self.options)
-        else:
-            from qclip_plugin.api import create_metric
-
-            metric = create_metric(self.name, device=device, **self.options)
-        if self.weights_dtype:
-            from qclip_plugin.engine.precision import cast_frozen
-
-            cast_frozen(metric, self.weights_dtype)
-        return metric
+        return build_metric(self.name, device, self.options, self.weights_dtype)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -286,7 +278,7 @@ class ScoreBatches:
     ) -> None:
         self.spec = spec
         self.metric = spec.build(device)
-        self.raw = loads_uint8(self.metric)
+        self.declared = declared_input(self.metric)
         self.fingerprint = metric_fingerprint(self.metric, spec.amp)
         if fingerprint is not None and fingerprint != self.fingerprint:
             raise RuntimeError(
@@ -310,14 +302,12 @@ class ScoreBatches:
                 continue
             try:
                 with local_copy(path) as local:
-                    items[i] = (
-                        self.metric.load(local, normalize=False) if self.raw else self.metric.load(local)
-                    )
+                    items[i] = load_item(self.metric, local, self.declared)
             except Exception as error:  # the row fails, the job goes on
                 status[i], errors[i] = "failed", failure_reason(error)
         scores: list[float | None] = [None] * len(paths)
         if items:
-            values = score_batch(self.metric, list(items.values()), raw=self.raw, amp=self.spec.amp)
+            values = score_batch(self.metric, list(items.values()), amp=self.spec.amp)
             for i, value in zip(items, values, strict=True):
                 scores[i] = value
         return pa.table(
@@ -555,9 +545,10 @@ def score_with_ray(
 
 def _probe(spec: MetricSpec, cache_dir: str | os.PathLike | None | bool) -> tuple[str, DecodeVideos | None, str]:
     """What the workers will build, built once here on the CPU: ``(fingerprint, its decode stage
-    if it loads uint8 frames else None, name)``."""
+    if it declares uint8 frames else None, name)``."""
     metric = spec.build("cpu")
-    decode = DecodeVideos.for_metric(metric, cache_dir=cache_dir) if loads_uint8(metric) else None
+    uint8 = declared_input(metric).frames == "uint8"
+    decode = DecodeVideos.for_metric(metric, cache_dir=cache_dir) if uint8 else None
     return metric_fingerprint(metric, spec.amp), decode, str(getattr(metric, "metric_name", spec.name))
 
 

@@ -52,7 +52,7 @@ def _print_dataset_specs() -> None:
 
 
 def _print_quality_metrics() -> None:
-    from qclip_plugin.api import metric_sources
+    from qclip_plugin.metrics import metric_sources
 
     sources = metric_sources()
     print(f"{QUALITY_METRICS} (create_metric / qclip-bench score --metric) ({len(sources)}):")

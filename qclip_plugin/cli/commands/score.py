@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import os
 
 
 def _option(text: str) -> tuple[str, object]:
@@ -106,61 +105,36 @@ def _run_ray(args: argparse.Namespace) -> int:
             num_gpus_per_worker=args.num_gpus_per_worker, resume=not args.no_resume, root=args.root,
             progress=not args.quiet,
         )
-    for note in summary.notes:
-        print(f"note: {note}")
-    for path, reason in summary.failures.items():
-        print(f"failed: {path}: {reason}")
-    print(summary)
+    _report(summary)
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from qclip_plugin.api import create_metric
-    from qclip_plugin.benchmark.scoring import merge_shards, score_videos
-    from qclip_plugin.engine.distributed import dist_info, init_distributed, launched_by_torchrun, parse_shard
-    from qclip_plugin.engine.precision import cast_frozen
+    from qclip_plugin.benchmark.scoring import score_videos_distributed
+    from qclip_plugin.engine.distributed import parse_shard
 
     if args.weights_dtype and not args.amp:
         print("--weights-dtype needs --amp (the forward pass mixes dtypes)")
         return 2
     if args.engine == "ray":
         return _run_ray(args)  # a busy or foreign output, a missing input: UserErrors, cli.main prints them
-    shard = parse_shard(args.shard) if args.shard else None
-    device = args.device
-    torchrun = launched_by_torchrun() and int(os.environ["WORLD_SIZE"]) > 1
-    if torchrun and shard is not None:
-        print("--shard and torchrun both split the videos: under torchrun each rank scores the shard of its rank; "
-              "drop --shard (or run without torchrun)")
-        return 2
-    if torchrun:
-        import torch
-
-        # gloo only synchronises the ranks at the end; the scoring itself needs no collective
-        info = init_distributed("gloo", timeout_minutes=24 * 60)
-        shard = (info.rank, info.world_size)
-        if device is None and torch.cuda.is_available():
-            device = f"cuda:{info.local_rank % torch.cuda.device_count()}"
-    metric = create_metric(args.metric, device=device, **_metric_options(args))
-    if args.weights_dtype:
-        cast_frozen(metric, args.weights_dtype)
-    # errors (a busy or foreign output, a missing input) are UserErrors: cli.main prints them, exit 2
-    summary = score_videos(
-        metric, args.paths, args.output, batch_size=args.batch_size, num_workers=args.workers,
-        strict=args.strict, resume=not args.no_resume, root=args.root,
-        progress=not args.quiet and dist_info().is_main, shard=shard, amp=args.amp, prefetch_factor=args.prefetch,
-        lock_timeout=args.wait,
+    # errors (--shard under torchrun, a busy or foreign output, a missing input) are UserErrors: cli.main
+    # prints them, exit 2
+    summary = score_videos_distributed(
+        args.metric, args.paths, args.output, metric_options=_metric_options(args), device=args.device,
+        weights_dtype=args.weights_dtype, shard=parse_shard(args.shard) if args.shard else None,
+        batch_size=args.batch_size, num_workers=args.workers, strict=args.strict, resume=not args.no_resume,
+        root=args.root, progress=not args.quiet, amp=args.amp, prefetch_factor=args.prefetch, lock_timeout=args.wait,
     )
+    _report(summary)
+    if summary.merged is not None:
+        print(f"merged {summary.shard[1]} shards -> {summary.merged}")
+    return 0
+
+
+def _report(summary) -> None:
     for note in summary.notes:
         print(f"note: {note}")
     for path, reason in summary.failures.items():
         print(f"failed: {path}: {reason}")
     print(summary)
-    if torchrun:
-        import torch.distributed as dist
-
-        dist.barrier()
-        if dist_info().is_main:
-            print(f"merged {shard[1]} shards -> {merge_shards(args.output)}")
-        dist.barrier()
-        dist.destroy_process_group()
-    return 0

@@ -1,21 +1,15 @@
-"""pyiqa-style metric API: ``create_metric`` / ``list_metrics``, discovered through entry points.
+"""The generic metric object: :class:`VideoQualityMetric` (a net behind pyiqa's interface) and the
+input forms every metric of this package accepts.
 
 A metric is a callable ``torch.nn.Module`` that takes videos or images in any of the forms below and
-returns one score per video or image, shape ``(B,)``; it carries pyiqa's attributes (``lower_better``, ``score_range``,
-``metric_mode == "NR"``, ``device``, ``as_loss``)::
+returns one score per video or image, shape ``(B,)``; it carries pyiqa's attributes (``lower_better``,
+``score_range``, ``metric_mode == "NR"``, ``device``, ``as_loss``) and the contract its scorers read
+(``metric_input``, :mod:`qclip_plugin.metrics.contract`)::
 
     import qclip_plugin
     metric = qclip_plugin.create_metric("qclip", checkpoint="qclip-paper.safetensors")
     metric("video.mp4")                      # tensor([0.73])
     metric(["a.mp4", "b.mp4"])               # tensor([0.73, 0.41])
-
-Metrics are found through the entry-point group ``qclip_plugin.metrics``. Each entry point names a
-factory ``factory(device=None, as_loss=False, **options) -> VideoQualityMetric``; Q-CLIP and the
-zero-shot baselines are declared there by this package's ``pyproject.toml``, and a third-party package
-adds a metric by declaring its own::
-
-    [project.entry-points."qclip_plugin.metrics"]
-    my-vqa = "my_package.metric:create_my_vqa"
 
 Input forms, one convention (pyiqa's for images; ``pyiqa.create_metric("qclip")`` reads them the same):
 
@@ -36,13 +30,8 @@ which follows ``.to(device)`` / ``.cuda()``.
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 import os
-import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from importlib import metadata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -50,138 +39,24 @@ import numpy as np
 import torch
 
 from qclip_plugin.errors import UserError
+from qclip_plugin.metrics.contract import UINT8_FRAMES, MetricInput
 from qclip_plugin.preprocessing import Preprocessing
 
 __all__ = [
-    "CHECKPOINT_NAME",
     "DeviceModule",
     "IMAGE_EXTENSIONS",
     "ImageReadError",
-    "METRICS_GROUP",
-    "MetricSource",
-    "MissingWeightsError",
-    "Preprocessing",
     "VideoInput",
     "VideoQualityMetric",
-    "create_metric",
-    "create_qclip_metric",
-    "default_checkpoint",
     "default_device",
-    "list_metrics",
-    "metric_sources",
     "read_image",
-    "register_metric",
-    "resolve_checkpoint",
 ]
-
-METRICS_GROUP = "qclip_plugin.metrics"
 
 #: File extensions read as images (lower case); every other path is a video.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
 #: What a metric accepts (see the module docstring).
 VideoInput = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], np.ndarray, torch.Tensor]  # noqa: UP007
-
-
-# --------------------------------------------------------------------------------------------------
-# discovery
-
-
-@dataclass(frozen=True)
-class MetricSource:
-    """Where a metric comes from: its entry point and the distribution that declares it."""
-
-    name: str
-    value: str  # "module:factory"
-    package: str  # "qclip-plugin 0.1.0", or "(registered at runtime)"
-
-    def load(self) -> Callable[..., Any]:
-        module_name, _, attr = self.value.partition(":")
-        module = __import__(module_name, fromlist=["_"])
-        factory: Any = module
-        for part in attr.split(".") if attr else []:
-            factory = getattr(factory, part)
-        return factory
-
-
-_RUNTIME: dict[str, tuple[MetricSource, Callable[..., Any]]] = {}
-
-
-def register_metric(name: str, factory: Callable[..., Any], *, override: bool = False) -> None:
-    """Add a metric for this process only (notebooks, tests); packages declare entry points instead."""
-    if not override and name in metric_sources():
-        raise ValueError(f"metric {name!r} already exists; pass override=True to replace it")
-    value = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', repr(factory))}"
-    _RUNTIME[name] = (MetricSource(name, value, "(registered at runtime)"), factory)
-
-
-def metric_sources() -> dict[str, MetricSource]:
-    """Every discoverable metric, by name, with the package declaring it (sorted by name).
-
-    When two distributions declare the same name the first found wins and a warning names both.
-    """
-    found: dict[str, MetricSource] = {}
-    # entry_points() keeps one copy of each distribution (the first on sys.path), as importing would
-    for ep in metadata.entry_points(group=METRICS_GROUP):
-        dist = getattr(ep, "dist", None)
-        package = f"{dist.metadata['Name']} {dist.version}" if dist is not None else "(unknown package)"
-        if ep.name in found and found[ep.name].package != package:
-            warnings.warn(
-                f"metric {ep.name!r} is declared by both {found[ep.name].package} and {package}; "
-                f"using {found[ep.name].package}",
-                RuntimeWarning,
-                stacklevel=2,
-            )
-            continue
-        found.setdefault(ep.name, MetricSource(ep.name, ep.value, package))
-    for name, (source, _) in _RUNTIME.items():
-        found[name] = source
-    return dict(sorted(found.items()))
-
-
-def list_metrics(filter: str | Sequence[str] = "", exclude_filters: str | Sequence[str] = "") -> list[str]:
-    """Names of the available metrics, sorted; ``fnmatch`` filters as in ``pyiqa.list_models``."""
-    names = list(metric_sources())
-    if filter:
-        patterns = [filter] if isinstance(filter, str) else list(filter)
-        names = [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
-    if exclude_filters:
-        patterns = [exclude_filters] if isinstance(exclude_filters, str) else list(exclude_filters)
-        names = [n for n in names if not any(fnmatch.fnmatch(n, p) for p in patterns)]
-    return names
-
-
-def create_metric(name: str, device: str | torch.device | None = None, as_loss: bool = False, **kwargs: Any):
-    """Create the metric ``name`` (see :func:`list_metrics`), as ``pyiqa.create_metric`` does.
-
-    ``device`` defaults to CUDA when available, else CPU. ``as_loss=True`` keeps gradients and returns
-    the reduced score (``loss_weight``, ``loss_reduction`` as in pyiqa). Other keywords go to the
-    metric's factory; for ``"qclip"`` see :func:`create_qclip_metric`.
-    """
-    sources = metric_sources()
-    if name not in sources:
-        close = difflib.get_close_matches(name, list(sources), n=3)
-        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
-        raise KeyError(
-            f"no metric named {name!r}.{hint} Available: {', '.join(sources) or '(none)'}. Metrics come "
-            f"from the entry-point group {METRICS_GROUP!r}; if you just installed a package that declares "
-            "one, reinstall it (pip install -e .) so its entry points are registered."
-        )
-    if name in _RUNTIME:
-        factory = _RUNTIME[name][1]
-    else:
-        try:
-            factory = sources[name].load()
-        except Exception as error:
-            raise RuntimeError(
-                f"metric {name!r} is declared by {sources[name].package} as {sources[name].value!r}, "
-                f"but loading it failed: {error}. Reinstall or upgrade that package."
-            ) from error
-    return factory(device=device, as_loss=as_loss, **kwargs)
-
-
-# --------------------------------------------------------------------------------------------------
-# the metric object
 
 
 def default_device() -> torch.device:
@@ -225,7 +100,10 @@ class VideoQualityMetric(DeviceModule):
     input form into those frames with ``preprocessing`` (the backbone's
     :class:`~qclip_plugin.preprocessing.Preprocessing` record: size, mean/std, resize mode) after
     choosing ``num_frames`` frames with ``sampler`` (random strategies drawn from ``seed``), and
-    carries pyiqa's attributes.
+    carries pyiqa's attributes. ``metric_input`` is the contract scorers read
+    (:class:`~qclip_plugin.metrics.contract.MetricInput`): :meth:`load` gives both uint8 and float
+    frames, so either ``UINT8_FRAMES`` (the default, what decoding workers should send) or
+    ``FLOAT_FRAMES`` holds.
     """
 
     metric_mode = "NR"
@@ -247,8 +125,12 @@ class VideoQualityMetric(DeviceModule):
         num_frames: int = 8,
         sampler: str = "UNISampl",
         seed: int | None = 0,
+        metric_input: MetricInput = UINT8_FRAMES,
     ) -> None:
         super().__init__(device)
+        if metric_input.frames == "file":
+            raise ValueError("a VideoQualityMetric loads frames itself: metric_input is UINT8_FRAMES or FLOAT_FRAMES")
+        self.metric_input = metric_input
         self.metric_name = name
         self.weights = weights
         self.preprocessing = preprocessing
@@ -378,99 +260,3 @@ class VideoQualityMetric(DeviceModule):
             f"lower_better={self.lower_better}, frames={self.num_frames} ({self.sampler}), size={p.image_size}, "
             f"resize={p.resize!r}"
         )
-
-
-
-# --------------------------------------------------------------------------------------------------
-# Q-CLIP itself (declared as the "qclip" entry point)
-
-#: The checkpoint file ``create_metric("qclip", preset=P)`` looks for in the user cache directory.
-CHECKPOINT_NAME = "qclip-{preset}.safetensors"
-
-
-def default_checkpoint(preset: str) -> Path:
-    """Where trained weights for ``preset`` are looked for when no ``checkpoint=`` is given."""
-    from qclip_plugin.cache import cache_dir
-
-    return cache_dir("checkpoints") / CHECKPOINT_NAME.format(preset=preset)
-
-
-class MissingWeightsError(UserError, FileNotFoundError):
-    """No trained Q-CLIP weights were given or found; the message says how to get them."""
-
-
-def resolve_checkpoint(preset: str, checkpoint: str | os.PathLike | None) -> Path:
-    """The trained-weights file to load: ``checkpoint`` if given, else the cache directory's."""
-    if checkpoint is not None:
-        path = Path(checkpoint).expanduser()
-        if not path.is_file():
-            raise MissingWeightsError(f"Q-CLIP checkpoint {path} does not exist (checkpoint= argument)")
-        return path
-    path = default_checkpoint(preset)
-    if path.is_file():
-        return path
-    raise MissingWeightsError(
-        f"no trained Q-CLIP weights for preset {preset!r}: no checkpoint= was given and {path} does not "
-        "exist. Get them by either\n"
-        "  - training: qclip-bench run protocol=intra-dataset ... (it exports the selected model as "
-        f"<work_dir>/selected.safetensors; pass that as checkpoint=, or copy it to {path}), or\n"
-        "  - converting the authors' official checkpoint (the 'release' preset): qclip-bench convert-official "
-        f"<official.pth> {default_checkpoint('release')}, then create_metric('qclip', preset='release').\n"
-        "Set $QCLIP_CACHE_DIR to use another cache directory. For an untrained model on purpose "
-        "(tests, ablations) pass pretrained=False."
-    )
-
-
-_PRESET = object()  # "the preset's own value"
-
-
-def create_qclip_metric(
-    device: str | torch.device | None = None,
-    as_loss: bool = False,
-    *,
-    preset: str = "paper",
-    checkpoint: str | os.PathLike | None = None,
-    pretrained: bool = True,
-    backbone_pretrained: Any = _PRESET,
-    num_frames: int = 8,
-    sampler: str = "UNISampl",
-    seed: int | None = 0,
-    init_seed: int = 0,
-    loss_weight: float | None = None,
-    loss_reduction: str = "mean",
-    check_input_range: bool = True,
-    **overrides: Any,
-):
-    """The ``"qclip"`` metric: a trained Q-CLIP model (eqs. 1-12) behind :class:`VideoQualityMetric`.
-
-    Weights come from ``checkpoint`` (an adapter-only safetensors file, or the official release's
-    checkpoint), else from ``cache_dir("checkpoints")/qclip-<preset>.safetensors``; without either a
-    :class:`MissingWeightsError` says how to get them. ``pretrained=False`` builds an untrained model on
-    purpose (random adapters and level weights). Random parts are drawn with ``init_seed``, so every
-    process builds the same model. ``backbone_pretrained`` overrides the preset's backbone weights (``None``: random, as
-    the ``tiny`` preset has). ``num_frames``, ``sampler`` and ``seed`` choose the frames of files and
-    arrays. Other keywords are preset overrides for ``build_qclip`` (e.g. ``prompt_mode="antonym"``;
-    ``resize="decoder"|"pil"``: the ``release`` preset reads frames as the release, with PIL, the
-    others resize in the decoder). The frames are prepared with the model's record, ``model.preprocess``.
-    """
-    from qclip_plugin.models.qclip import build_qclip
-
-    build_kwargs: dict[str, Any] = dict(overrides)
-    if backbone_pretrained is not _PRESET:
-        build_kwargs["pretrained"] = backbone_pretrained
-    if pretrained:
-        build_kwargs["checkpoint"] = resolve_checkpoint(preset, checkpoint)
-    elif checkpoint is not None:
-        raise ValueError("pass either checkpoint= (trained weights) or pretrained=False (untrained), not both")
-    # An untrained model's adapters are drawn from init_seed (random backbones from their recorded
-    # backbone_seed), so every process builds the same model.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init_seed)
-        model = build_qclip(preset, **build_kwargs)
-    return VideoQualityMetric(
-        model, model.preprocess, name="qclip", score_range="unbounded",
-        device=device, as_loss=as_loss, loss_weight=loss_weight, loss_reduction=loss_reduction,
-        check_input_range=check_input_range,
-        weights=str(build_kwargs["checkpoint"]) if pretrained else f"untrained (init_seed={init_seed})",
-        num_frames=num_frames, sampler=sampler, seed=seed,
-    )
