@@ -44,9 +44,10 @@ from typing import Any
 
 import torch
 
-__all__ = ["Measurement", "ThroughputResult", "run_throughput", "write_results"]
+__all__ = ["MSE_SAMPLER_NAMES", "Measurement", "SAMPLER_NAMES", "ThroughputResult", "run_throughput", "write_results"]
 
-SAMPLERS: tuple[str, ...] = (
+#: The seven sampling strategies' names, measured under ``load/`` by default.
+SAMPLER_NAMES: tuple[str, ...] = (
     "UNISampl",
     "RandSampl",
     "UNIRandStart",
@@ -55,7 +56,8 @@ SAMPLERS: tuple[str, ...] = (
     "SegMSEMedian",
     "Mixed",
 )
-MSE_SAMPLERS = frozenset({"MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed"})
+#: Those that read the frame-difference profile (eq. 13): measured with an empty cache, then cached.
+MSE_SAMPLER_NAMES = frozenset({"MSESortedUNI", "SegMSEMean", "SegMSEMedian", "Mixed"})
 TARGETS: dict[str, tuple[str, float]] = {
     "score_2w_over_decode_2w": (">=", 0.8),
     "load_UNISampl_2w_over_1w": (">=", 1.6),
@@ -227,14 +229,13 @@ class _Load:
         return load_video(path, self.num_frames, self.sampler, self.size, seed=0, cache_dir=self.cache_dir)
 
 
-def _replicate(videos: Sequence[Path], repeats: int, folder: Path) -> list[str]:
-    paths = []
+def _replicate(videos: Sequence[Path], repeats: int, folder: Path) -> Path:
+    """``folder``, made, with ``repeats`` symbolic links to each video (no cache shared between them)."""
+    folder.mkdir()
     for r in range(repeats):
         for i, video in enumerate(videos):
-            link = folder / f"r{r}_{i}_{video.name}"
-            link.symlink_to(video.resolve())
-            paths.append(str(link))
-    return paths
+            (folder / f"r{r}_{i}_{video.name}").symlink_to(video.resolve())
+    return folder
 
 
 def _forward(metric: Any, batch_size: int, num_frames: int, amp: str | None, iterations: int) -> float:
@@ -297,7 +298,7 @@ def run_throughput(
     preset: str = "tiny",
     num_frames: int = 8,
     workers: Sequence[int] = (1, 2),
-    samplers: Sequence[str] = SAMPLERS,
+    samplers: Sequence[str] = SAMPLER_NAMES,
     repeats: int = 4,
     rounds: int = 3,
     batch_size: int = 4,
@@ -322,7 +323,6 @@ def run_throughput(
         gpu: on a CUDA machine also measure ``gpu_preset`` (PE-Core-L for ``paper``) on the GPU.
         log: where progress lines go.
     """
-    from qclip_plugin.benchmark.scoring import score_videos
     from qclip_plugin.metrics import create_metric
 
     videos = [Path(v) for v in videos]
@@ -332,124 +332,120 @@ def run_throughput(
         )
     metric = create_metric("qclip", preset=preset, pretrained=False, device="cpu", num_frames=num_frames)
     size = metric.preprocessing.image_size
-    timings: dict[tuple[str, int], list[tuple[int, float, float]]] = {}
-    # Imported here, before any worker forks (see the module docstring).
-    import qclip_plugin.sampling  # noqa: F401
-    from qclip_plugin.data.pipeline import import_decoders
-
-    import_decoders()
-
-    def add(stage: str, count: int, items: int, seconds: tuple[float, float] | float) -> None:
-        wall, cpu = seconds if isinstance(seconds, tuple) else (seconds, 0.0)
-        timings.setdefault((stage, count), []).append((items, wall, cpu))
-        log(
-            f"{stage:<36} {count} worker(s): {items / wall:7.2f} videos/s"
-            + (f", {items / cpu:7.2f} videos/CPU-s" if cpu > 0 else "")
-        )
-
+    timings = _Timings(log)
+    _import_loading_stack()
     with tempfile.TemporaryDirectory(prefix="qclip-throughput-") as tmp:
         root = Path(tmp)
-        folders = {}
-        for count in workers:
-            folders[count] = root / f"links-{count}"
-            folders[count].mkdir()
-            _replicate(videos, repeats, folders[count])
+        folders = {count: _replicate(videos, repeats, root / f"links-{count}") for count in workers}
         # rounds interleave every stage, so a busy spell of the machine hits them all alike
         for round_ in range(rounds):
             for count in workers:
                 paths = sorted(str(p) for p in folders[count].iterdir())
-                add(
-                    "decode (floor)",
-                    count,
-                    len(paths),
-                    _pass(paths, _BareDecode(num_frames, size), count, batch_size),
-                )
-                add(
-                    "decode (floor, loader threads)",
-                    count,
-                    len(paths),
-                    _pass(paths, _BareDecode(num_frames, size, loader_threads=True), count, batch_size),
-                )
-                for sampler in samplers:
-                    load = _Load(num_frames, sampler, size, str(root / f"cache-{sampler}-{count}-{round_}"))
-                    if sampler in MSE_SAMPLERS:
-                        add(f"load/{sampler} first", count, len(paths), _pass(paths, load, count, batch_size))
-                        add(
-                            f"load/{sampler} cached", count, len(paths), _pass(paths, load, count, batch_size)
-                        )
-                    else:
-                        add(f"load/{sampler}", count, len(paths), _pass(paths, load, count, batch_size))
-                cpu = _cpu_seconds()
-                summary = score_videos(
-                    metric, [folders[count]], None, batch_size=batch_size, num_workers=count, progress=False
-                )
-                cpu = _cpu_seconds() - cpu
-                if summary.failed:
-                    raise RuntimeError(
-                        f"scoring failed on {summary.failures}; benchmark readable videos only"
-                    )
-                add("score (end to end)", count, summary.scored, (summary.seconds, cpu))
-            threads = torch.get_num_threads()
-            try:
-                for count in sorted({1, threads}):
-                    torch.set_num_threads(count)  # 1: how scoring runs beside its decoding workers on 2 cores
-                    for amp in (None, "bf16"):
-                        seconds = _forward(metric, batch_size, num_frames, amp, forward_iterations)
-                        add(
-                            f"forward {amp or 'fp32'} (batch {batch_size}, {count} thread{'s' * (count > 1)})",
-                            0,
-                            batch_size * forward_iterations,
-                            seconds,
-                        )
-            finally:
-                torch.set_num_threads(threads)
-    measurements = []
-    for (stage, count), runs in timings.items():
-        items = runs[0][0]
-        seconds = statistics.median(wall for _, wall, _ in runs)
-        cpu_seconds = statistics.median(cpu for _, _, cpu in runs)
-        measurements.append(
-            Measurement(
-                stage,
-                count,
-                items,
-                seconds,
-                {"seconds": [wall for _, wall, _ in runs], "cpu_seconds": [cpu for _, _, cpu in runs]},
-                cpu_seconds,
-            )
-        )
+                _measure_decode_and_load(timings, paths, count, num_frames, size, samplers, batch_size,
+                                         caches=(root, round_))  # fmt: skip
+                _measure_scoring(timings, metric, folders[count], count, batch_size)
+            _measure_forward(timings, metric, batch_size, num_frames, forward_iterations)
+    measurements = timings.medians()
     if gpu and torch.cuda.is_available():
         for m in _gpu_measurements(gpu_preset, batch_size, num_frames, forward_iterations):
             measurements.append(m)
             log(f"{m.stage}: {m.videos_per_second:.1f} videos/s, peak {m.extra['peak_gib']:.2f} GiB")
-
-    result = ThroughputResult(
-        measurements,
-        {},
-        {
-            "videos": [str(v) for v in videos],
-            "preset": preset,
-            "num_frames": num_frames,
-            "size": list(size),
-            "workers": list(workers),
-            "repeats": repeats,
-            "rounds": rounds,
-            "batch_size": batch_size,
-        },
-        {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpus": os.cpu_count(),
-            "load_average": list(os.getloadavg()),
-            "torch_threads": torch.get_num_threads(),
-            "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-        },
-    )
+    config = {"videos": [str(v) for v in videos], "preset": preset, "num_frames": num_frames, "size": list(size),
+              "workers": list(workers), "repeats": repeats, "rounds": rounds, "batch_size": batch_size}  # fmt: skip
+    result = ThroughputResult(measurements, {}, config, _machine())
     low, high = min(workers), max(workers)
     if low != high:
         result.ratios = _ratios(result, low, high, samplers)
         result.cpu_ratios = _ratios(result, low, high, samplers, cpu=True)
     return result
+
+
+def _import_loading_stack() -> None:
+    """Import what loading needs before any worker forks (see the module docstring)."""
+    import qclip_plugin.sampling  # noqa: F401
+    from qclip_plugin.data.pipeline import import_decoders
+
+    import_decoders()
+
+
+class _Timings:
+    """Every round's ``(videos, wall seconds, CPU seconds)`` per ``(stage, workers)``; logs each as it comes."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.runs: dict[tuple[str, int], list[tuple[int, float, float]]] = {}
+
+    def add(self, stage: str, count: int, items: int, seconds: tuple[float, float] | float) -> None:
+        wall, cpu = seconds if isinstance(seconds, tuple) else (seconds, 0.0)
+        self.runs.setdefault((stage, count), []).append((items, wall, cpu))
+        self.log(
+            f"{stage:<36} {count} worker(s): {items / wall:7.2f} videos/s"
+            + (f", {items / cpu:7.2f} videos/CPU-s" if cpu > 0 else "")
+        )
+
+    def medians(self) -> list[Measurement]:
+        """One :class:`Measurement` per stage and worker count: the median round, every round in ``extra``."""
+        out = []
+        for (stage, count), runs in self.runs.items():
+            walls, cpus = [wall for _, wall, _ in runs], [cpu for _, _, cpu in runs]
+            out.append(Measurement(stage, count, runs[0][0], statistics.median(walls),
+                                   {"seconds": walls, "cpu_seconds": cpus}, statistics.median(cpus)))  # fmt: skip
+        return out
+
+
+def _measure_decode_and_load(timings: _Timings, paths: list[str], count: int, num_frames: int,
+                             size: tuple[int, int], samplers: Sequence[str], batch_size: int, *,
+                             caches: tuple[Path, int]) -> None:  # fmt: skip
+    """The decode floors and ``load/<sampler>`` (the MSE samplers with an empty cache, then cached);
+    ``caches``: the folder and round that name each pass's fresh profile cache."""
+    root, round_ = caches
+    timings.add("decode (floor)", count, len(paths), _pass(paths, _BareDecode(num_frames, size), count, batch_size))
+    timings.add("decode (floor, loader threads)", count, len(paths),
+                _pass(paths, _BareDecode(num_frames, size, loader_threads=True), count, batch_size))  # fmt: skip
+    for sampler in samplers:
+        load = _Load(num_frames, sampler, size, str(root / f"cache-{sampler}-{count}-{round_}"))
+        if sampler in MSE_SAMPLER_NAMES:
+            timings.add(f"load/{sampler} first", count, len(paths), _pass(paths, load, count, batch_size))
+            timings.add(f"load/{sampler} cached", count, len(paths), _pass(paths, load, count, batch_size))
+        else:
+            timings.add(f"load/{sampler}", count, len(paths), _pass(paths, load, count, batch_size))
+
+
+def _measure_scoring(timings: _Timings, metric: Any, folder: Path, count: int, batch_size: int) -> None:
+    """``score_videos`` end to end on ``folder`` with ``count`` decoding workers."""
+    from qclip_plugin.benchmark.scoring import score_videos
+
+    cpu = _cpu_seconds()
+    summary = score_videos(metric, [folder], None, batch_size=batch_size, num_workers=count, progress=False)
+    cpu = _cpu_seconds() - cpu
+    if summary.failed:
+        raise RuntimeError(f"scoring failed on {summary.failures}; benchmark readable videos only")
+    timings.add("score (end to end)", count, summary.scored, (summary.seconds, cpu))
+
+
+def _measure_forward(timings: _Timings, metric: Any, batch_size: int, num_frames: int, iterations: int) -> None:
+    """The model alone, fp32 and bf16, with one intra-op thread and with torch's default."""
+    threads = torch.get_num_threads()
+    try:
+        for count in sorted({1, threads}):
+            torch.set_num_threads(count)  # 1: how scoring runs beside its decoding workers on 2 cores
+            for amp in (None, "bf16"):
+                seconds = _forward(metric, batch_size, num_frames, amp, iterations)
+                timings.add(f"forward {amp or 'fp32'} (batch {batch_size}, {count} thread{'s' * (count > 1)})",
+                            0, batch_size * iterations, seconds)  # fmt: skip
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
 
 
 def _ratios(
@@ -463,7 +459,7 @@ def _ratios(
 
     out = {f"score_{high}w_over_decode_{high}w": ratio("score (end to end)", high, "decode (floor)", high)}
     for sampler in samplers:
-        stage = f"load/{sampler}" + (" cached" if sampler in MSE_SAMPLERS else "")
+        stage = f"load/{sampler}" + (" cached" if sampler in MSE_SAMPLER_NAMES else "")
         out[f"load_{sampler}_{high}w_over_{low}w"] = ratio(stage, high, stage, low)
     out[f"decode_{high}w_over_{low}w"] = ratio("decode (floor)", high, "decode (floor)", low)
     out[f"score_{high}w_over_{low}w"] = ratio("score (end to end)", high, "score (end to end)", low)

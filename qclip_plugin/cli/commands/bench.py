@@ -34,12 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from qclip_plugin.benchmark.scoring import collect_videos
-    from qclip_plugin.benchmark.throughput import SAMPLERS, run_throughput, write_results
+    from qclip_plugin.benchmark.throughput import SAMPLER_NAMES, run_throughput, write_results
 
     videos = [v for v in collect_videos(args.videos) if v.is_file() and v.stat().st_size > 0]
     result = run_throughput(
         videos, preset=args.preset, num_frames=args.frames, workers=args.workers, repeats=args.repeats, rounds=args.rounds,
-        batch_size=args.batch_size, samplers=args.samplers or SAMPLERS, gpu=not args.no_gpu,
+        batch_size=args.batch_size, samplers=args.samplers or SAMPLER_NAMES, gpu=not args.no_gpu,
     )
     print(result.markdown())
     json_path, md_path = write_results(result, args.out)
