@@ -352,7 +352,11 @@ def run_throughput(
             log(f"{m.stage}: {m.videos_per_second:.1f} videos/s, peak {m.extra['peak_gib']:.2f} GiB")
     config = {"videos": [str(v) for v in videos], "preset": preset, "num_frames": num_frames, "size": list(size),
               "workers": list(workers), "repeats": repeats, "rounds": rounds, "batch_size": batch_size}  # fmt: skip
-    result = ThroughputResult(measurements, {}, config, _machine())
+    return _with_ratios(ThroughputResult(measurements, {}, config, _machine()), workers, samplers)
+
+
+def _with_ratios(result: ThroughputResult, workers: Sequence[int], samplers: Sequence[str]) -> ThroughputResult:
+    """``result`` with its ratios (wall and CPU time) between the fewest and the most workers."""
     low, high = min(workers), max(workers)
     if low != high:
         result.ratios = _ratios(result, low, high, samplers)
