@@ -44,6 +44,7 @@ import numpy as np
 from qclip_plugin.analysis.features import FeatureSet
 from qclip_plugin.analysis.plotting import level_colours, level_ranks, new_figure, save_png
 from qclip_plugin.atomic_files import atomic_write, atomic_write_text
+from qclip_plugin.sentinel import FROM_PRESET
 
 __all__ = [
     "SPACES",
@@ -411,7 +412,7 @@ def visualize_tsne(
     *,
     checkpoint: str | os.PathLike | None = None,
     preset: str | None = None,
-    pretrained: object = ...,
+    backbone_weights: object = FROM_PRESET,
     data_root: str | os.PathLike | None = None,
     ann_file: str | os.PathLike | None = None,
     max_videos: int | None = None,
@@ -427,7 +428,7 @@ def visualize_tsne(
 
     videos = resolve_videos(dataset, data_root=data_root, ann_file=ann_file, max_videos=max_videos,
                             demo_seed=demo_seed, demo_config=demo_config)
-    model = load_model(checkpoint, preset, pretrained, options.get("device"), init_seed=init_seed)
+    model = load_model(checkpoint, preset, backbone_weights, options.get("device"), init_seed=init_seed)
     weights = f"adapters {Path(checkpoint).name}" if checkpoint else "untrained adapters"
     description = {"dataset": dataset, "checkpoint": str(checkpoint) if checkpoint else None,
                    "preset": model.preset, "backbone": model.backbone_name, "pretrained": model.pretrained,

@@ -84,9 +84,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     abl.set_defaults(func=run_ablation)
 
 
-def _pretrained(text: str | None) -> object:
+def _backbone_weights(text: str | None) -> object:
+    from qclip_plugin.sentinel import FROM_PRESET
+
     if text is None:
-        return ...
+        return FROM_PRESET
     return None if text.lower() in ("none", "null", "random") else text
 
 
@@ -96,7 +98,7 @@ def run_tsne(args: argparse.Namespace) -> int:
     out = args.out or f"analysis/tsne_{args.dataset.replace('/', '_')}"
     files = visualize_tsne(
         args.dataset, out, checkpoint=args.checkpoint, preset=args.preset or (None if args.checkpoint else "tiny"),
-        pretrained=_pretrained(args.pretrained), data_root=args.data_root, ann_file=args.ann_file,
+        backbone_weights=_backbone_weights(args.pretrained), data_root=args.data_root, ann_file=args.ann_file,
         max_videos=args.max_videos, demo_seed=args.demo_seed, init_seed=args.init_seed, num_frames=args.frames, sampler=args.sampler,
         batch_size=args.batch_size, device=args.device, frozen_prompts=args.frozen_prompts,
         perplexity=args.perplexity, seed=args.seed,
