@@ -23,6 +23,14 @@ short forms:
 
 ``protocol=`` and ``preset=`` choose the config file and are not applied here
 (:data:`SELECTORS`).
+
+Every override is checked against the config before any is applied (:func:`check_overrides`), so a
+typo stops the run at once, with a did-you-mean: a key must name a key of the config (a new key is
+accepted only in an open dict, e.g. an optimizer's arguments, and only when it is not one letter
+away from an existing one), of the ``protocol`` dict's documented keys, of the Q-CLIP builder's
+arguments (``model.<key>``) or of mmengine's loops and Runner; sampler, model preset and ablation
+names must be registered ones. mmengine's ``Config.merge_from_dict`` then applies it (its
+``DictAction`` parses ``--cfg-options`` the same way but checks nothing).
 """
 
 from __future__ import annotations
@@ -33,9 +41,9 @@ from typing import Any
 
 from mmengine.config import Config, ConfigDict
 
-from qclip_plugin.errors import UserError
+from qclip_plugin.errors import UnknownNameError, UserError, check_name, closest
 
-__all__ = ["SELECTORS", "OverrideError", "apply_overrides", "parse_overrides", "parse_value"]
+__all__ = ["SELECTORS", "OverrideError", "apply_overrides", "check_overrides", "parse_overrides", "parse_value"]
 
 #: Keys that choose which config to load rather than change it.
 SELECTORS: tuple[str, ...] = ("protocol", "preset")
@@ -43,6 +51,23 @@ _MODEL_OWN_KEYS = ("type", "loss", "data_preprocessor", "init_cfg", "qclip")
 _LOOP_ALIASES = {"train": "train_cfg", "val": "val_cfg", "test": "test_cfg"}
 _TRAIN = ("train_pipeline", "train_dataloader")
 _TEST = ("test_pipeline", "val_dataloader", "test_dataloader")
+#: The short forms of the module docstring's table that are whole keys.
+SHORTCUTS: tuple[str, ...] = ("sampler", "train_sampler", "test_sampler", "num_frames", "resize", "batch_size", "seed")
+#: The keys of a protocol config's ``protocol`` dict (:mod:`qclip_plugin.benchmark.protocols`).
+PROTOCOL_KEYS: tuple[str, ...] = (
+    "name", "preset", "method", "train_sets", "test_sets", "split", "heldout_test", "evaluate_untrained",
+    "init_checkpoint", "init_from_protocol", "published_dir", "published_protocol", "published_methods",
+    "train_overrides",
+)  # fmt: skip
+#: Dicts whose keys are a closed set: what their consumer accepts (a new key there is a typo).
+_CLOSED: dict[str, tuple[str, ...]] = {
+    "protocol": PROTOCOL_KEYS,
+    "protocol.split": ("ratio", "val_ratio", "seeds", "style", "group_by", "groups_file"),
+    "train_cfg": ("type", "by_epoch", "max_epochs", "val_begin", "val_interval", "dynamic_intervals"),
+    "val_cfg": ("type", "fp16"),
+    "test_cfg": ("type", "fp16"),
+    "randomness": ("seed", "deterministic", "diff_rank_seed"),
+}
 
 
 class OverrideError(UserError, ValueError):
@@ -148,8 +173,113 @@ def _set_data_root(cfg: Config, dataset: str, root: Any) -> None:
         )
 
 
+# --- checking keys and names before anything is applied -----------------------------------------
+
+
+def _qclip_keys() -> list[str]:
+    """What ``model.<key>=`` may name: :func:`qclip_plugin.models.build_qclip`'s arguments."""
+    from dataclasses import fields
+
+    from qclip_plugin.models import QCLIPConfig
+
+    return ["preset", "ablation", "checkpoint", "pretrained", *(f.name for f in fields(QCLIPConfig))]
+
+
+def _top_level_keys(cfg: Config) -> list[str]:
+    """The keys a config may get at its top: its own, mmengine Runner's arguments, the short forms."""
+    import inspect
+
+    from mmengine.runner import Runner
+
+    runner = [p for p in inspect.signature(Runner.__init__).parameters if p not in ("self", "cfg")]
+    return [*cfg.keys(), *runner, *SHORTCUTS, *_LOOP_ALIASES, "data_root", *SELECTORS]
+
+
+def _typo(shown: str, part: str, choices: Iterable[str], where: str) -> OverrideError:
+    """``train.max_epoch: train_cfg has no key 'max_epoch'; did you mean train.max_epochs?``"""
+    parts = shown.split(".")
+    suggestions = closest(part, choices)
+    index = max(i for i, p in enumerate(parts) if p == part) if part in parts else None
+    fixed = [".".join([*parts[:index], s, *parts[index + 1:]]) if index is not None else s for s in suggestions]
+    hint = f"; did you mean {' or '.join(fixed)}?" if fixed else f"; known keys there: {', '.join(sorted(choices))}"
+    return OverrideError(f"{shown}=: {where} has no key {part!r}{hint}")
+
+
+def _check_path(cfg: Config, path: str, shown: str) -> None:
+    """Every part of the dotted ``path`` names a key (or list position) of ``cfg``, or a new key that
+    may be added there (see the module docstring)."""
+    node: Any = cfg._cfg_dict
+    parts = path.split(".")
+    for depth, part in enumerate(parts):
+        where = ".".join(parts[:depth]) or "the config"
+        if isinstance(node, (list, tuple)):
+            if part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+                continue
+            raise OverrideError(f"{shown}=: {where} is a list of {len(node)}; give a position 0-{len(node) - 1}")
+        if not isinstance(node, dict):
+            raise OverrideError(f"{shown}=: {where} is {node!r}, not a dict: it has no key {part!r}")
+        if part in node:
+            node = node[part]
+            continue
+        if depth == 0:
+            if part in _top_level_keys(cfg):
+                return  # a Runner argument the config leaves at its default
+            raise _typo(shown, part, _top_level_keys(cfg), "the config")
+        closed = _CLOSED.get(".".join(parts[:depth]))
+        if closed is not None:
+            if part in closed:
+                return
+            raise _typo(shown, part, {*node, *closed}, where)
+        if depth < len(parts) - 1 or closest(part, node):
+            raise _typo(shown, part, node, where)
+        return  # a new argument of an open dict (e.g. optim_wrapper.optimizer.betas)
+
+
+def _check_name_value(shown: str, kind: str, value: Any, choices: Iterable[str]) -> None:
+    try:
+        check_name(kind, str(value), choices)
+    except UnknownNameError as error:
+        raise OverrideError(f"{shown}={value}: {error}") from None
+
+
+def _check_one(cfg: Config, key: str, value: Any) -> None:
+    head, _, rest = key.partition(".")
+    if key in ("sampler", "train_sampler", "test_sampler"):
+        import qclip_plugin.sampling  # noqa: F401  (registers the samplers)
+        from qclip_plugin.registry import SAMPLERS
+
+        _check_name_value(key, "frame sampler", value, SAMPLERS.module_dict)
+    elif key == "resize":
+        _check_name_value(key, "resize mode", value, ("decoder", "pil"))
+    elif key in SHORTCUTS or key in SELECTORS or (head == "data_root" and rest):
+        return  # data_root.<name> is checked as it is applied, against the config's datasets
+    elif head == "model" and rest and rest.split(".")[0] not in _MODEL_OWN_KEYS:
+        first = rest.split(".")[0]
+        if first not in _qclip_keys():
+            raise _typo(key, first, _qclip_keys(), "the Q-CLIP model (model.<key>: build_qclip's arguments)")
+        if first in ("preset", "ablation"):
+            from qclip_plugin.models import list_ablations, list_presets
+
+            names = list_presets() if first == "preset" else list_ablations()
+            _check_name_value(key, f"Q-CLIP {first}", value, names)
+    elif head in _LOOP_ALIASES and rest:
+        _check_path(cfg, f"{_LOOP_ALIASES[head]}.{rest}", key)
+    else:
+        _check_path(cfg, key, key)
+
+
+def check_overrides(cfg: Config, overrides: Iterable[str] | Mapping[str, Any] | None) -> None:
+    """Raise :class:`OverrideError` (with a did-you-mean) for the first override whose key is not in
+    ``cfg`` or whose sampler, preset or ablation name is unknown; change nothing."""
+    for key, value in parse_overrides(overrides).items():
+        _check_one(cfg, key, value)
+
+
 def apply_overrides(cfg: Config, overrides: Iterable[str] | Mapping[str, Any] | None) -> Config:
-    """Apply overrides (``key=value`` strings or a mapping) to ``cfg`` in place and return it."""
+    """Check every override (:func:`check_overrides`), then apply them (``key=value`` strings or a
+    mapping) to ``cfg`` in place and return it."""
+    check_overrides(cfg, overrides)
     for key, value in parse_overrides(overrides).items():
         if key in SELECTORS:
             continue

@@ -3,10 +3,10 @@
 Training and evaluation run on mmengine's distributed Runner (``launcher='pytorch'``), started by
 ``torchrun``, which sets ``RANK``, ``LOCAL_RANK``, ``WORLD_SIZE``, ``MASTER_ADDR`` and ``MASTER_PORT``::
 
-    torchrun --nproc_per_node=2 -m qclip_plugin.cli.main run protocol=cross-dataset preset=demo launcher=pytorch
+    torchrun --nproc_per_node=2 -m qclip_plugin.cli.main run protocol=cross-dataset preset=demo --launcher pytorch
     # two machines, 8 GPUs each (run on both; the rendezvous endpoint is the first machine):
     torchrun --nnodes=2 --nproc_per_node=8 --rdzv_backend=c10d --rdzv_endpoint=host0:29400 \\
-        --rdzv_id=qclip-lsvq -m qclip_plugin.cli.main run protocol=cross-dataset launcher=pytorch
+        --rdzv_id=qclip-lsvq -m qclip_plugin.cli.main run protocol=cross-dataset --launcher pytorch
 
 :func:`configure_launcher` prepares a config for that: NCCL with one GPU per process where CUDA is
 available, gloo on CPU. mmengine's ``pytorch`` launcher calls ``torch.cuda.set_device``
@@ -29,6 +29,12 @@ from the start so that every rank gets as many, and ``BaseMetric.evaluate`` gath
 results in sampler order and cuts them to the dataset's size (``collect_results``), before
 ``VQAMetric`` averages clips per video.
 
+On a cluster, ``launcher='slurm'`` (``srun``) and ``launcher='mpi'`` (``mpirun``) initialise the process
+group with mmengine's :func:`mmengine.dist.init_dist` from the variables those launchers set (one GPU per
+process, as mmengine does), as mmaction2's ``tools/train.py --launcher`` does::
+
+    srun -N 2 --ntasks-per-node=8 --gres=gpu:8 python -m qclip_plugin.cli.main run protocol=cross-dataset --launcher slurm
+
 Scoring shards its inputs instead (:func:`shard_slice`): shard ``i`` of ``N`` is a contiguous
 block of the video list, so parts concatenated in shard order are in input order.
 """
@@ -43,8 +49,12 @@ from typing import Any, TypeVar
 
 import torch
 
+from qclip_plugin.errors import UserError, check_name
+
 __all__ = [
+    "LAUNCHERS",
     "DistInfo",
+    "LauncherError",
     "configure_launcher",
     "dist_info",
     "init_distributed",
@@ -57,6 +67,17 @@ T = TypeVar("T")
 
 #: What torchrun exports to every process it starts.
 TORCHRUN_VARIABLES: tuple[str, ...] = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+#: The launchers a run takes: one process, torchrun, and mmengine's ``init_dist`` for the other two.
+LAUNCHERS: tuple[str, ...] = ("none", "pytorch", "slurm", "mpi")
+#: What mmengine's ``init_dist`` reads for each launcher it starts from the environment.
+LAUNCHER_VARIABLES: dict[str, tuple[str, ...]] = {
+    "slurm": ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_NODELIST"),
+    "mpi": ("OMPI_COMM_WORLD_LOCAL_RANK", "OMPI_COMM_WORLD_SIZE", "OMPI_COMM_WORLD_RANK", "MASTER_ADDR"),
+}
+
+
+class LauncherError(UserError, RuntimeError):
+    """A launcher that cannot start here (unknown, or its variables are missing)."""
 
 
 @dataclass(frozen=True)
@@ -118,7 +139,7 @@ def init_distributed(backend: str | None = None, timeout_minutes: float = 30.0) 
         return dist_info()
     if not launched_by_torchrun():
         missing = [name for name in TORCHRUN_VARIABLES if name not in os.environ]
-        raise RuntimeError(
+        raise LauncherError(
             f"launcher=pytorch needs the variables torchrun sets ({', '.join(missing)} missing); start the "
             "command with `torchrun --nproc_per_node=N -m qclip_plugin.cli.main ...`, or drop launcher=pytorch "
             "for one process"
@@ -131,24 +152,40 @@ def init_distributed(backend: str | None = None, timeout_minutes: float = 30.0) 
     return dist_info()
 
 
-def configure_launcher(cfg: Any, launcher: str = "pytorch", backend: str | None = None) -> Any:
-    """Prepare an mmengine config for ``launcher`` (``none`` or ``pytorch``), in place; return it.
+def init_with_mmengine(launcher: str, backend: str | None = None) -> DistInfo:
+    """Initialise the default process group through mmengine's ``init_dist`` for ``slurm`` or ``mpi``
+    (once; later calls return it). Raises :class:`LauncherError` when the launcher's variables are missing."""
+    import torch.distributed as dist
+    from mmengine.dist import init_dist
 
-    ``pytorch`` (under torchrun) initialises the process group here (see the module docstring),
+    if dist.is_initialized():
+        return dist_info()
+    missing = [name for name in LAUNCHER_VARIABLES[launcher] if name not in os.environ]
+    if missing:
+        starter = "srun" if launcher == "slurm" else "mpirun"
+        raise LauncherError(f"launcher={launcher} needs the variables {starter} sets ({', '.join(missing)} missing); "
+                            f"start the command with {starter}, or drop launcher={launcher} for one process")
+    backend = backend or default_backend()
+    init_dist(launcher, backend=backend)
+    info = dist_info()
+    return info if info.backend else DistInfo(info.rank, info.world_size, info.local_rank, backend)
+
+
+def configure_launcher(cfg: Any, launcher: str = "pytorch", backend: str | None = None) -> Any:
+    """Prepare an mmengine config for ``launcher`` (:data:`LAUNCHERS`), in place; return it.
+
+    ``pytorch`` (under torchrun), ``slurm`` and ``mpi`` (:func:`init_with_mmengine`) initialise the process group here (see the module docstring),
     sets ``env_cfg.dist_cfg.backend`` to the same backend, on CPU wraps the model with
     ``MMDistributedDataParallel(device_ids=None)``, and wraps the training loss in
     :class:`~qclip_plugin.models.global_batch_loss.GlobalBatchLoss`, so that the PLCC and rank
     losses (which do not split over sub-batches) are computed on the global batch and N processes
     with ``batch_size = B / N`` each train like one process with ``B``.
     """
-    if launcher not in ("none", "pytorch"):
-        raise ValueError(
-            f"launcher={launcher!r} is not supported; use launcher=pytorch under torchrun, or none (one process)"
-        )
+    check_name("launcher", launcher, LAUNCHERS)
     cfg.launcher = launcher
     if launcher == "none":
         return cfg
-    info = init_distributed(backend)
+    info = init_distributed(backend) if launcher == "pytorch" else init_with_mmengine(launcher, backend)
     env_cfg = cfg.setdefault("env_cfg", {})
     env_cfg.setdefault("dist_cfg", {})["backend"] = info.backend
     if info.backend != "nccl":

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from qclip_plugin.errors import UserError
+from qclip_plugin.errors import UserError, closest
 from qclip_plugin.models.prompts import FIVE_LEVELS, PROMPT_TEMPLATE
 
 __all__ = [
@@ -148,7 +148,9 @@ def list_ablations() -> list[str]:
 def _row(name: str, kind: str) -> ModelSpec:
     spec = MODEL_SPECS.get(name)
     if spec is None or spec.kind != kind:
-        raise UnknownModelSpecError(f"unknown Q-CLIP {kind} {name!r}; choose one of {', '.join(_names(kind))}")
+        close = closest(name, _names(kind))
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UnknownModelSpecError(f"unknown Q-CLIP {kind} {name!r}; {hint}choose one of {', '.join(_names(kind))}")
     return spec
 
 
