@@ -59,7 +59,7 @@ def stalling(*args, **kwargs):
     r.register_hook(Stall())
     return r
 runner.build_runner = stalling
-protocols.run_protocol(sys.argv[1], ["preflight=false"], work_dir=sys.argv[2], leaderboard_dir=sys.argv[3])
+protocols.run_protocol(sys.argv[1], preflight=False, work_dir=sys.argv[2], leaderboard_dir=sys.argv[3])
 """
 
 
@@ -107,9 +107,7 @@ def _measured(board: Path) -> pd.DataFrame:
 @pytest.mark.slow  # three protocol runs, one in a child process (~20 s idle, ~50 s on a loaded machine)
 @pytest.mark.usefixtures("single_thread")
 def test_killed_then_resumed_protocol_writes_the_uninterrupted_leaderboard(protocol, tmp_path):
-    full = run_protocol(
-        str(protocol), ["preflight=false"], work_dir=tmp_path / "full", leaderboard_dir=tmp_path / "lb_full"
-    )
+    full = run_protocol(str(protocol), preflight=False, work_dir=tmp_path / "full", leaderboard_dir=tmp_path / "lb_full")
     methods = set(full.rows["method"])
     assert methods == {"Q-CLIP (tiny)", "Q-CLIP (tiny), untrained"}, methods
 
@@ -131,7 +129,7 @@ def test_killed_then_resumed_protocol_writes_the_uninterrupted_leaderboard(proto
     assert (run_dir / "epoch_1.pth").is_file() and not (run_dir / "epoch_2.pth").exists()
     assert not (tmp_path / "lb_cut").exists()
 
-    resumed = run_protocol(str(protocol), ["preflight=false", "resume=true"], work_dir=tmp_path / "cut",
+    resumed = run_protocol(str(protocol), preflight=False, resume=True, work_dir=tmp_path / "cut",
                            leaderboard_dir=tmp_path / "lb_cut")  # fmt: skip
     assert (run_dir / "epoch_3.pth").is_file()
     a, b = _measured(tmp_path / "lb_full"), _measured(tmp_path / "lb_cut")
@@ -149,11 +147,11 @@ def test_ctrl_c_in_a_protocol_says_how_to_resume(protocol, tmp_path, monkeypatch
         raise KeyboardInterrupt
 
     monkeypatch.setattr(protocols, "train_and_test", interrupted)
-    code = main(["run", f"protocol={protocol}", "preflight=false", f"work_dir={tmp_path / 'w'}",
-                 f"leaderboard_dir={tmp_path / 'lb'}"])  # fmt: skip
+    code = main(["run", f"protocol={protocol}", "--preflight", "off", "--work-dir", str(tmp_path / "w"),
+                 "--output", str(tmp_path / "lb")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 130 and "Traceback" not in err
     assert (
         f"interrupted: {tmp_path / 'w' / 'tiny' / 'seed0'} keeps the checkpoints" in err
-        and "resume=true" in err
+        and "--resume" in err  # the flag (the library says resume=True)
     )

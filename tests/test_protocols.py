@@ -11,8 +11,6 @@ from qclip_plugin.benchmark.overrides import OverrideError, apply_overrides, par
 from qclip_plugin.benchmark.protocols import (
     CONFIG_ROOT,
     ProtocolError,
-    _split_groups,
-    _split_positions,
     load_protocol_config,
     name_dataset_sets,
     protocol_config_path,
@@ -107,40 +105,6 @@ def test_config_lookup_errors_name_the_choices() -> None:
         protocol_config_path("finetune", "quick")
 
 
-def test_splits_keep_validation_inside_training() -> None:
-    parts = _split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=3)
-    assert (len(parts["train"]), len(parts["val"]), len(parts["test"])) == (72, 8, 20)
-    assert not set(parts["val"]) & set(parts["test"]) and not set(parts["train"]) & set(parts["val"])
-    assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(100))
-    assert parts == _split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=3)
-    assert parts != _split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=4)
-    whole = _split_positions(100, {"ratio": None, "val_ratio": 0.05}, seed=42)
-    assert (len(whole["train"]), len(whole["val"]), whole["test"]) == (95, 5, [])
-
-
-def test_group_by_split_keeps_sources_apart(tmp_path: Path) -> None:
-    # LIVE-style: 12 sources x 4 distortion levels, listed in the label file's order
-    names = [f"A/a{3 * i:03d}.mp4" for i in range(48)]
-    table = tmp_path / "metadata.csv"
-    table.write_text("path,source,mos\n" + "".join(f"{n},{i // 4},3.0\n" for i, n in enumerate(reversed(names))))
-    split = {"ratio": 0.75, "val_ratio": 0.25, "group_by": "source", "groups_file": str(table)}
-    groups = _split_groups(names, split)
-    assert groups == [str(11 - i // 4) for i in range(48)]
-    parts = _split_positions(48, split, seed=0, groups=groups)
-    owners = {role: {groups[i] for i in p} for role, p in parts.items()}
-    # int(0.75 * 12) = 9 training sources, round(0.25 * 9) = 2 of them validate; 3 test sources
-    assert [len(owners[r]) for r in ("train", "val", "test")] == [7, 2, 3]
-    assert not owners["train"] & owners["test"] and not owners["val"] & owners["test"]
-    assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(48))
-    assert _split_groups(names, {"ratio": 0.8}) is None
-    with pytest.raises(ProtocolError, match="groups_file"):
-        _split_groups(names, {"group_by": "source"})
-    with pytest.raises(ProtocolError, match="no 'source' for 1 video"):
-        _split_groups([*names, "A/extra.mp4"], split)
-    with pytest.raises(ProtocolError, match="needs split.ratio"):
-        _split_positions(48, {"ratio": None, "val_ratio": 0.1}, seed=0, groups=groups)
-
-
 def test_missing_data_root_says_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("QCLIP_DATA_LSVQ", "QCLIP_DATA_KONVID", "QCLIP_DATA_LIVE_VQC"):
         monkeypatch.delenv(var, raising=False)
@@ -156,8 +120,10 @@ def test_preflight_stops_before_training(tmp_path: Path, shared_data: Path) -> N
     root = tmp_path / "konvid"
     root.mkdir()
     (root / "labels.txt").write_text((shared_data / "labels" / "KoNViD" / "labels.txt").read_text())
+    start = tmp_path / "start.pth"  # the fine-tune's start is checked (for existence) before the data
+    start.write_bytes(b"")
     with pytest.raises(ProtocolError) as error:
-        run_protocol("finetune", [f"data_root.KoNViD={root}", "datasets=KoNViD-1k"],
+        run_protocol("finetune", [f"data_root.KoNViD={root}"], datasets="KoNViD-1k", init_checkpoint=start,
                      work_dir=tmp_path / "w", leaderboard_dir=tmp_path / "lb", log=lambda _: None)
     message = str(error.value)
     assert "pre-flight" in message and "1200 of 1200" in message and "missing" in message
@@ -188,12 +154,13 @@ def test_paper_experiments_override_the_model_helpers_names() -> None:
 def test_run_command_only_parses(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch) -> None:
     from qclip_plugin.cli.main import main
 
+    # user errors go to stderr, as every command's (they were printed to stdout here before)
     assert main(["run"]) == 2
-    assert "protocol=cross-dataset preset=demo" in capsys.readouterr().out
+    assert "protocol=cross-dataset preset=demo" in capsys.readouterr().err
     assert main(["run", "protocol=cross-dataset", "train.max_epochs"]) == 2
-    assert "not key=value" in capsys.readouterr().out
+    assert "not key=value" in capsys.readouterr().err
     monkeypatch.delenv("QCLIP_DATA_LSVQ", raising=False)
-    assert main(["run", "protocol=cross-dataset", f"work_dir={tmp_path / 'w'}", f"leaderboard_dir={tmp_path / 'lb'}"]) == 2
+    assert main(["run", "protocol=cross-dataset", "--work-dir", str(tmp_path / "w"), "--output", str(tmp_path / "lb")]) == 2
     assert "data_root.LSVQ=" in capsys.readouterr().err  # a UserError: cli.main prints it, exit 2
 
 

@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from qclip_plugin.data.splits import group_split_indices, make_splits, split_indices, split_seeds
+from qclip_plugin.data.splits import (
+    SplitError,
+    SplitRule,
+    group_split_indices,
+    make_splits,
+    split_groups,
+    split_indices,
+    split_positions,
+    split_seeds,
+)
 
 
 @pytest.mark.parametrize(
@@ -137,11 +146,58 @@ def test_release_style_is_the_official_split(shared_data, dataset):
 
 
 def test_release_style_in_protocols_and_recorded_splits():
-    from qclip_plugin.benchmark.protocols import _split_positions
-    from qclip_plugin.data.splits import SplitError, make_splits
-
-    parts = _split_positions(234, dict(ratio=0.8, val_ratio=0.0, style="release"), 42)
+    parts = split_positions(234, dict(ratio=0.8, val_ratio=0.0, style="release"), 42)
     assert parts["test"] == split_indices(234, 0.8, 42, "test", style="release") and len(parts["test"]) == 47
     assert make_splits(234, 1, base_seed=42, style="release")[0].to_dict()["style"] == "release"
     with pytest.raises(SplitError, match="style must be one of numpy, release"):
         split_indices(10, style="sklearn")
+
+
+# --- a protocol's split rule (protocol.split) ---------------------------------------------------
+
+
+def test_splits_keep_validation_inside_training() -> None:
+    parts = split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=3)
+    assert (len(parts["train"]), len(parts["val"]), len(parts["test"])) == (72, 8, 20)
+    assert not set(parts["val"]) & set(parts["test"]) and not set(parts["train"]) & set(parts["val"])
+    assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(100))
+    assert parts == split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=3)
+    assert parts != split_positions(100, {"ratio": 0.8, "val_ratio": 0.1}, seed=4)
+    whole = split_positions(100, {"ratio": None, "val_ratio": 0.05}, seed=42)
+    assert (len(whole["train"]), len(whole["val"]), whole["test"]) == (95, 5, [])
+
+
+def test_group_by_split_keeps_sources_apart(tmp_path) -> None:
+    # LIVE-style: 12 sources x 4 distortion levels, listed in the label file's order
+    names = [f"A/a{3 * i:03d}.mp4" for i in range(48)]
+    table = tmp_path / "metadata.csv"
+    table.write_text("path,source,mos\n" + "".join(f"{n},{i // 4},3.0\n" for i, n in enumerate(reversed(names))))
+    split = {"ratio": 0.75, "val_ratio": 0.25, "group_by": "source", "groups_file": str(table)}
+    groups = split_groups(names, split)
+    assert groups == [str(11 - i // 4) for i in range(48)]
+    parts = split_positions(48, split, seed=0, groups=groups)
+    owners = {role: {groups[i] for i in p} for role, p in parts.items()}
+    # int(0.75 * 12) = 9 training sources, round(0.25 * 9) = 2 of them validate; 3 test sources
+    assert [len(owners[r]) for r in ("train", "val", "test")] == [7, 2, 3]
+    assert not owners["train"] & owners["test"] and not owners["val"] & owners["test"]
+    assert sorted(parts["train"] + parts["val"] + parts["test"]) == list(range(48))
+    assert split_groups(names, {"ratio": 0.8}) is None
+    with pytest.raises(SplitError, match="groups_file"):
+        split_groups(names, {"group_by": "source"})
+    with pytest.raises(SplitError, match="no 'source' for 1 video"):
+        split_groups([*names, "A/extra.mp4"], split)
+    with pytest.raises(SplitError, match="needs split.ratio"):
+        split_positions(48, {"ratio": None, "val_ratio": 0.1}, seed=0, groups=groups)
+
+
+def test_split_rule_reads_the_protocol_dict_and_groups_from_the_dataset(tmp_path) -> None:
+    rule = SplitRule.from_config({"ratio": 0.7, "val_ratio": 0.2, "seeds": [0, 1], "group_by": "source"})
+    assert rule == SplitRule(ratio=0.7, val_ratio=0.2, seeds=(0, 1), group_by="source")
+    assert SplitRule.from_config(None) == SplitRule(ratio=None, val_ratio=0.0, seeds=(0,), style="numpy")
+    assert rule.record(1) == {"seed": 1, "ratio": 0.7, "val_ratio": 0.2, "style": "numpy", "group_by": "source"}
+    # no groups_file in the rule: the dataset's own (the demo's metadata CSV) is read
+    table = tmp_path / "metadata.csv"
+    table.write_text("path,source\na.mp4,s1\nb.mp4,s2\n")
+    assert split_groups(["b.mp4", "a.mp4"], rule, groups_file=table) == ["s2", "s1"]
+    plain = SplitRule(ratio=0.7, val_ratio=0.2)
+    assert split_positions(10, plain, seed=3) == split_positions(10, {"ratio": 0.7, "val_ratio": 0.2}, seed=3)

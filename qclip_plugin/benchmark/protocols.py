@@ -1,9 +1,9 @@
 """The benchmark protocols of the paper on mmengine: intra-dataset, cross-dataset, fine-tune.
 
-A protocol is an mmengine config under ``benchmark_configs/protocols/`` (``preset=demo``:
+A protocol is an mmengine config under ``benchmark_configs/protocols/`` (``preset='demo'``:
 ``protocols/demo/``; any other config path works too, e.g. the paper experiments under
 ``benchmark_configs/paper/``). Besides the usual mmengine keys (model, optimizer, schedule,
-dataloaders, evaluator, hooks) it has a ``protocol`` dict::
+dataloaders, evaluator, hooks) it has a ``protocol`` dict, read into a :class:`ProtocolSpec`::
 
     protocol = dict(
         name='cross-dataset',            # selects the published rows shown beside the results
@@ -14,13 +14,14 @@ dataloaders, evaluator, hooks) it has a ``protocol`` dict::
         test_sets=[dict(type='KoNViDDataset', data_root=None), ...],           # named KoNViD-1k
         evaluate_untrained=True,         # score the model as built too
         init_checkpoint=None,            # adapters to start from (.safetensors) or an mmengine .pth
-        init_from_protocol=None,         # demo fine-tune: that protocol's selected adapters
+        init_from_protocol=None,         # demo fine-tune: the selected adapters of that protocol's run
         published_dir=...,               # published rows shown beside the results, see below
     )
 
 ``train_sets`` and ``test_sets`` are lists of dataset configs, each named by its dataset spec
 (:meth:`qclip_plugin.data.dataset_specs.DatasetSpec.set_name`: ``KoNViD-1k``, ``LSVQ_test``), the
-names the published rows use; a dict ``{name: config}`` names them itself (the demo's sets).
+names the published rows use; a dict ``{name: config}`` names them itself (the demo's sets, which
+are ``DemoDataset`` parts: the dataset finds, or generates, its own files).
 
 Published rows (:func:`qclip_plugin.benchmark.leaderboard.load_published`) of the run's test sets are
 written beside the measured ones: ``published_dir`` (unset: ``leaderboard/published``; a folder,
@@ -29,14 +30,20 @@ protocol's ``name``; a name or a list; ``None``: any) and ``published_methods`` 
 ``None``: every method; a list of method names; ``'own'``: the rows of this run's ``method``,
 how each paper experiment shows the paper's row of the variant it runs).
 
-Each training set is trained on once per split seed. The split (:mod:`qclip_plugin.data.splits`)
-takes ``ratio`` of the videos for training (``None``: all of them) and carves ``val_ratio`` of
-those out for validation; the validation part alone selects the epoch, the test sets score
-the selected checkpoint only. ``style='release'`` draws the split as the official release does
-(``random.Random(seed).shuffle``, then cut): with ``ratio=0.8, seeds=[42]`` the held-out part is
-the release's own test split. With ``group_by='source'`` and ``groups_file`` (a CSV with
-``path`` and that column, e.g. the demo's ``'{demo.metadata}'``) whole groups are split instead
-of videos, so no source video is in two parts. Splits are recorded in ``<work_dir>/splits.json``.
+Each training set is trained on once per split seed. The split rule
+(:class:`qclip_plugin.data.splits.SplitRule`) takes ``ratio`` of the videos for training (``None``:
+all of them) and carves ``val_ratio`` of those out for validation; the validation part alone
+selects the epoch, the test sets score the selected checkpoint only. ``style='release'`` draws the
+split as the official release does (``random.Random(seed).shuffle``, then cut): with ``ratio=0.8,
+seeds=[42]`` the held-out part is the release's own test split. With ``group_by='source'`` whole
+groups are split instead of videos (a column of ``groups_file``, a CSV with ``path`` and that
+column; unset: the dataset's own file, as the demo has), so no source video is in two parts.
+Splits are recorded in ``<work_dir>/splits.json``.
+
+A protocol never runs another one: ``init_from_protocol='cross-dataset'`` (the demo fine-tune)
+starts from the adapters that protocol's run exported into the sibling work folder
+(``work_dirs/cross-dataset-demo``); without that run it stops and says to run it first, or to
+pass ``init_checkpoint``.
 
 The frames follow the model: every ``LoadVideoFrames`` step gets its ``size``, ``mean``, ``std``
 and ``resize`` from the model's preprocessing record (:func:`apply_model_preprocessing`), so
@@ -46,6 +53,11 @@ seeds derived from the run's ``randomness.seed``. ``train_overrides`` holds per-
 settings (the release fine-tunes some datasets with its own, see ``protocols/finetune.py``), applied
 to that training set's runs before the command line's own overrides.
 
+Config overrides (``key=value``, :mod:`qclip_plugin.benchmark.overrides`) are checked against the
+config before anything runs. How a run goes (where it writes, resume, pre-flight, launcher, scale)
+is not config: those are :func:`run_protocol`'s keyword arguments (:class:`RunOptions`), the flags
+of ``qclip-bench run``.
+
 Before any training every dataset is pre-flight checked (:func:`qclip_plugin.data.preflight`
 ``.preflight_check``): missing data roots or videos stop the run with the override or
 environment variable to set.
@@ -54,9 +66,9 @@ environment variable to set.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -77,21 +89,25 @@ from qclip_plugin.benchmark.leaderboard import (
     write_leaderboard,
 )
 from qclip_plugin.benchmark.overrides import apply_overrides, parse_overrides
+from qclip_plugin.data.splits import SplitRule, split_groups, split_positions
 from qclip_plugin.engine.runner import TrainResult, train_and_test
-from qclip_plugin.errors import UserError
-from qclip_plugin.models import describe_qclip
+from qclip_plugin.errors import UserError, closest
 from qclip_plugin.resources import resource_dir
 
 __all__ = [
     "CONFIG_ROOT",
-    "apply_model_preprocessing",
-    "dataset_set_name",
-    "name_dataset_sets",
     "PROTOCOLS",
+    "PROTOCOL_PRESETS",
     "ProtocolError",
     "ProtocolResult",
+    "ProtocolSpec",
+    "RunOptions",
     "SplitRun",
+    "apply_model_preprocessing",
+    "build_metadata",
+    "dataset_set_name",
     "load_protocol_config",
+    "name_dataset_sets",
     "protocol_config_path",
     "run_protocol",
 ]
@@ -99,16 +115,85 @@ __all__ = [
 #: The benchmark configs: the checkout's ``benchmark_configs/``, or an installed package's copy.
 CONFIG_ROOT = resource_dir("benchmark_configs")
 PROTOCOLS: tuple[str, ...] = ("intra-dataset", "cross-dataset", "finetune")
-PRESETS: tuple[str, ...] = ("demo",)
-#: Run options accepted among the ``key=value`` overrides (not config keys).
-RUN_OPTIONS: tuple[str, ...] = (
-    "protocol", "preset", "work_dir", "leaderboard_dir", "resume", "preflight", "datasets", "init_checkpoint",
-    "launcher", "amp", "frozen_dtype", "workers", "prefetch", "trust_pickle",
-)  # fmt: skip
+#: Variants of the protocols (``protocols/<preset>/``); not the model presets of ``models/presets.py``.
+PROTOCOL_PRESETS: tuple[str, ...] = ("demo",)
 
 
 class ProtocolError(UserError, RuntimeError):
     """A protocol cannot run as configured; the message says what to set or do."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How one protocol run goes, apart from its config: :func:`run_protocol`'s keyword arguments."""
+
+    preset: str | None = None
+    work_dir: str | os.PathLike | None = None
+    leaderboard_dir: str | os.PathLike | None = None
+    preflight: bool | str = True
+    resume: bool = False
+    datasets: str | Iterable[str] | None = None
+    init_checkpoint: str | os.PathLike | None = None
+    launcher: str | None = None
+    amp: str | None = None
+    frozen_dtype: str | None = None
+    workers: int | None = None
+    prefetch: int | None = None
+    trust_pickle: bool = False
+
+
+#: Run options once accepted among the ``key=value`` overrides; still read there, with a note.
+RUN_OPTIONS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(RunOptions))
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    """One protocol run as data: its config file and what it trains, tests and shows (the config's
+    ``protocol`` dict, with the run's options applied)."""
+
+    name: str  # protocol.name: cross-dataset, ... (selects the published rows)
+    experiment: str  # cross-dataset-demo, paper_table1_sampling_mixed: names the folders
+    config: Path
+    preset: str | None  # the protocol preset (demo), not the model's
+    method: str  # the measured rows' label, with the model preset: "Q-CLIP (tiny)"
+    train_sets: dict[str, Any]
+    test_sets: dict[str, Any]
+    split: SplitRule
+    heldout_test: bool
+    evaluate_untrained: bool
+    init_checkpoint: str | None
+    init_from_protocol: str | None
+
+    @classmethod
+    def from_config(cls, cfg: Config, path: Path, name: str, options: RunOptions) -> ProtocolSpec:
+        protocol = cfg.protocol
+        init = options.init_checkpoint or protocol.get("init_checkpoint")
+        return cls(
+            name=str(protocol.name),
+            experiment=_experiment_name(name, options.preset),
+            config=path,
+            preset=options.preset,
+            method=f"{protocol.get('method', 'Q-CLIP')} ({cfg.model.qclip.get('preset', 'paper')})",
+            train_sets=_selected(dict(protocol.train_sets), options.datasets),
+            test_sets=dict(protocol.get("test_sets") or {}),
+            split=SplitRule.from_config(protocol.get("split")),
+            heldout_test=bool(protocol.get("heldout_test")),
+            evaluate_untrained=bool(protocol.get("evaluate_untrained", False)),
+            init_checkpoint=None if not init else str(init),
+            init_from_protocol=protocol.get("init_from_protocol"),
+        )
+
+
+def _selected(train_sets: dict[str, Any], datasets: str | Iterable[str] | None) -> dict[str, Any]:
+    """The training sets ``datasets`` keeps (a comma list or names; None: all)."""
+    if datasets is None:
+        return train_sets
+    items = datasets.split(",") if isinstance(datasets, str) else list(datasets)
+    wanted = [d.strip() for d in items if d.strip()]
+    unknown = [d for d in wanted if d not in train_sets]
+    if unknown:
+        raise ProtocolError(f"datasets={','.join(unknown)}: not in this protocol; choose from {', '.join(train_sets)}")
+    return {k: v for k, v in train_sets.items() if k in wanted}
 
 
 @dataclass
@@ -152,14 +237,27 @@ class ProtocolResult:
         return "\n".join(lines)
 
 
+# --- finding and loading the config ------------------------------------------------------------
+
+
+def known_configs(root: Path | None = None) -> list[str]:
+    """Every config name ``protocol=`` takes: the protocols and the paper experiments' paths."""
+    base = Path(root) if root else CONFIG_ROOT
+    paper = sorted(p.relative_to(base).with_suffix("").as_posix() for p in (base / "paper").rglob("*.py"))
+    return [*PROTOCOLS, *paper]
+
+
 def protocol_config_path(name: str, preset: str | None = None, root: str | os.PathLike | None = None) -> Path:
     """The config file of a protocol: ``protocols/<name>.py``, ``protocols/<preset>/<name>.py``, or
     any config given by path (absolute, or relative to ``benchmark_configs/``, ``.py`` optional)."""
     base = Path(root) if root else CONFIG_ROOT
     candidates = []
     if preset:
-        if preset not in PRESETS:
-            raise ProtocolError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)} (or leave it out)")
+        if preset not in PROTOCOL_PRESETS:
+            suggestion = closest(preset, PROTOCOL_PRESETS)
+            hint = f"did you mean {suggestion[0]!r}? " if suggestion else ""
+            raise ProtocolError(f"unknown preset {preset!r}; {hint}choose one of {', '.join(PROTOCOL_PRESETS)} "
+                                "(or leave it out; the model's preset is model.preset=)")
         candidates.append(base / "protocols" / preset / f"{name}.py")
     else:
         candidates.append(base / "protocols" / f"{name}.py")
@@ -168,10 +266,11 @@ def protocol_config_path(name: str, preset: str | None = None, root: str | os.Pa
     for candidate in candidates:
         if candidate.is_file():
             return candidate
-    known = ", ".join(PROTOCOLS)
+    suggestion = closest(name.removesuffix(".py"), known_configs(base))
+    hint = f"did you mean {suggestion[0]!r}? " if suggestion else ""
     raise ProtocolError(
         f"no config for protocol {name!r}{f' with preset {preset!r}' if preset else ''} (looked for "
-        f"{', '.join(str(c) for c in candidates[:2])}); protocols: {known}, or a config path "
+        f"{', '.join(str(c) for c in candidates[:2])}); {hint}protocols: {', '.join(PROTOCOLS)}, or a config path "
         "such as paper/table1_sampling/segmsemean"
     )
 
@@ -181,7 +280,8 @@ def load_protocol_config(
     preset: str | None = None,
     overrides: Iterable[str] | Mapping[str, Any] | None = None,
 ) -> Config:
-    """Load a protocol's config and apply ``key=value`` overrides (:mod:`qclip_plugin.benchmark.overrides`)."""
+    """Load a protocol's config and apply ``key=value`` overrides (:mod:`qclip_plugin.benchmark.overrides`),
+    each checked against the config first; run options among them are left to :func:`run_protocol`."""
     path = protocol_config_path(name, preset)
     cfg = Config.fromfile(str(path))
     if "protocol" not in cfg:
@@ -190,7 +290,24 @@ def load_protocol_config(
     options = {k: v for k, v in parse_overrides(overrides).items() if k not in RUN_OPTIONS}
     apply_overrides(cfg, options)
     apply_model_preprocessing(cfg)
+    _check_model(cfg)
     return cfg
+
+
+def _check_model(cfg: Config) -> None:
+    """The Q-CLIP model the config builds can be built: ``model.layers`` within the backbone's depth."""
+    from qclip_plugin.models import backbone_depth, resolve_config
+
+    qclip = cfg.get("model", {}).get("qclip")
+    if not isinstance(qclip, Mapping) or "checkpoint" in qclip:
+        return
+    config = resolve_config(**dict(qclip))
+    depth, layers = backbone_depth(config.backbone), config.layers
+    if depth is None:
+        return
+    if layers > depth if isinstance(layers, int) else any(not -depth <= i < depth for i in layers):
+        raise ProtocolError(f"model.layers={layers!r}: the {config.backbone} backbone has {depth} blocks; "
+                            f"give at most {depth} (or block indices below {depth})")
 
 
 # --- the names of the datasets --------------------------------------------------------------
@@ -303,32 +420,114 @@ def _train_overrides(spec: Any, cfg: Config, train_name: str) -> dict[str, Any]:
     return dict(by_set.get(train_name) or {})
 
 
-# --- datasets --------------------------------------------------------------------------------
+# --- the protocol ----------------------------------------------------------------------------
 
 
-def _fill_demo(node: Any, values: Mapping[str, str]) -> Any:
-    if isinstance(node, str):
-        return re.sub(r"\{(demo\.[\w.]+)\}", lambda m: values.get(m.group(1), m.group(0)), node)
-    if isinstance(node, dict):
-        for key in list(node):
-            node[key] = _fill_demo(node[key], values)
-        return node
-    if isinstance(node, list):
-        return [_fill_demo(v, values) for v in node]
-    return node
+def run_protocol(
+    name: str,
+    overrides: Iterable[str] | Mapping[str, Any] | None = None,
+    *,
+    preset: str | None = None,
+    work_dir: str | os.PathLike | None = None,
+    leaderboard_dir: str | os.PathLike | None = None,
+    preflight: bool | str = True,
+    resume: bool = False,
+    datasets: str | Iterable[str] | None = None,
+    init_checkpoint: str | os.PathLike | None = None,
+    launcher: str | None = None,
+    amp: str | None = None,
+    frozen_dtype: str | None = None,
+    workers: int | None = None,
+    prefetch: int | None = None,
+    trust_pickle: bool = False,
+    log: Callable[[str], None] = print,
+) -> ProtocolResult:
+    """Run a benchmark protocol end to end and write its leaderboard.
+
+    Args:
+        name: ``intra-dataset``, ``cross-dataset``, ``finetune``, or a config path (e.g.
+            ``paper/table1_sampling/segmsemean``).
+        overrides: config overrides, ``key=value`` strings or a mapping
+            (:mod:`qclip_plugin.benchmark.overrides`), e.g. ``["model.preset=release",
+            "data_root.KoNViD=/data/konvid", "train.max_epochs=1"]``; every key is checked against
+            the config before anything runs.
+        preset: the protocol preset: ``demo`` for the synthetic demo variant (``tiny`` model,
+            generated data). Not the model's preset (``model.preset=`` among the overrides).
+        work_dir: checkpoints and logs (default ``work_dirs/<protocol>[-<preset>]``).
+        leaderboard_dir: the leaderboard folder, where the results go (default
+            ``leaderboard/<protocol>[-<preset>]``, both relative to the current directory).
+        preflight: check every dataset's videos before training (``"deep"``: also decode).
+        resume: continue interrupted runs from their last epoch checkpoint; the untrained
+            baseline's scores recorded by the interrupted run are reused (the leaderboard is the
+            uninterrupted run's).
+        datasets: the training sets to keep (names or a comma list; default all).
+        init_checkpoint: adapters to start from (``.safetensors``) or an mmengine ``.pth``.
+        launcher: ``none``, ``pytorch`` (torchrun), ``slurm`` or ``mpi``
+            (:func:`qclip_plugin.engine.distributed.configure_launcher`).
+        amp, frozen_dtype: ``bf16`` or ``fp16`` (:mod:`qclip_plugin.engine.precision`).
+        workers, prefetch: data loader processes and batches each prefetches.
+        trust_pickle: unpickle mmengine checkpoints (``init_checkpoint``, resumed ones) in full,
+            not only the types they normally hold; only for files from a source you trust.
+        log: where progress lines go (mmengine logs training itself, with its ETA).
+
+    The run options were once accepted among the overrides (``resume=true``); they still are,
+    with a note, and win over the keyword arguments.
+
+    Returns:
+        A :class:`ProtocolResult` (measured rows, the leaderboard files, each run's result).
+
+    Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` saying where the checkpoints are and how
+    to resume.
+    """
+    from qclip_plugin.engine.safe_loading import trusting_pickles
+
+    options = RunOptions(preset, work_dir, leaderboard_dir, preflight, resume, datasets, init_checkpoint, launcher,
+                         amp, frozen_dtype, workers, prefetch, trust_pickle)
+    name, config_overrides, options = _take_run_options(name, parse_overrides(overrides), options, log)
+    with trusting_pickles(bool(options.trust_pickle)):
+        return _run(name, config_overrides, options, log)
 
 
-def _prepare_demo(cfg: Config, log: Callable[[str], None]) -> dict[str, Any]:
-    from qclip_plugin.data.synthetic import generate_demo_benchmark
+def _take_run_options(
+    name: str, overrides: dict[str, Any], options: RunOptions, log: Callable[[str], None]
+) -> tuple[str, dict[str, Any], RunOptions]:
+    """Split the selectors (``protocol=``, ``preset=``) and the run options given the old way,
+    as ``key=value``, from the config overrides."""
+    name = str(overrides.pop("protocol", name))
+    given = {key: overrides.pop(key) for key in RUN_OPTIONS if key in overrides}
+    old_style = sorted(set(given) - {"preset"})
+    if old_style:
+        log(f"note: run options given as key=value ({', '.join(f'{k}=' for k in old_style)}): pass them as "
+            "run_protocol's keyword arguments (qclip-bench run: as flags, see --help)")
+    return name, overrides, dataclasses.replace(options, **given)
 
-    seed = int(cfg.protocol.get("demo_seed", 0))
+
+def _run(name: str, overrides: dict[str, Any], options: RunOptions, log: Callable[[str], None]) -> ProtocolResult:
+    """:func:`run_protocol` once the options are sorted: config, data, pre-flight, runs, leaderboard."""
     start = time.perf_counter()
-    bench = generate_demo_benchmark(seed=seed)
-    log(f"demo benchmark (seed {seed}) at {bench.root} ({time.perf_counter() - start:.1f} s)")
-    values = {"demo.root": str(bench.root), "demo.metadata": str(bench.metadata),
-              **{f"demo.labels.{k}": str(v) for k, v in bench.labels.items()}}
-    _fill_demo(cfg.protocol._cfg_dict if hasattr(cfg.protocol, "_cfg_dict") else cfg.protocol, values)
-    return {"demo_root": str(bench.root), "demo_seed": seed}
+    cfg = load_protocol_config(name, options.preset, overrides)
+    main_rank = _apply_scale_options(cfg, options)
+    spec = ProtocolSpec.from_config(cfg, protocol_config_path(name, options.preset), name, options)
+    _published_query(cfg.protocol)  # a wrong published_* setting fails here, not after training
+    work_root = Path(options.work_dir or Path("work_dirs") / spec.experiment)
+    board = Path(options.leaderboard_dir or Path("leaderboard") / spec.experiment)
+    init = _apply_init(cfg, spec, work_root, log)  # a missing start fails here, before any data is read
+    built = _build_datasets({**spec.train_sets, **spec.test_sets}, main_rank, log)
+    if options.preflight:
+        _preflight(built, deep=options.preflight == "deep", log=log)
+    runs, recorded, own_settings = _train_all(cfg, spec, built, overrides, options, init, work_root, log)
+    if not main_rank:  # the leaderboard and the run records are rank 0's to write
+        _barrier()
+        return ProtocolResult(spec.experiment, spec.preset, cfg, work_root, pd.DataFrame(), runs, None,
+                              _demo_metadata(built), time.perf_counter() - start)
+    metadata = build_metadata(cfg, spec, runs, own_settings, init, extra=_demo_metadata(built))
+    result = _write_results(cfg, spec, runs, recorded, metadata, work_root, board, start)
+    log(result.summary())
+    _barrier()
+    return result
+
+
+# --- datasets --------------------------------------------------------------------------------
 
 
 def _missing_data_message(name: str, dataset_cfg: Mapping[str, Any], error: Exception) -> str:
@@ -367,57 +566,203 @@ def _preflight(datasets: Mapping[str, Any], deep: bool, log: Callable[[str], Non
         log(f"{name}: {report.summary()}")
 
 
-def _split_groups(names: list[str], split: Mapping[str, Any]) -> list[str] | None:
-    """The group of each video for ``split.group_by`` (a column of ``split.groups_file``, a CSV
-    with a ``path`` column naming the videos as the label list does), or None."""
-    column = split.get("group_by")
-    if not column:
-        return None
-    table_path = split.get("groups_file")
-    if not table_path:
-        raise ProtocolError(f"split.group_by={column!r} needs split.groups_file (a CSV with 'path' and {column!r})")
-    table = pd.read_csv(table_path, dtype=str)
-    if "path" not in table or column not in table:
-        raise ProtocolError(f"{table_path}: split.group_by needs the columns 'path' and {column!r}")
-    group_of = dict(zip(table["path"], table[column], strict=True))
-    missing = [n for n in names if n not in group_of]
-    if missing:
-        raise ProtocolError(f"{table_path}: no {column!r} for {len(missing)} video(s), e.g. {missing[:3]}")
-    return [group_of[n] for n in names]
+def _build_datasets(configs: Mapping[str, Any], main_rank: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    """Every dataset of the run, without pipeline (for the pre-flight and the splits). Rank 0 builds
+    them first: a dataset that makes its files (the demo) makes them once; the others wait."""
+    if not main_rank:
+        _barrier()
+    built = {}
+    for name, dataset_cfg in configs.items():
+        start = time.perf_counter()
+        built[name] = _build_dataset(name, dataset_cfg)
+        if hasattr(built[name], "demo_root"):
+            log(f"{name}: demo benchmark (seed {built[name].demo_seed}) at {built[name].demo_root} "
+                f"({time.perf_counter() - start:.1f} s)")
+    if main_rank:
+        _barrier()
+    return built
 
 
-def _split_positions(n: int, split: Mapping[str, Any], seed: int,
-                     groups: list[str] | None = None) -> dict[str, list[int]]:
-    from qclip_plugin.data.splits import group_split_indices, split_indices
-
-    ratio, val_ratio = split.get("ratio"), float(split.get("val_ratio", 0.0))
-    style = str(split.get("style", "numpy"))
-    if ratio is None:
-        if groups is not None:
-            raise ProtocolError("split.group_by needs split.ratio (the training share of the groups)")
-        # every video trains; the validation carve is the "test" side of a (1 - val_ratio) split
-        if val_ratio <= 0:
-            return {"train": list(range(n)), "val": [], "test": []}
-        return {
-            "train": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="train", style=style),
-            "val": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="test", style=style),
-            "test": [],
-        }
-    if groups is not None:  # whole groups (e.g. all versions of a source video) per part
-        return {role: group_split_indices(groups, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio,
-                                          style=style)
-                for role in ("train", "val", "test")}
-    return {role: split_indices(n, ratio=float(ratio), seed=seed, role=role, val_ratio=val_ratio, style=style)
-            for role in ("train", "val", "test")}
+def _demo_metadata(built: Mapping[str, Any]) -> dict[str, Any]:
+    """The demo's root and seed, for the leaderboard (its data is generated, so say which)."""
+    demo = next((d for d in built.values() if hasattr(d, "demo_root")), None)
+    return {} if demo is None else {"demo_root": str(demo.demo_root), "demo_seed": demo.demo_seed}
 
 
-def _with(dataset_cfg: Mapping[str, Any], pipeline: Any, subset: list[int] | None, test_mode: bool) -> dict:
+def _dataset_config(dataset_cfg: Mapping[str, Any], pipeline: Any, subset: list[int] | None, test_mode: bool) -> dict:
+    """A copy of a dataset config with its pipeline, mode and subset (a split's positions) set."""
     out = copy.deepcopy(dict(dataset_cfg))
     out["pipeline"] = copy.deepcopy(list(pipeline))
     out["test_mode"] = test_mode
     if subset is not None:
         out["subset"] = subset
     return out
+
+
+# --- training --------------------------------------------------------------------------------
+
+
+def _apply_init(cfg: Config, spec: ProtocolSpec, work_root: Path, log: Callable[[str], None]) -> Path | None:
+    """Set where the model starts: adapters (``.safetensors``) go into the model config (the
+    pipelines follow their backbone). Returns the start (an mmengine ``.pth`` is ``load_from``)."""
+    init = _resolve_init(spec, work_root, log)
+    if init is not None and init.suffix == ".safetensors":
+        before = model_preprocessing(cfg)
+        cfg.model.qclip.checkpoint = str(init)
+        apply_model_preprocessing(cfg, previous=before)  # the checkpoint may fix another backbone
+    return init
+
+
+def _resolve_init(spec: ProtocolSpec, work_root: Path, log: Callable[[str], None]) -> Path | None:
+    if spec.init_checkpoint:
+        path = Path(spec.init_checkpoint).expanduser()
+        if not path.is_file():
+            raise ProtocolError(f"init_checkpoint {path} does not exist; pass the adapters to start from "
+                                "(selected.safetensors of a pre-training run, or a converted official checkpoint)")
+        return path
+    dependency = spec.init_from_protocol
+    if not dependency:
+        if spec.name == "finetune":
+            raise ProtocolError(
+                "the fine-tune protocol starts from the LSVQ-trained model: pass init_checkpoint=PATH "
+                "(selected.safetensors of `qclip-bench run protocol=cross-dataset`, or a checkpoint converted "
+                "with `qclip-bench convert-official`)"
+            )
+        return None
+    dep_work = work_root.parent / _experiment_name(dependency, spec.preset)
+    record = dep_work / "result.json"
+    exported = json.loads(record.read_text()).get("exported", []) if record.is_file() else []
+    if not exported or not Path(exported[0]).is_file():
+        preset = f" preset={spec.preset}" if spec.preset else ""
+        raise ProtocolError(
+            f"{spec.experiment} starts from the adapters of a {dependency} run, and {dep_work} has none: run "
+            f"`qclip-bench run protocol={dependency}{preset}` first (with the same work_dir parent), or pass "
+            "init_checkpoint=PATH"
+        )
+    log(f"starting from {exported[0]} ({dependency} run found in {dep_work})")
+    return Path(exported[0])
+
+
+def _train_all(
+    cfg: Config, spec: ProtocolSpec, built: Mapping[str, Any], overrides: Mapping[str, Any], options: RunOptions,
+    init: Path | None, work_root: Path, log: Callable[[str], None],
+) -> tuple[list[SplitRun], dict[str, list[dict]], dict[str, dict[str, Any]]]:
+    """Train each training set once per split seed: the runs, the recorded splits, the per-set settings."""
+    load_from = init if init is not None and init.suffix != ".safetensors" else None
+    runs: list[SplitRun] = []
+    recorded: dict[str, list[dict]] = {}
+    own_settings: dict[str, dict[str, Any]] = {}
+    seeds = spec.split.seeds
+    for train_name in spec.train_sets:
+        run_cfg, settings = _run_config(cfg, cfg.protocol, train_name, overrides, log)
+        dataset = built[train_name]
+        names = [dataset.get_data_info(i)["name"] for i in range(len(dataset))]
+        groups = split_groups(names, spec.split, getattr(dataset, "groups_file", None))
+        for index, seed in enumerate(seeds):
+            parts = split_positions(len(names), spec.split, seed, groups)
+            recorded.setdefault(train_name, []).append({**spec.split.record(seed), **parts})
+            result = _train_split(run_cfg, spec, train_name, seed, parts, f"({index + 1}/{len(seeds)})",
+                                  options.resume, load_from, work_root, log)
+            sizes = {role: len(v) for role, v in parts.items()}
+            runs.append(SplitRun(train_name, seed, index if len(seeds) > 1 else None, sizes, result))
+        if settings:
+            own_settings[train_name] = settings
+    return runs, recorded, own_settings
+
+
+def _train_split(
+    run_cfg: Config, spec: ProtocolSpec, train_name: str, seed: int, parts: dict[str, list[int]], counter: str,
+    resume: bool, load_from: Path | None, work_root: Path, log: Callable[[str], None],
+) -> TrainResult:
+    """One training set, one split: train on its train part, select on val, test the test sets."""
+    train_cfg = spec.train_sets[train_name]
+    tests = {t: _dataset_config(c, run_cfg.test_pipeline, None, True) for t, c in spec.test_sets.items()}
+    if spec.heldout_test:
+        if not parts["test"]:
+            raise ProtocolError(f"{train_name}: heldout_test needs split.ratio < 1")
+        label = train_name if not spec.test_sets else f"{train_name} (held-out)"
+        tests = {label: _dataset_config(train_cfg, run_cfg.test_pipeline, parts["test"], True), **tests}
+    val = _dataset_config(train_cfg, run_cfg.test_pipeline, parts["val"], True) if parts["val"] else None
+    run_dir = work_root / train_name / f"seed{seed}"
+    log(f"[{spec.experiment}] {train_name}, split seed {seed} {counter}: "
+        f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} held-out videos")
+    try:
+        return train_and_test(
+            run_cfg, run_dir, _dataset_config(train_cfg, run_cfg.train_pipeline, parts["train"], False), val, tests,
+            evaluate_untrained=spec.evaluate_untrained, resume=resume, load_from=load_from,
+            name=f"{spec.experiment}_{train_name}_seed{seed}",
+            export_metadata={"protocol": spec.experiment, "train_set": train_name, "split_seed": seed},
+        )
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"interrupted: {run_dir} keeps the checkpoints of the finished epochs (and the runs before it "
+            f"under {work_root}); run the same command with resume=True to continue from them"
+        ) from None
+
+
+# --- the leaderboard ---------------------------------------------------------------------------
+
+
+def build_metadata(
+    cfg: Config, spec: ProtocolSpec, runs: list[SplitRun], own_settings: Mapping[str, Mapping[str, Any]],
+    init: Path | None, extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The leaderboard's header: what was run (config, model, frames, schedule, splits, start,
+    per-set settings), when and at which commit; ``extra`` last (e.g. the demo's root and seed)."""
+    from qclip_plugin.models import describe_qclip
+
+    epochs = sorted({r.result.selected_epoch for r in runs if r.result.selected_epoch is not None})
+    frames = {str(s.get("num_frames")) for s in cfg.train_pipeline if "num_frames" in s}
+    return {
+        "protocol": spec.name,
+        "config": _shown_path(spec.config),
+        "model": describe_qclip(**cfg.model.qclip),
+        "backbone": _backbone(cfg),
+        "preset": cfg.model.qclip.get("preset", "paper"),
+        "protocol preset": spec.preset or "",
+        "sampler": _samplers(cfg),
+        "frames": ", ".join(sorted(frames)),
+        "frame preprocessing": _preprocessing_note(cfg),
+        "epochs": cfg.train_cfg.get("max_epochs"),
+        "batch size": cfg.train_dataloader.get("batch_size"),
+        "lr": cfg.optim_wrapper.optimizer.get("lr"),
+        "selected epoch": ", ".join(str(e) for e in epochs) + " (best validation SROCC; validation carved from training)",
+        "split seeds": ", ".join(str(s) for s in spec.split.seeds),
+        "split style": spec.split.style,
+        "training seed": cfg.get("randomness", {}).get("seed"),
+        "init": str(init) if init else "",
+        "per-dataset settings": "; ".join(
+            f"{name}: " + ", ".join(f"{k}={v}" for k, v in s.items()) for name, s in own_settings.items()
+        ),
+        "train_set": ", ".join(spec.train_sets),
+        "commit": git_commit(),
+        "date": utc_now(),
+        **(extra or {}),
+    }
+
+
+def _write_results(
+    cfg: Config, spec: ProtocolSpec, runs: list[SplitRun], recorded: Mapping[str, Any], metadata: dict[str, Any],
+    work_root: Path, board: Path, start: float,
+) -> ProtocolResult:
+    """Write the leaderboard, ``splits.json`` and ``result.json``; return the run's result."""
+    multi = len(spec.split.seeds) > 1
+    rows = pd.DataFrame([row for run in runs for row in _rows(run, spec.method, multi)])
+    predictions = protocol_predictions(runs, spec.method)
+    published = _published(cfg.protocol, list(dict.fromkeys(rows["test_set"])))
+    files = write_leaderboard(board, spec.name, rows, metadata, predictions, mapping=str(rows["mapping"].iloc[0]),
+                              published=published, title=f"Leaderboard: {spec.experiment}")
+    wall = time.perf_counter() - start
+    work_root.mkdir(parents=True, exist_ok=True)
+    (work_root / "splits.json").write_text(json.dumps(recorded, indent=1))
+    (work_root / "result.json").write_text(json.dumps({
+        "exported": [str(r.result.exported) for r in runs if r.result.exported],
+        "leaderboard": str(files.markdown),
+        "wall_seconds": wall,
+    }, indent=1))
+    measured = pd.read_csv(files.csv, dtype={"split": str, "seed": str})
+    measured = measured[measured["kind"] == "measured"].fillna({"split": ""}).reset_index(drop=True)
+    return ProtocolResult(spec.experiment, spec.preset, cfg, work_root, measured, runs, files, metadata, wall)
 
 
 # --- metadata --------------------------------------------------------------------------------
@@ -488,8 +833,6 @@ def _rows(run: SplitRun, method: str, multi_split: bool) -> list[dict]:
     return rows
 
 
-# --- the protocol ----------------------------------------------------------------------------
-
 
 def _published_query(spec: Any) -> tuple[Any, Path | None, list[str] | None] | None:
     """``(protocol, folder, methods)`` for :func:`load_published` from a protocol's ``published_dir``,
@@ -522,235 +865,6 @@ def _published(spec: Any, test_sets: list[str]) -> pd.DataFrame:
     return load_published(protocol, test_sets, directory, methods)
 
 
-def _resolve_init(
-    cfg: Config, preset: str | None, work_dir: Path, leaderboard_dir: Path, log: Callable[[str], None],
-    preflight: bool | str,
-) -> Path | None:
-    init = cfg.protocol.get("init_checkpoint")
-    if init:
-        path = Path(str(init)).expanduser()
-        if not path.is_file():
-            raise ProtocolError(f"init_checkpoint {path} does not exist; pass the adapters to start from "
-                                "(selected.safetensors of a pre-training run, or a converted official checkpoint)")
-        return path
-    dependency = cfg.protocol.get("init_from_protocol")
-    if not dependency:
-        if cfg.protocol.name == "finetune":
-            raise ProtocolError(
-                "the fine-tune protocol starts from the LSVQ-trained model: pass init_checkpoint=PATH "
-                "(selected.safetensors of `qclip-bench run protocol=cross-dataset`, or a checkpoint converted "
-                "with `qclip-bench convert-official`)"
-            )
-        return None
-    dep_name = _experiment_name(dependency, preset)
-    dep_work = work_dir.parent / dep_name
-    record = dep_work / "result.json"
-    if record.is_file():
-        exported = json.loads(record.read_text()).get("exported", [])
-        if exported and Path(exported[0]).is_file():
-            log(f"starting from {exported[0]} ({dependency} run found in {dep_work})")
-            return Path(exported[0])
-    log(f"no {dependency} run in {dep_work}: running it first to get the pre-trained adapters")
-    result = run_protocol(dependency, preset=preset, work_dir=dep_work, leaderboard_dir=leaderboard_dir.parent / dep_name,
-                          preflight=preflight, log=log)
-    exported = [r.result.exported for r in result.runs if r.result.exported]
-    if not exported:
-        raise ProtocolError(f"the {dependency} run in {dep_work} exported no adapters to start from")
-    return Path(exported[0])
-
-
-def run_protocol(
-    name: str,
-    overrides: Iterable[str] | Mapping[str, Any] | None = None,
-    *,
-    preset: str | None = None,
-    work_dir: str | os.PathLike | None = None,
-    leaderboard_dir: str | os.PathLike | None = None,
-    preflight: bool | str = True,
-    resume: bool = False,
-    trust_pickle: bool = False,
-    log: Callable[[str], None] = print,
-) -> ProtocolResult:
-    """Run a benchmark protocol end to end and write its leaderboard.
-
-    Args:
-        name: ``intra-dataset``, ``cross-dataset``, ``finetune``, or a config path (e.g.
-            ``paper/table1_sampling/segmsemean``).
-        overrides: ``key=value`` strings or a mapping (:mod:`qclip_plugin.benchmark.overrides`), e.g.
-            ``["model.preset=release", "data_root.KoNViD=/data/konvid", "train.max_epochs=1"]``.
-            The run options ``protocol``, ``preset``, ``work_dir``, ``leaderboard_dir``, ``resume``,
-            ``preflight`` (``true``/``false``/``deep``), ``datasets`` (a comma list of training
-            sets to keep) and ``init_checkpoint`` may be given there too.
-        preset: ``demo`` for the synthetic demo variant (``tiny`` model, generated data).
-        work_dir: checkpoints and logs (default ``work_dirs/<protocol>[-<preset>]``).
-        leaderboard_dir: the leaderboard folder (default ``leaderboard/<protocol>[-<preset>]``,
-            both relative to the current directory).
-        preflight: check every dataset's videos before training (``"deep"``: also decode).
-        resume: continue interrupted runs from their last epoch checkpoint; the untrained
-            baseline's scores recorded by the interrupted run are reused (the leaderboard is the
-            uninterrupted run's).
-        trust_pickle: unpickle mmengine checkpoints (``init_checkpoint``, resumed ones) in full,
-            not only the types they normally hold; only for files from a source you trust.
-        log: where progress lines go (mmengine logs training itself, with its ETA).
-
-    Returns:
-        A :class:`ProtocolResult` (measured rows, the leaderboard files, each run's result).
-
-    Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` saying where the checkpoints are and how
-    to resume.
-    """
-    from qclip_plugin.engine.safe_loading import trusting_pickles
-
-    options = parse_overrides(overrides)
-    with trusting_pickles(bool(options.get("trust_pickle", trust_pickle))):
-        return _run_protocol(name, options, preset, work_dir, leaderboard_dir, preflight, resume, log)
-
-
-def _run_protocol(name: str, options: dict[str, Any], preset: str | None, work_dir, leaderboard_dir,
-                  preflight: bool | str, resume: bool, log: Callable[[str], None]) -> ProtocolResult:
-    """:func:`run_protocol` once its options are parsed. Long: it reads top to bottom as the protocol runs."""
-    start = time.perf_counter()
-    name = str(options.get("protocol", name))
-    preset = options.get("preset", preset)
-    cfg = load_protocol_config(name, preset, options)
-    main_rank = _apply_scale_options(cfg, options)
-    spec = cfg.protocol
-    experiment = _experiment_name(name, preset)
-    work_root = Path(options.get("work_dir") or work_dir or Path("work_dirs") / experiment)
-    board = Path(options.get("leaderboard_dir") or leaderboard_dir or Path("leaderboard") / experiment)
-    resume = bool(options.get("resume", resume))
-    preflight = options.get("preflight", preflight)
-    if "init_checkpoint" in options:
-        spec.init_checkpoint = options["init_checkpoint"]
-    metadata: dict[str, Any] = {}
-    if preset == "demo" or spec.get("preset") == "demo":
-        # rank 0 generates the demo data; the others wait and then find it in the cache
-        if main_rank:
-            metadata.update(_prepare_demo(cfg, log))
-        _barrier()
-        if not main_rank:
-            metadata.update(_prepare_demo(cfg, log))
-
-    train_sets = dict(spec.train_sets)
-    if "datasets" in options:
-        wanted = [d.strip() for d in str(options["datasets"]).split(",") if d.strip()]
-        unknown = [d for d in wanted if d not in train_sets]
-        if unknown:
-            raise ProtocolError(f"datasets={','.join(unknown)}: not in this protocol; choose from {', '.join(train_sets)}")
-        train_sets = {k: v for k, v in train_sets.items() if k in wanted}
-    test_sets = dict(spec.get("test_sets") or {})
-    _published_query(spec)  # a wrong published_* setting fails here, not after training
-    built = {n: _build_dataset(n, c) for n, c in {**train_sets, **test_sets}.items()}
-    if preflight:
-        _preflight(built, deep=preflight == "deep", log=log)
-
-    init = _resolve_init(cfg, preset, work_root, board, log, preflight)
-    if init is not None and init.suffix == ".safetensors":
-        before = model_preprocessing(cfg)
-        cfg.model.qclip.checkpoint = str(init)
-        apply_model_preprocessing(cfg, previous=before)  # the checkpoint may fix another backbone
-        load_from = None
-    else:
-        load_from = init
-
-    split = spec.get("split", {}) or {}
-    seeds = [int(s) for s in split.get("seeds", [0])]
-    multi = len(seeds) > 1
-    method = f"{spec.get('method', 'Q-CLIP')} ({cfg.model.qclip.get('preset', 'paper')})"
-    runs: list[SplitRun] = []
-    recorded: dict[str, Any] = {}
-    own_settings: dict[str, dict[str, Any]] = {}
-    user_options = {k: v for k, v in options.items() if k not in RUN_OPTIONS}
-    for train_name, train_cfg in train_sets.items():
-        run_cfg, settings = _run_config(cfg, spec, train_name, user_options, log)
-        n = len(built[train_name])
-        groups = _split_groups([built[train_name].get_data_info(i)["name"] for i in range(n)], split)
-        for index, seed in enumerate(seeds):
-            parts = _split_positions(n, split, seed, groups)
-            recorded.setdefault(train_name, []).append({"seed": seed, "ratio": split.get("ratio"),
-                                                        "val_ratio": split.get("val_ratio", 0.0),
-                                                        "style": split.get("style", "numpy"),
-                                                        "group_by": split.get("group_by"), **parts})
-            tests = {t: _with(c, run_cfg.test_pipeline, None, True) for t, c in test_sets.items()}
-            if spec.get("heldout_test"):
-                if not parts["test"]:
-                    raise ProtocolError(f"{train_name}: heldout_test needs split.ratio < 1")
-                label = train_name if not test_sets else f"{train_name} (held-out)"
-                tests = {label: _with(train_cfg, run_cfg.test_pipeline, parts["test"], True), **tests}
-            val = _with(train_cfg, run_cfg.test_pipeline, parts["val"], True) if parts["val"] else None
-            run_dir = work_root / train_name / f"seed{seed}"
-            log(f"[{experiment}] {train_name}, split seed {seed} ({index + 1}/{len(seeds)}): "
-                f"{len(parts['train'])} train / {len(parts['val'])} val / {len(parts['test'])} held-out videos")
-            try:
-                result = train_and_test(
-                    run_cfg, run_dir, _with(train_cfg, run_cfg.train_pipeline, parts["train"], False), val, tests,
-                    evaluate_untrained=bool(spec.get("evaluate_untrained", False)), resume=resume,
-                    load_from=load_from, name=f"{experiment}_{train_name}_seed{seed}",
-                    export_metadata={"protocol": experiment, "train_set": train_name, "split_seed": seed},
-                )
-            except KeyboardInterrupt:
-                raise KeyboardInterrupt(
-                    f"interrupted: {run_dir} keeps the checkpoints of the finished epochs (and the runs before it "
-                    f"under {work_root}); run the same command with resume=true to continue from them"
-                ) from None
-            sizes = {role: len(v) for role, v in parts.items()}
-            runs.append(SplitRun(train_name, seed, index if multi else None, sizes, result))
-        if settings:
-            own_settings[train_name] = settings
-
-    if not main_rank:  # the leaderboard and the run records are rank 0's to write
-        _barrier()
-        return ProtocolResult(experiment, preset, cfg, work_root, pd.DataFrame(), runs, None, metadata,
-                              time.perf_counter() - start)
-    rows = pd.DataFrame([row for run in runs for row in _rows(run, method, multi)])
-    epochs = sorted({r.result.selected_epoch for r in runs if r.result.selected_epoch is not None})
-    metadata = {
-        "protocol": spec.name,
-        "config": _shown_path(protocol_config_path(name, preset)),
-        "model": describe_qclip(**cfg.model.qclip),
-        "backbone": _backbone(cfg),
-        "preset": cfg.model.qclip.get("preset", "paper"),
-        "protocol preset": preset or "",
-        "sampler": _samplers(cfg),
-        "frames": ", ".join(sorted({str(s.get("num_frames")) for s in cfg.train_pipeline if "num_frames" in s})),
-        "frame preprocessing": _preprocessing_note(cfg),
-        "epochs": cfg.train_cfg.get("max_epochs"),
-        "batch size": cfg.train_dataloader.get("batch_size"),
-        "lr": cfg.optim_wrapper.optimizer.get("lr"),
-        "selected epoch": ", ".join(str(e) for e in epochs) + " (best validation SROCC; validation carved from training)",
-        "split seeds": ", ".join(str(s) for s in seeds),
-        "split style": split.get("style", "numpy"),
-        "training seed": cfg.get("randomness", {}).get("seed"),
-        "init": str(init) if init else "",
-        "per-dataset settings": "; ".join(
-            f"{name}: " + ", ".join(f"{k}={v}" for k, v in s.items()) for name, s in own_settings.items()
-        ),
-        "train_set": ", ".join(train_sets),
-        "commit": git_commit(),
-        "date": utc_now(),
-        **metadata,
-    }
-    predictions = protocol_predictions(runs, method)
-    published = _published(spec, list(dict.fromkeys(rows["test_set"])))
-    title = f"Leaderboard: {experiment}"
-    files = write_leaderboard(board, spec.name, rows, metadata, predictions,
-                              mapping=str(rows["mapping"].iloc[0]), published=published, title=title)
-    wall = time.perf_counter() - start
-    work_root.mkdir(parents=True, exist_ok=True)
-    (work_root / "splits.json").write_text(json.dumps(recorded, indent=1))
-    (work_root / "result.json").write_text(json.dumps({
-        "exported": [str(r.result.exported) for r in runs if r.result.exported],
-        "leaderboard": str(files.markdown),
-        "wall_seconds": wall,
-    }, indent=1))
-    measured = pd.read_csv(files.csv, dtype={"split": str, "seed": str})
-    measured = measured[measured["kind"] == "measured"].fillna({"split": ""}).reset_index(drop=True)
-    result = ProtocolResult(experiment, preset, cfg, work_root, measured, runs, files, metadata, wall)
-    log(result.summary())
-    _barrier()
-    return result
-
-
 def _run_config(
     cfg: Config, spec: Any, train_name: str, user_options: Mapping[str, Any], log: Callable[[str], None]
 ) -> tuple[Config, dict[str, Any]]:
@@ -767,9 +881,9 @@ def _run_config(
     return run_cfg, settings
 
 
-def _apply_scale_options(cfg: Config, options: Mapping[str, Any]) -> bool:
-    """``launcher=pytorch`` (torchrun), ``amp=bf16|fp16``, ``frozen_dtype=bf16|fp16``, ``workers=N``,
-    ``prefetch=N`` (see :mod:`qclip_plugin.engine.distributed`, ``precision``, ``loader_options``);
+def _apply_scale_options(cfg: Config, options: RunOptions) -> bool:
+    """The launcher (``pytorch``: torchrun, ``slurm``, ``mpi``), ``amp``, ``frozen_dtype``, ``workers`` and
+    ``prefetch`` (see :mod:`qclip_plugin.engine.distributed`, ``precision``, ``loader_options``);
     return whether this process is rank 0."""
     import torch.distributed as dist
 
@@ -777,14 +891,14 @@ def _apply_scale_options(cfg: Config, options: Mapping[str, Any]) -> bool:
     from qclip_plugin.engine.loader_options import set_loader_workers
     from qclip_plugin.engine.precision import apply_amp
 
-    # a protocol started inside a distributed run (fine-tune's dependency) stays distributed
+    # a protocol started inside a distributed run stays distributed
     default = "pytorch" if dist.is_available() and dist.is_initialized() else cfg.get("launcher", "none")
-    configure_launcher(cfg, str(options.get("launcher", default)))
-    if options.get("amp") or options.get("frozen_dtype"):
-        apply_amp(cfg, options.get("amp"), options.get("frozen_dtype"))
-    if "workers" in options:
-        set_loader_workers(cfg, int(options["workers"]), prefetch_factor=options.get("prefetch"))
-    elif "prefetch" in options:
+    configure_launcher(cfg, str(options.launcher or default))
+    if options.amp or options.frozen_dtype:
+        apply_amp(cfg, options.amp, options.frozen_dtype)
+    if options.workers is not None:
+        set_loader_workers(cfg, int(options.workers), prefetch_factor=options.prefetch)
+    elif options.prefetch is not None:
         raise ProtocolError("prefetch=N needs workers=N (only worker processes prefetch)")
     return dist_info().is_main
 

@@ -208,7 +208,7 @@ class VQADataset(BaseDataset):
     def _where_root_comes_from(cls) -> str:
         if cls.SPEC is None:
             return "pass data_root="
-        return f"pass data_root= (qclip-bench: data_root.{cls.SPEC.key}=/path) or set ${cls.SPEC.env_var}"
+        return f"pass data_root= (in a protocol: data_root.{cls.SPEC.key}=) or set ${cls.SPEC.env_var}"
 
     def _default_ann_files(self) -> tuple[str, ...]:
         return self.DEFAULT_ANN_FILES
@@ -386,3 +386,25 @@ class LIVEQualcommDataset(VQADataset):
 DATASET_CLASSES: dict[str, type[VQADataset]] = {
     key: DATASETS.get(spec.dataset_class) for key, spec in DATASET_SPECS.items()
 }
+
+
+@DATASETS.register_module()
+class DemoDataset(VQADataset):
+    """A part (``"A"`` or ``"B"``) of the synthetic demo benchmark (:mod:`qclip_plugin.data.synthetic`),
+    which finds its own files: generated on first use into the user cache (``root=None``:
+    :func:`~qclip_plugin.data.synthetic.default_root`), reused afterwards. Synthetic data: no human
+    rated these clips.
+
+    ``groups_file`` is the benchmark's metadata CSV (``path``, ``source``, ...), which a split with
+    ``group_by='source'`` reads so that no source video is in two parts.
+    """
+
+    def __init__(self, part: str = "A", seed: int = 0, root: str | os.PathLike | None = None, **kwargs: Any) -> None:
+        from qclip_plugin.data.synthetic import generate_demo_benchmark
+
+        bench = generate_demo_benchmark(root, seed=seed)
+        if part not in bench.labels:
+            raise ValueError(f"DemoDataset: part must be one of {', '.join(bench.labels)}, got {part!r}")
+        self.part, self.demo_seed, self.demo_root = part, seed, bench.root
+        self.groups_file = bench.metadata
+        super().__init__(ann_file=bench.labels[part], data_root=bench.root, **kwargs)

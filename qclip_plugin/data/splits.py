@@ -28,11 +28,14 @@ Two styles of drawing the split (``style``):
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from qclip_plugin.errors import UserError
 
@@ -195,3 +198,93 @@ def make_splits(
         parts = _parts(n, ratio, seed, val_ratio, style)
         splits.append(Split(seed, ratio, val_ratio, *(tuple(parts[r]) for r in ROLES), style=style))
     return splits
+
+
+# --- a protocol's split rule ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """How a protocol splits each training set (its config's ``protocol.split`` dict).
+
+    ``ratio``: the training share (``None``: every video trains); ``val_ratio``: the share of the
+    training part carved out for validation; ``seeds``: one run per seed; ``style``: ``numpy`` or
+    ``release``; ``group_by``: a column of ``groups_file`` (a CSV with ``path`` and that column)
+    whose groups are split whole (unset ``groups_file``: the dataset's own, e.g. the demo's).
+    """
+
+    ratio: float | None = None
+    val_ratio: float = 0.0
+    seeds: tuple[int, ...] = (0,)
+    style: str = "numpy"
+    group_by: str | None = None
+    groups_file: str | None = None
+
+    @classmethod
+    def from_config(cls, split: Mapping[str, Any] | None) -> SplitRule:
+        split = dict(split or {})
+        ratio = split.get("ratio")
+        return cls(
+            ratio=None if ratio is None else float(ratio),
+            val_ratio=float(split.get("val_ratio", 0.0)),
+            seeds=tuple(int(s) for s in split.get("seeds", [0])),
+            style=str(split.get("style", "numpy")),
+            group_by=split.get("group_by"),
+            groups_file=None if split.get("groups_file") is None else str(split["groups_file"]),
+        )
+
+    def record(self, seed: int) -> dict[str, Any]:
+        """What ``splits.json`` records of this rule for one seed (the positions follow)."""
+        return {"seed": seed, "ratio": self.ratio, "val_ratio": self.val_ratio, "style": self.style,
+                "group_by": self.group_by}
+
+
+def _rule(split: SplitRule | Mapping[str, Any]) -> SplitRule:
+    return split if isinstance(split, SplitRule) else SplitRule.from_config(split)
+
+
+def split_groups(
+    names: Sequence[str], split: SplitRule | Mapping[str, Any], groups_file: str | os.PathLike | None = None
+) -> list[str] | None:
+    """The group of each video for ``split.group_by`` (a column of ``split.groups_file``, else of
+    ``groups_file``: a CSV with a ``path`` column naming the videos as the label list does), or None."""
+    rule = _rule(split)
+    column = rule.group_by
+    if not column:
+        return None
+    table_path = rule.groups_file or groups_file
+    if not table_path:
+        raise SplitError(f"split.group_by={column!r} needs split.groups_file (a CSV with 'path' and {column!r})")
+    table = pd.read_csv(table_path, dtype=str)
+    if "path" not in table or column not in table:
+        raise SplitError(f"{table_path}: split.group_by needs the columns 'path' and {column!r}")
+    group_of = dict(zip(table["path"], table[column], strict=True))
+    missing = [n for n in names if n not in group_of]
+    if missing:
+        raise SplitError(f"{table_path}: no {column!r} for {len(missing)} video(s), e.g. {missing[:3]}")
+    return [group_of[n] for n in names]
+
+
+def split_positions(
+    n: int, split: SplitRule | Mapping[str, Any], seed: int, groups: Sequence[str] | None = None
+) -> dict[str, list[int]]:
+    """The train / val / test positions of ``n`` videos under a split rule and one of its seeds
+    (``groups``: each video's group, from :func:`split_groups`, split whole)."""
+    rule = _rule(split)
+    ratio, val_ratio, style = rule.ratio, rule.val_ratio, rule.style
+    if ratio is None:
+        if groups is not None:
+            raise SplitError("split.group_by needs split.ratio (the training share of the groups)")
+        # every video trains; the validation carve is the "test" side of a (1 - val_ratio) split
+        if val_ratio <= 0:
+            return {"train": list(range(n)), "val": [], "test": []}
+        return {
+            "train": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="train", style=style),
+            "val": split_indices(n, ratio=1.0 - val_ratio, seed=seed, role="test", style=style),
+            "test": [],
+        }
+    if groups is not None:  # whole groups (e.g. all versions of a source video) per part
+        return {role: group_split_indices(groups, ratio=ratio, seed=seed, role=role, val_ratio=val_ratio, style=style)
+                for role in ROLES}
+    return {role: split_indices(n, ratio=ratio, seed=seed, role=role, val_ratio=val_ratio, style=style)
+            for role in ROLES}

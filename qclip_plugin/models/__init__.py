@@ -21,6 +21,7 @@ from qclip_plugin.models import losses, vqa_model  # noqa: F401
 from qclip_plugin.models.backbone import (
     Backbone,
     WeightsUnavailableError,
+    backbone_depth,
     convert_meta_pe_state_dict,
     load_backbone,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "ParamReport",
     "QCLIPConfig",
     "WeightsUnavailableError",
+    "backbone_depth",
     "build_qclip",
     "convert_meta_pe_state_dict",
     "convert_official_checkpoint",

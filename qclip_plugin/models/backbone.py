@@ -126,6 +126,17 @@ def backbone_image_size(name: str) -> tuple[int, int]:
     return (int(size), int(size)) if isinstance(size, int) else (int(size[0]), int(size[1]))
 
 
+def backbone_depth(name: str) -> int | None:
+    """The blocks an adapter layer index can address in open_clip model ``name``: the smaller tower's
+    depth its config states (a timm vision tower states none: the text tower's), or None."""
+    import open_clip
+
+    _check_name(name)
+    cfg = open_clip.get_model_config(name)
+    depths = [int(c["layers"]) for c in (cfg.get("vision_cfg", {}), cfg.get("text_cfg", {})) if "layers" in c]
+    return min(depths) if depths else None
+
+
 def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on")
 

@@ -1,6 +1,4 @@
-# The synthetic demo benchmark (qclip_plugin.data.synthetic): generated on first use into the
-# user cache (~30 s), reused afterwards. '{demo.root}' and '{demo.labels.A}' are filled in by
-# the protocol runner from generate_demo_benchmark(seed=demo_seed).
-demo_seed = 0
-demo_part_a = dict(type='VQADataset', ann_file='{demo.labels.A}', data_root='{demo.root}')
-demo_part_b = dict(type='VQADataset', ann_file='{demo.labels.B}', data_root='{demo.root}')
+# The synthetic demo benchmark (qclip_plugin.data.synthetic): DemoDataset generates it on first use
+# into the user cache (~30 s) and reuses it afterwards; `seed=` chooses another generated set.
+demo_part_a = dict(type='DemoDataset', part='A')
+demo_part_b = dict(type='DemoDataset', part='B')

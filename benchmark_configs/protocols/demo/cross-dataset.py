@@ -40,12 +40,12 @@ protocol = dict(
     preset='demo',
     method='Q-CLIP',
     train_sets={'demo-A': {{_base_.demo_part_a}}},
-    split=dict(ratio=0.7, val_ratio=0.2, seeds=[0], group_by='source', groups_file='{demo.metadata}'),
+    # whole sources per part: the demo dataset's metadata CSV gives each clip's source
+    split=dict(ratio=0.7, val_ratio=0.2, seeds=[0], group_by='source'),
     heldout_test=True,
     test_sets={'demo-B': {{_base_.demo_part_b}}},
     evaluate_untrained=True,
     init_checkpoint=None,
-    demo_seed={{_base_.demo_seed}},
     # synthetic sets: no published numbers exist for them
     published_dir='none',
 )
