@@ -275,7 +275,7 @@ def test_wheel_works_outside_the_checkout(installed, tmp_path):
     assert "site-packages" not in _run([bin_dir / "qclip-bench", "bench", "--help"], elsewhere, env).stdout
 
     run = [bin_dir / "qclip-bench", "run", "protocol=cross-dataset", "preset=demo", "train.max_epochs=1",
-           "work_dir=w", "leaderboard_dir=lb"]  # fmt: skip
+           "--work-dir", "w", "--output", "lb"]  # fmt: skip
     _run(run, elsewhere, env, timeout=900)
     import pandas as pd
 
@@ -287,7 +287,7 @@ def test_wheel_works_outside_the_checkout(installed, tmp_path):
     assert board["SROCC"].between(-1, 1).all() and len(board) == 4  # trained and untrained on each set
     assert "protocols/demo/cross-dataset.py" in (elsewhere / "lb" / "leaderboard.md").read_text()
 
-    _run([bin_dir / "qclip-bench", "visualize", "efficiency", "--out", "eff"], elsewhere, env)
+    _run([bin_dir / "qclip-bench", "visualize", "efficiency", "--output", "eff"], elsewhere, env)
     assert "published" in (elsewhere / "eff" / "efficiency.csv").read_text()
 
     if not SHARED_DATA.is_dir():

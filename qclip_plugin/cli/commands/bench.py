@@ -13,15 +13,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Measure videos/s of decoding (the floor), loading with each sampler, the model's forward pass and "
             "end-to-end scoring at each --workers count in one run, and the ratios scoring/decoding and "
-            "2 workers/1 worker. Writes OUT/throughput.json and OUT/throughput.md. On a CUDA machine it also "
+            "2 workers/1 worker. Writes OUTPUT/throughput.json and OUTPUT/throughput.md. On a CUDA machine it also "
             "measures PE-Core-L (preset paper, random weights) in fp32 and bf16 with peak memory."
         ),
     )
     parser.add_argument(
         "videos", nargs="+", help="video files or folders (the README's numbers: the real clips of ../shared/data/videos)"
     )
-    parser.add_argument("--out", default="benchmarks/results", help="output folder (default benchmarks/results)")
-    parser.add_argument("--preset", default="tiny", help="model scored end to end (default tiny)")
+    parser.add_argument("--output", default="benchmarks/results", help="output folder (default benchmarks/results)")
+    parser.add_argument("--out", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
+    parser.add_argument("--model", default="tiny", metavar="PRESET", help="model preset scored end to end (default tiny)")
+    parser.add_argument("--preset", dest="model", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
     parser.add_argument("--frames", type=int, default=8, help="frames per video (default 8)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     parser.add_argument("--repeats", type=int, default=4, help="times each clip is listed per pass (default 4)")
@@ -38,10 +40,10 @@ def run(args: argparse.Namespace) -> int:
 
     videos = [v for v in collect_videos(args.videos) if v.is_file() and v.stat().st_size > 0]
     result = run_throughput(
-        videos, preset=args.preset, num_frames=args.frames, workers=args.workers, repeats=args.repeats, rounds=args.rounds,
+        videos, preset=args.model, num_frames=args.frames, workers=args.workers, repeats=args.repeats, rounds=args.rounds,
         batch_size=args.batch_size, samplers=args.samplers or SAMPLER_NAMES, gpu=not args.no_gpu,
     )
     print(result.markdown())
-    json_path, md_path = write_results(result, args.out)
+    json_path, md_path = write_results(result, args.output)
     print(f"wrote {json_path} and {md_path}")
     return 0

@@ -17,17 +17,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "src", help="official checkpoint, as its training script saves it (.pth with a 'state_dict'; read weights-only)"
     )
     parser.add_argument("dst", help="output .safetensors")
-    parser.add_argument("--backbone", default="PE-Core-L-14-336", help="open_clip backbone name (default: %(default)s)")
+    parser.add_argument("--backbone", help="open_clip backbone name (default: the release preset's)")
     parser.add_argument(
-        "--layers", default="6",
-        help="adapter layers the official model uses: N (the last N, default 6 = blocks 18-23) or a comma list",
+        "--layers", default=None,
+        help="adapter layers the official model uses: N (the last N) or a comma list (default: the release "
+        "preset's, see qclip-bench params --model release)",
     )
     parser.add_argument("--adapters-only", action="store_true", help="leave the backbone out of DST")
     parser.add_argument(
         "--trust-pickle", action="store_true",
         help="allow non-tensor Python objects in SRC (torch.load weights_only=False); trusted files only",
     )
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, flags={"trust_pickle=True": "--trust-pickle", "layers=": "--layers"})
 
 
 def _layers(text: str):
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from qclip_plugin.models.official import convert_official_checkpoint
 
     report = convert_official_checkpoint(
-        args.src, args.dst, backbone=args.backbone, layers=_layers(args.layers), include_backbone=not args.adapters_only,
+        args.src, args.dst, backbone=args.backbone, layers=_layers(args.layers) if args.layers else None, include_backbone=not args.adapters_only,
         trust_pickle=args.trust_pickle,
     )
     print(f"wrote {report['dst']}")

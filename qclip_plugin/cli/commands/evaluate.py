@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     board = parser.add_argument_group("add the result to a leaderboard as a measured row")
     board.add_argument(
-        "--leaderboard", metavar="DIR",
+        "--output", "--leaderboard", dest="leaderboard", metavar="DIR",
         help="leaderboard folder to add the row to (created if missing; the same method and test set again "
         "replaces its row); its parent's README.md indexes the leaderboards there",
     )

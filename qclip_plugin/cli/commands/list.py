@@ -17,12 +17,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from qclip_plugin.errors import check_name
     from qclip_plugin.registry import ALL_REGISTRIES, populate_registries
 
     known = [*ALL_REGISTRIES, QUALITY_METRICS]
-    if args.registry and args.registry not in known:
-        print(f"unknown registry {args.registry!r}; choose from {', '.join(known)}")
-        return 2
+    if args.registry:
+        check_name("registry", args.registry, known)
     names = [args.registry] if args.registry else known
     if any(name in ALL_REGISTRIES for name in names):
         populate_registries()

@@ -12,7 +12,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Generate the synthetic demo VQA benchmark: procedural clips, six distortions at four "
         "levels, pseudo-MOS from SSIM. Synthetic data: no human rated these clips.",
     )
-    parser.add_argument("--root", default=None, help="output directory (default: the qclip_plugin cache, demo/)")
+    parser.add_argument("--output", default=None, metavar="DIR",
+                        help="output directory (default: the qclip_plugin cache, demo/)")
+    parser.add_argument("--root", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
     parser.add_argument("--seed", type=int, default=0, help="seed of all content and distortions (default 0)")
     parser.add_argument("--workers", type=int, default=None, help="generator processes (default: CPU count, <= 8)")
     parser.add_argument("--force", action="store_true", help="regenerate even if a complete set exists")
@@ -24,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from qclip_plugin.data.synthetic import generate_demo_benchmark
 
     bench = generate_demo_benchmark(
-        args.root, seed=args.seed, force=args.force, workers=args.workers, verbose=not args.quiet
+        args.output, seed=args.seed, force=args.force, workers=args.workers, verbose=not args.quiet
     )
     if args.quiet:
         print(bench.root)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from qclip_plugin.errors import UserError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -32,7 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(pip install \"qclip-plugin[ray]\"; the cache must be shared by the nodes)")
     parser.add_argument("--address", help="Ray cluster for --engine ray: auto, HOST:PORT, ray://HOST:10001 "
                         "(default: a local Ray instance)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, flags=FLAGS)
+
+
+#: The library's words in messages -> this command's flags.
+FLAGS = {"data_root=": "--data-root", "ann_file=": "--ann-file", "split=": "--split"}
+
+
+class PrepareInputError(UserError, ValueError):
+    """The dataset or videos to prepare cannot be found (no data root, no label file, a bad --split)."""
 
 
 def run(args: argparse.Namespace) -> int:
@@ -52,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         if videos is None:
             videos = collect_videos(args.dataset)
     except (FileNotFoundError, ValueError, TypeError) as error:  # no data root, no label file, bad --split
-        print(f"qclip-bench prepare: {error}")
-        return 1
+        if isinstance(error, UserError):
+            raise
+        raise PrepareInputError(str(error)) from error
     options = dict(profile_size=args.profile_size, cache_dir=args.cache_dir, bad_list=args.bad_list,
                    retry_bad=args.retry_bad, progress=not args.quiet)
     if args.engine == "ray":
@@ -66,4 +77,5 @@ def run(args: argparse.Namespace) -> int:
     for path, reason in report.bad.items():
         print(f"bad: {path}: {reason}")
     print(report.summary())
-    return 0
+    # main.py's rules: 1 when no video could be prepared, 0 when some could (the bad ones listed above)
+    return 1 if report.total and report.num_bad >= report.total else 0

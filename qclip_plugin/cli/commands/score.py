@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import ast
 
+from qclip_plugin.errors import UsageError
+
 
 def _option(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
@@ -36,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="video files, folders, or list files (.txt/.csv)")
     parser.add_argument("--metric", default="qclip", help="metric name (see qclip-bench list; default qclip)")
-    parser.add_argument("--preset", help="Q-CLIP preset: paper, release, tiny (qclip metric)")
+    parser.add_argument("--model", metavar="PRESET", help="Q-CLIP model preset: paper, release, tiny (qclip metric)")
+    parser.add_argument("--preset", dest="model", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
     weights = parser.add_mutually_exclusive_group()
     weights.add_argument("--checkpoint", metavar="FILE", help="trained Q-CLIP weights (qclip metric)")
     weights.add_argument("--untrained", action="store_true", help="score with an untrained model, on purpose")
@@ -73,12 +76,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "Ray instance on this machine's cores)")
     engine.add_argument("--num-gpus-per-worker", type=float, default=0, metavar="G",
                         help="GPUs each scorer actor holds (fractions share a GPU; default 0: CPU)")
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, flags=FLAGS)
+
+
+#: The library's words in messages -> this command's flags.
+FLAGS = {"pretrained=False": "--untrained", "checkpoint=": "--checkpoint", "trust_pickle=True": "--trust-pickle",
+         "num_frames=": "--frames", "preset=": "--model"}
+
+
+def _check_names(args: argparse.Namespace) -> None:
+    """The metric and sampler names, before a model is built or a video read (did-you-mean)."""
+    from qclip_plugin.api import list_metrics
+    from qclip_plugin.errors import check_name
+
+    check_name("metric", args.metric, list_metrics())
+    if args.sampler:
+        import qclip_plugin.sampling  # noqa: F401  (registers the samplers)
+        from qclip_plugin.registry import SAMPLERS
+
+        check_name("frame sampler", args.sampler, SAMPLERS.module_dict)
+
+
+def _exit_code(summary, sharded: bool = False) -> int:
+    """0 when something was scored (or already was), 1 when every video failed (main.py's rules). A
+    shard is part of a run: its failures are recorded for ``merge``, and it exits 0."""
+    return 1 if summary.failed and not (summary.scored or summary.skipped or sharded) else 0
 
 
 def _metric_options(args: argparse.Namespace) -> dict[str, object]:
     options: dict[str, object] = dict(args.option)
-    for key, value in (("preset", args.preset), ("checkpoint", args.checkpoint),
+    for key, value in (("preset", args.model), ("checkpoint", args.checkpoint),
                        ("num_frames", args.frames), ("sampler", args.sampler)):
         if value is not None:
             options[key] = value
@@ -95,9 +122,8 @@ def _run_ray(args: argparse.Namespace) -> int:
     unsupported = [flag for flag, given in (("--shard", args.shard), ("--strict", args.strict),
                                             ("--prefetch", args.prefetch), ("--device", args.device)) if given]
     if unsupported:
-        print(f"--engine ray does not take {', '.join(unsupported)} (Ray places the work: --num-gpus-per-worker "
-              "for GPUs, --workers for scorer actors)")
-        return 2
+        raise UsageError(f"--engine ray does not take {', '.join(unsupported)} (Ray places the work: "
+                         "--num-gpus-per-worker for GPUs, --workers for scorer actors)")
     with ray_session(args.address):
         summary = score_with_ray(
             args.metric, args.paths, args.output, options=_metric_options(args), amp=args.amp,
@@ -106,16 +132,16 @@ def _run_ray(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     _report(summary)
-    return 0
+    return _exit_code(summary)
 
 
 def run(args: argparse.Namespace) -> int:
+    _check_names(args)  # before the scoring imports and the model
     from qclip_plugin.benchmark.scoring import score_videos_distributed
     from qclip_plugin.engine.distributed import parse_shard
 
     if args.weights_dtype and not args.amp:
-        print("--weights-dtype needs --amp (the forward pass mixes dtypes)")
-        return 2
+        raise UsageError("--weights-dtype needs --amp (the forward pass mixes dtypes)")
     if args.engine == "ray":
         return _run_ray(args)  # a busy or foreign output, a missing input: UserErrors, cli.main prints them
     # errors (--shard under torchrun, a busy or foreign output, a missing input) are UserErrors: cli.main
@@ -129,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     _report(summary)
     if summary.merged is not None:
         print(f"merged {summary.shard[1]} shards -> {summary.merged}")
-    return 0
+    return _exit_code(summary, sharded=getattr(summary, "shard", None) is not None)
 
 
 def _report(summary) -> None:

@@ -28,11 +28,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     weights = tsne.add_mutually_exclusive_group(required=True)
     weights.add_argument("--checkpoint", metavar="FILE", help="trained Q-CLIP adapters (.safetensors)")
-    weights.add_argument("--untrained", action="store_true", help="analyse --preset as built, on purpose")
+    weights.add_argument("--untrained", action="store_true", help="analyse --model as built, on purpose")
     tsne.add_argument("--dataset", required=True,
                       help="demo, demo-A, demo-B (synthetic set), a dataset key (KoNViD, LIVE_VQC, LSVQ, ...) "
                            "or a label file")
-    tsne.add_argument("--preset", help="Q-CLIP preset (default: the checkpoint's; with --untrained: tiny)")
+    tsne.add_argument("--model", metavar="PRESET", help="Q-CLIP model preset (default: the checkpoint's; with "
+                      "--untrained: tiny)")
+    tsne.add_argument("--preset", dest="model", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
     tsne.add_argument("--pretrained", help="backbone weights: an open_clip tag or file, 'none' for random "
                                            "(default: the preset's)")
     tsne.add_argument("--init-seed", type=int, default=0,
@@ -50,8 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tsne.add_argument("--perplexity", type=float, default=30.0, help="t-SNE perplexity (lowered for small sets)")
     tsne.add_argument("--seed", type=int, default=0, help="t-SNE seed (default 0)")
     tsne.add_argument("--demo-seed", type=int, default=0, help="seed of the synthetic demo set (default 0)")
-    tsne.add_argument("--out", default=None, help="output folder (default analysis/tsne_<dataset>)")
-    tsne.set_defaults(func=run_tsne)
+    _output(tsne, None, "output folder (default analysis/tsne_<dataset>)")
+    tsne.set_defaults(func=run_tsne, flags=FLAGS)
 
     eff = kinds.add_parser(
         "efficiency",
@@ -67,7 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="only this measured test set (repeatable; default: all)")
     eff.add_argument("--qclip-method", help="published Q-CLIP row, e.g. 'Q-CLIP (UNISampl)' (default: its best)")
     eff.add_argument("--no-published", action="store_true", help="measured points only")
-    eff.add_argument("--out", default="analysis/efficiency", help="output folder (default analysis/efficiency)")
+    _output(eff, "analysis/efficiency", "output folder (default analysis/efficiency)")
     eff.set_defaults(func=run_efficiency)
 
     abl = kinds.add_parser(
@@ -80,8 +82,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     abl.add_argument("--metric", choices=("SROCC", "PLCC"), default="SROCC", help="y axis (default SROCC)")
     abl.add_argument("--test-set", action="append", default=None, metavar="NAME",
                      help="only this test set (repeatable; default: all)")
-    abl.add_argument("--out", default="analysis/ablation", help="output folder (default analysis/ablation)")
+    _output(abl, "analysis/ablation", "output folder (default analysis/ablation)")
     abl.set_defaults(func=run_ablation)
+
+
+#: The library's words in messages -> the flags of ``visualize tsne``.
+FLAGS = {"data_root=": "--data-root", "ann_file=": "--ann-file", "checkpoint=": "--checkpoint",
+         "pretrained=False": "--untrained", "preset=": "--model"}
+
+
+def _output(parser: argparse.ArgumentParser, default: str | None, text: str) -> None:
+    parser.add_argument("--output", default=default, metavar="DIR", help=text)
+    parser.add_argument("--out", dest="output", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
 
 
 def _backbone_weights(text: str | None) -> object:
@@ -95,9 +107,9 @@ def _backbone_weights(text: str | None) -> object:
 def run_tsne(args: argparse.Namespace) -> int:
     from qclip_plugin.analysis.tsne import format_summary, visualize_tsne
 
-    out = args.out or f"analysis/tsne_{args.dataset.replace('/', '_')}"
+    out = args.output or f"analysis/tsne_{args.dataset.replace('/', '_')}"
     files = visualize_tsne(
-        args.dataset, out, checkpoint=args.checkpoint, preset=args.preset or (None if args.checkpoint else "tiny"),
+        args.dataset, out, checkpoint=args.checkpoint, preset=args.model or (None if args.checkpoint else "tiny"),
         backbone_weights=_backbone_weights(args.pretrained), data_root=args.data_root, ann_file=args.ann_file,
         max_videos=args.max_videos, demo_seed=args.demo_seed, init_seed=args.init_seed, num_frames=args.frames, sampler=args.sampler,
         batch_size=args.batch_size, device=args.device, frozen_prompts=args.frozen_prompts,
@@ -111,7 +123,7 @@ def run_tsne(args: argparse.Namespace) -> int:
 def run_efficiency(args: argparse.Namespace) -> int:
     from qclip_plugin.analysis.efficiency import run_efficiency as draw
 
-    files = draw(args.out, args.runs, test_set=args.test_set, measured_test_sets=args.measured_test_set,
+    files = draw(args.output, args.runs, test_set=args.test_set, measured_test_sets=args.measured_test_set,
                  qclip_method=args.qclip_method, published=not args.no_published)
     for p in files.points:
         print(f"{p.kind:<9}  {p.method:<40}  {p.test_set:<20}  {p.trainable_params:>16,.0f}  SROCC {p.SROCC:.3f}"
@@ -123,7 +135,7 @@ def run_efficiency(args: argparse.Namespace) -> int:
 def run_ablation(args: argparse.Namespace) -> int:
     from qclip_plugin.analysis.ablation import run_ablation as draw
 
-    files = draw(args.runs, args.out, metric=args.metric, test_sets=args.test_set)
+    files = draw(args.runs, args.output, metric=args.metric, test_sets=args.test_set)
     print(files.table[["layers", "test_set", "SROCC", "PLCC", "run"]].to_string(index=False))
     print(f"figure: {files.png}\ndata: {files.csv}")
     return 0
