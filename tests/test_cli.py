@@ -179,7 +179,8 @@ def test_slurm_and_mpi_launch_through_mmengine_init_dist(monkeypatch, launcher):
     monkeypatch.setattr(mmengine.dist, "init_dist", lambda name, backend: calls.append((name, backend)))
     for name in distributed.LAUNCHER_VARIABLES[launcher]:
         monkeypatch.setenv(name, "0" if name != "SLURM_NODELIST" and name != "MASTER_ADDR" else "node0")
-    cfg = Config(dict(model=dict(type="QCLIPVQAModel", loss=dict(type="PLCCRankLoss")), env_cfg=dict()))
+    cfg = Config(dict(model=dict(type="QCLIPVQAModel", loss=dict(type="PLCCRankLoss")),
+                      env_cfg=dict(dist_cfg=dict(backend="nccl"))))  # as default_runtime.py
     distributed.configure_launcher(cfg, launcher, backend="gloo")
     assert calls == [(launcher, "gloo")] and cfg.launcher == launcher
     assert cfg.env_cfg.dist_cfg.backend == "gloo" and cfg.model.loss.type == "GlobalBatchLoss"
@@ -230,3 +231,13 @@ def test_run_protocol_takes_run_options_as_keywords_and_still_reads_the_old_over
     assert options == protocols.RunOptions(preset="demo", resume=True, workers=2)
     assert lines == ["note: run options given as key=value (resume=): pass them as run_protocol's keyword "
                      "arguments (qclip-bench run: as flags, see --help)"]
+
+
+def test_the_runner_keys_are_mmengines() -> None:
+    import inspect
+
+    from mmengine.runner import Runner
+
+    from qclip_plugin.benchmark.overrides import RUNNER_KEYS
+
+    assert list(RUNNER_KEYS) == [p for p in inspect.signature(Runner.__init__).parameters if p not in ("self", "cfg")]

@@ -59,6 +59,14 @@ PROTOCOL_KEYS: tuple[str, ...] = (
     "init_checkpoint", "init_from_protocol", "published_dir", "published_protocol", "published_methods",
     "train_overrides",
 )  # fmt: skip
+#: ``mmengine.runner.Runner``'s arguments (0.10; tests/test_cli.py compares them with its signature: importing
+#: the Runner takes seconds, which a mistyped key should not wait for).
+RUNNER_KEYS: tuple[str, ...] = (
+    "model", "work_dir", "train_dataloader", "val_dataloader", "test_dataloader", "train_cfg", "val_cfg", "test_cfg",
+    "auto_scale_lr", "optim_wrapper", "param_scheduler", "val_evaluator", "test_evaluator", "default_hooks",
+    "custom_hooks", "data_preprocessor", "load_from", "resume", "launcher", "env_cfg", "log_processor", "log_level",
+    "visualizer", "default_scope", "randomness", "experiment_name",
+)  # fmt: skip
 #: Dicts whose keys are a closed set: what their consumer accepts (a new key there is a typo).
 _CLOSED: dict[str, tuple[str, ...]] = {
     "protocol": PROTOCOL_KEYS,
@@ -187,12 +195,7 @@ def _qclip_keys() -> list[str]:
 
 def _top_level_keys(cfg: Config) -> list[str]:
     """The keys a config may get at its top: its own, mmengine Runner's arguments, the short forms."""
-    import inspect
-
-    from mmengine.runner import Runner
-
-    runner = [p for p in inspect.signature(Runner.__init__).parameters if p not in ("self", "cfg")]
-    return [*cfg.keys(), *runner, *SHORTCUTS, *_LOOP_ALIASES, "data_root", *SELECTORS]
+    return [*cfg.keys(), *RUNNER_KEYS, *SHORTCUTS, *_LOOP_ALIASES, "data_root", *SELECTORS]
 
 
 def _typo(shown: str, part: str, choices: Iterable[str], where: str) -> OverrideError:

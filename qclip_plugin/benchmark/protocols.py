@@ -73,7 +73,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from mmengine.config import Config
@@ -88,11 +88,13 @@ from qclip_plugin.benchmark.leaderboard import (
     utc_now,
     write_leaderboard,
 )
-from qclip_plugin.benchmark.overrides import apply_overrides, parse_overrides
-from qclip_plugin.data.splits import SplitRule, split_groups, split_positions
-from qclip_plugin.engine.runner import TrainResult, train_and_test
+from qclip_plugin.benchmark.overrides import apply_overrides, check_overrides, parse_overrides
 from qclip_plugin.errors import UserError, closest
 from qclip_plugin.resources import resource_dir
+
+if TYPE_CHECKING:  # imported where used: torch and mmengine's Runner take seconds, a typo should not wait
+    from qclip_plugin.data.splits import SplitRule
+    from qclip_plugin.engine.runner import TrainResult
 
 __all__ = [
     "CONFIG_ROOT",
@@ -121,6 +123,14 @@ PROTOCOL_PRESETS: tuple[str, ...] = ("demo",)
 
 class ProtocolError(UserError, RuntimeError):
     """A protocol cannot run as configured; the message says what to set or do."""
+
+
+def train_and_test(*args: Any, **kwargs: Any) -> TrainResult:
+    """:func:`qclip_plugin.engine.runner.train_and_test`, imported when a run starts: mmengine's Runner
+    takes ~7 s to import (~25 s on a loaded machine), which a mistyped option should not wait for."""
+    from qclip_plugin.engine.runner import train_and_test as run
+
+    return run(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -166,6 +176,8 @@ class ProtocolSpec:
 
     @classmethod
     def from_config(cls, cfg: Config, path: Path, name: str, options: RunOptions) -> ProtocolSpec:
+        from qclip_plugin.data.splits import SplitRule
+
         protocol = cfg.protocol
         init = options.init_checkpoint or protocol.get("init_checkpoint")
         return cls(
@@ -282,12 +294,19 @@ def load_protocol_config(
 ) -> Config:
     """Load a protocol's config and apply ``key=value`` overrides (:mod:`qclip_plugin.benchmark.overrides`),
     each checked against the config first; run options among them are left to :func:`run_protocol`."""
+    from mmengine.utils import import_modules_from_strings
+
     path = protocol_config_path(name, preset)
-    cfg = Config.fromfile(str(path))
+    # the config's custom_imports (the model, datasets, hooks: seconds of mmengine and torch) come
+    # after the overrides are checked, so that a typo stops the run at once
+    cfg = Config.fromfile(str(path), import_custom_modules=False)
     if "protocol" not in cfg:
         raise ProtocolError(f"{path} has no `protocol` dict; it is not a benchmark protocol config")
     name_dataset_sets(cfg.protocol, path)
     options = {k: v for k, v in parse_overrides(overrides).items() if k not in RUN_OPTIONS}
+    check_overrides(cfg, options)
+    if cfg.get("custom_imports"):
+        import_modules_from_strings(**cfg.custom_imports)
     apply_overrides(cfg, options)
     apply_model_preprocessing(cfg)
     _check_model(cfg)
@@ -479,12 +498,14 @@ def run_protocol(
     Interrupted (Ctrl-C), it raises ``KeyboardInterrupt`` saying where the checkpoints are and how
     to resume.
     """
-    from qclip_plugin.engine.safe_loading import trusting_pickles
-
     options = RunOptions(preset, work_dir, leaderboard_dir, preflight, resume, datasets, init_checkpoint, launcher,
                          amp, frozen_dtype, workers, prefetch, trust_pickle)
     name, config_overrides, options = _take_run_options(name, parse_overrides(overrides), options, log)
-    with trusting_pickles(bool(options.trust_pickle)):
+    if not options.trust_pickle:  # the default: nothing to widen (and torch is not imported before the checks)
+        return _run(name, config_overrides, options, log)
+    from qclip_plugin.engine.safe_loading import trusting_pickles
+
+    with trusting_pickles(True):
         return _run(name, config_overrides, options, log)
 
 
@@ -648,6 +669,8 @@ def _train_all(
     init: Path | None, work_root: Path, log: Callable[[str], None],
 ) -> tuple[list[SplitRun], dict[str, list[dict]], dict[str, dict[str, Any]]]:
     """Train each training set once per split seed: the runs, the recorded splits, the per-set settings."""
+    from qclip_plugin.data.splits import split_groups, split_positions
+
     load_from = init if init is not None and init.suffix != ".safetensors" else None
     runs: list[SplitRun] = []
     recorded: dict[str, list[dict]] = {}
