@@ -103,9 +103,9 @@ def test_preset_values():
 
 
 def test_unknown_names_are_user_errors():
-    with pytest.raises(UserError, match=r"unknown Q-CLIP preset 'papr'; choose one of paper, release, tiny"):
+    with pytest.raises(UserError, match=r"unknown Q-CLIP preset 'papr'; did you mean 'paper'\? choose one of paper, release"):
         build_qclip("papr")
-    with pytest.raises(ValueError, match=r"unknown Q-CLIP ablation 'escma_3_layers'; choose one of escma_12_layers"):
+    with pytest.raises(ValueError, match=r"unknown Q-CLIP ablation 'escma_3_layers'; did you mean .*choose one of escma_12_layers"):
         resolve_config("paper", ablation="escma_3_layers")
     with pytest.raises(ValueError, match="unknown Q-CLIP ablation 'paper'"):
         get_ablation("paper")  # a preset is not an ablation
