@@ -3,16 +3,17 @@ scoring and frame-difference preparation.
 
 Public API (imported lazily, so the CLI starts fast)::
 
-    from qclip_plugin.None import run_protocol
-    result = run_protocol("cross-dataset", preset="demo")          # synthetic demo, tiny model
+    from qclip_plugin.benchmark import run_protocol
+    result = run_protocol("cross-dataset", preset="demo", leaderboard_dir="lb")   # synthetic demo, tiny model
     result = run_protocol("cross-dataset", ["data_root.LSVQ=/data/lsvq", "data_root.KoNViD=/data/konvid",
                                             "data_root.LIVE_VQC=/data/live-vqc"])
     print(result.summary(), result.leaderboard.markdown)
 
-- :func:`run_protocol`, :func:`load_protocol_config` — :mod:`qclip_plugin.benchmark.protocols`
+- :func:`run_protocol` (run options as keyword arguments), :func:`load_protocol_config`, :class:`ProtocolSpec`,
+  :class:`RunOptions` — :mod:`qclip_plugin.benchmark.protocols`
 - :func:`train_and_test` — :mod:`qclip_plugin.engine.runner`
 - :func:`write_leaderboard`, :func:`load_published` — :mod:`qclip_plugin.benchmark.leaderboard`
-- :func:`apply_overrides`, :func:`parse_overrides` — :mod:`qclip_plugin.benchmark.overrides`
+- :func:`apply_overrides`, :func:`check_overrides`, :func:`parse_overrides` — :mod:`qclip_plugin.benchmark.overrides`
 """
 
 from __future__ import annotations
@@ -25,10 +26,13 @@ _LAZY = {
     "load_protocol_config": "qclip_plugin.benchmark.protocols",
     "ProtocolError": "qclip_plugin.benchmark.protocols",
     "ProtocolResult": "qclip_plugin.benchmark.protocols",
+    "ProtocolSpec": "qclip_plugin.benchmark.protocols",
+    "RunOptions": "qclip_plugin.benchmark.protocols",
     "train_and_test": "qclip_plugin.engine.runner",
     "write_leaderboard": "qclip_plugin.benchmark.leaderboard",
     "load_published": "qclip_plugin.benchmark.leaderboard",
     "apply_overrides": "qclip_plugin.benchmark.overrides",
+    "check_overrides": "qclip_plugin.benchmark.overrides",
     "parse_overrides": "qclip_plugin.benchmark.overrides",
 }
 
