@@ -52,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         print(result.summary())
     if args.leaderboard:
         if not (args.method and args.test_set):
-            print("--leaderboard needs --method and --test-set")
-            return 2
+            from qclip_plugin.errors import UsageError
+
+            raise UsageError("--output (the leaderboard to add the row to) needs --method and --test-set")
         files = add_to_leaderboard(
             result, args.leaderboard, method=args.method, test_set=args.test_set,
             train_set=args.train_set, protocol=args.protocol, source=args.source,
