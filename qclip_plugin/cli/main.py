@@ -5,7 +5,8 @@ Exit codes, the same for every command:
 - ``0``: done. A command over many videos (``score``, ``prepare``) also exits 0 when some of them
   failed and at least one succeeded; it prints each failure and their count (``--strict`` stops at
   the first instead).
-- ``1``: nothing succeeded (every video failed).
+- ``1``: nothing succeeded (every video failed; a ``score --shard`` part exits 0, its failures recorded
+  for ``merge``).
 - ``2``: a user error (:class:`qclip_plugin.errors.UserError`: a mistyped flag, key or name, a bad
   file, missing data or weights), printed as one message on stderr, no traceback (``--debug``
   shows it). It is raised before any work where it can be: overrides, names and files are
