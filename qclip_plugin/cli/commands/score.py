@@ -86,8 +86,8 @@ FLAGS = {"pretrained=False": "--untrained", "checkpoint=": "--checkpoint", "trus
 
 def _check_names(args: argparse.Namespace) -> None:
     """The metric and sampler names, before a model is built or a video read (did-you-mean)."""
-    from qclip_plugin.metrics import list_metrics
     from qclip_plugin.errors import check_name
+    from qclip_plugin.metrics import list_metrics
 
     check_name("metric", args.metric, list_metrics())
     if args.sampler:
