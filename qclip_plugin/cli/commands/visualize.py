@@ -18,7 +18,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "with the data it was drawn from.",
     )
     kinds = parser.add_subparsers(dest="figure", metavar="FIGURE", required=True)
+    _register_tsne(kinds)
+    _register_efficiency(kinds)
+    _register_ablation(kinds)
 
+
+def _register_tsne(kinds: argparse._SubParsersAction) -> None:
     tsne = kinds.add_parser(
         "tsne",
         help="figure 6: t-SNE of video and prompt features, frozen backbone vs Q-CLIP",
@@ -55,6 +60,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _output(tsne, None, "output folder (default analysis/tsne_<dataset>)")
     tsne.set_defaults(func=run_tsne, flags=FLAGS)
 
+
+def _register_efficiency(kinds: argparse._SubParsersAction) -> None:
     eff = kinds.add_parser(
         "efficiency",
         help="figure 1: trainable parameters (log scale) vs SROCC, published and measured",
@@ -72,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _output(eff, "analysis/efficiency", "output folder (default analysis/efficiency)")
     eff.set_defaults(func=run_efficiency)
 
+
+def _register_ablation(kinds: argparse._SubParsersAction) -> None:
     abl = kinds.add_parser(
         "ablation",
         help="figure 5: accuracy vs number of E-SCMA layers, from ablation runs",
