@@ -64,6 +64,8 @@ def in_cli_words(message: str, flags: Mapping[str, str]) -> str:
         pattern = rf"(?<![\w.-]){re.escape(word)}(?=(\w|/|\$)?)"
         spaced = f"{flag} " if word.endswith("=") else flag
         message = re.sub(pattern, lambda m, f=flag, s=spaced: s if m.group(1) else f, message)
+        # messages that name both spellings ("--trust-pickle (trust_pickle=True)") keep the flag once
+        message = message.replace(f"{flag} ({flag})", flag)
     return message
 
 
