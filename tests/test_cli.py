@@ -241,3 +241,13 @@ def test_the_runner_keys_are_mmengines() -> None:
     from qclip_plugin.benchmark.overrides import RUNNER_KEYS
 
     assert list(RUNNER_KEYS) == [p for p in inspect.signature(Runner.__init__).parameters if p not in ("self", "cfg")]
+
+
+def test_the_split_keys_overrides_accept_are_the_split_rules() -> None:
+    # overrides.py lists them by hand so that a mistyped key stops before the data package (torch) is imported
+    from dataclasses import fields
+
+    from qclip_plugin.benchmark.overrides import _CLOSED
+    from qclip_plugin.data.splits import SplitRule
+
+    assert _CLOSED["protocol.split"] == tuple(f.name for f in fields(SplitRule))
