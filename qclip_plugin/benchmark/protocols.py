@@ -81,6 +81,7 @@ from mmengine.config import Config
 from qclip_plugin.benchmark.leaderboard import (
     COLUMNS,
     PUBLISHED_DIR,
+    UNTRAINED_SUFFIX,
     LeaderboardFiles,
     git_commit,
     load_published,
@@ -847,7 +848,7 @@ def _rows(run: SplitRun, method: str, multi_split: bool) -> list[dict]:
     }
     for label, results, epoch in (
         (method, run.result.trained, run.result.selected_epoch),
-        (f"{method}, untrained", run.result.untrained, ""),
+        (f"{method}{UNTRAINED_SUFFIX}", run.result.untrained, ""),
     ):
         for test_set, res in results.items():
             note = f"selected epoch {epoch} of {run.result.max_epochs} on validation" if epoch != "" else "as built"
